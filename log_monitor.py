@@ -1,0 +1,1199 @@
+#!/usr/bin/env python3
+"""log_monitor: alert through syslog when one client hammers one URL.
+
+Follows a dated Apache access log (LOG_DIR/LOG_PREFIX + YYYY-MM-DD) as it is
+written, counts per client the requests whose request line contains
+TARGET_MESSAGE, and when one client reaches THRESHOLD_COUNT requests within
+TIME_WINDOW seconds (by the log's own timestamps) sends
+
+    SUSPICIOUS ACTIVITY: IP 192.168.1.100 accessed today_download 10 times in 10 minutes
+
+to syslog by running `logger`, and prints it on stdout.
+
+Usage:
+    python3 log_monitor.py                      # follow today's dated log
+    python3 log_monitor.py --log-file PATH      # follow one fixed file (tail -F)
+    python3 log_monitor.py --replay FILE...     # run the detector over old logs
+    python3 log_monitor.py --dry-run            # follow, print alerts, no syslog
+    python3 log_monitor.py --help
+
+Signals: SIGTERM/SIGINT stop (exit 0); SIGHUP re-opens the log files at once;
+SIGUSR1 prints one status line on stderr.
+
+Exit status: 0 after a stop by signal or a finished replay; 1 when a replay
+file cannot be read to its end; 2 for bad configuration (one line on stderr).
+
+Only the standard library is used; Python 3.9 or newer.
+"""
+
+import argparse
+import bisect
+import calendar
+import datetime
+import gzip
+import ipaddress
+import json
+import logging
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+__version__ = "1.0.0"
+
+# ---------------------------------------------------------------- configuration
+# Edit these, or override them with the command-line flags (--help).
+LOG_DIR = "/logs/apache"            # directory of the dated access logs
+LOG_PREFIX = "ssl_www_log-"         # file name before the date
+LOG_DATE_FORMAT = "%Y-%m-%d"        # strftime format of the date in the name
+USE_UTC = False                     # name files by the UTC date (rotatelogs without -l)
+LOG_FILE = None                     # follow this one file instead of the dated series
+TARGET_MESSAGE = "today_download"   # text that makes a request count
+CHECK_INTERVAL = 1                  # seconds between polls of the log
+TIME_WINDOW = 600                   # seconds: the sliding window
+THRESHOLD_COUNT = 10                # requests within TIME_WINDOW that raise an alert
+CLEANUP_INTERVAL = 300              # seconds between sweeps of idle clients
+SYSLOG_FACILITY = "user.error"      # logger -p; facility.level
+SYSLOG_TAG = "AlbumMonitor"         # logger -t (an SMS gateway may keep 5 characters)
+SYSLOG_SOCKET = None                # Unix socket for alerts; None: logger's /dev/log
+LOGGER_TIMEOUT = 3                  # seconds before a hung logger is given up
+STATE_FILE = None                   # path that keeps the read position across restarts
+STATE_SAVE_INTERVAL = 5             # seconds between saves of the state file
+MAX_TRACKED_IPS = 300000            # clients held at once (bounds memory under a flood)
+IPV6_PREFIX = 128                   # count IPv6 clients per /N (64: one customer)
+IGNORE_IPS = []                     # addresses or CIDR blocks never counted
+ROTATED_FILE_IDLE = 300             # seconds a rotated-away file is still read after its last growth
+MAX_LINE_BYTES = 65536              # longer lines are skipped (Apache writes far shorter ones)
+READ_CHUNK_BYTES = 1 << 20          # bytes read from a file at a time
+
+DEFAULT_SYSLOG_SOCKET = "/dev/log"
+log = logging.getLogger("log_monitor")
+
+
+# ---------------------------------------------------------------- pure logic: alert text, priorities
+FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
+    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "security": 4,
+    **{"local%d" % n: 16 + n for n in range(8)},
+}
+LEVELS = {
+    "emerg": 0, "panic": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
+    "warning": 4, "warn": 4, "notice": 5, "info": 6, "debug": 7,
+}
+
+
+def syslog_priority(facility_level):
+    """Numeric syslog priority of "facility.level" (user.error -> 11); ValueError if unknown."""
+    facility, _, level = facility_level.partition(".")
+    if facility not in FACILITIES or level not in LEVELS:
+        raise ValueError("unknown syslog facility.level %r (e.g. user.error, local0.warning)"
+                         % facility_level)
+    return FACILITIES[facility] * 8 + LEVELS[level]
+
+
+def window_text(seconds):
+    """The window as the alert says it: 600 -> '10 minutes', 60 -> '1 minute', 90 -> '90 seconds'."""
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return "1 minute" if minutes == 1 else "%d minutes" % minutes
+    return "1 second" if seconds == 1 else "%d seconds" % seconds
+
+
+def alert_message(client, target, count, window_seconds):
+    """The alert text; client is a validated address (or IPv6 prefix), never raw log text."""
+    return "SUSPICIOUS ACTIVITY: IP %s accessed %s %d times in %s" % (
+        client, target, count, window_text(window_seconds))
+
+
+class Alert:
+    """One alert: the client, its count in the window, and the log time (epoch seconds)."""
+
+    __slots__ = ("client", "count", "time")
+
+    def __init__(self, client, count, time_):
+        self.client, self.count, self.time = client, count, time_
+
+    def __repr__(self):
+        return "Alert(%r, %d, %d)" % (self.client, self.count, self.time)
+
+
+# ---------------------------------------------------------------- pure logic: parsing a line
+MONTHS = {m.encode(): i for i, m in enumerate(
+    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+# %t then "%r" of Common/Combined Log Format. Apache writes a quote inside the
+# request as \" so the request ends at the first unescaped quote.
+CLF_TIME_REQUEST = re.compile(
+    rb'\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "([^"\\]*(?:\\.[^"\\]*)*)"')
+
+
+def parse_clf_time(text):
+    """Epoch seconds of b'09/Jul/2025:14:30:25 +0900', or None if it is no real date."""
+    month = MONTHS.get(text[3:6])
+    if month is None:
+        return None
+    try:
+        t = calendar.timegm((int(text[7:11]), month, int(text[0:2]),
+                             int(text[12:14]), int(text[15:17]), int(text[18:20])))
+        datetime.date(int(text[7:11]), month, int(text[0:2]))  # rejects 31/Feb
+    except ValueError:
+        return None
+    offset = int(text[22:24]) * 3600 + int(text[24:26]) * 60
+    return t - offset if text[21:22] == b"+" else t + offset
+
+
+def parse_address(token):
+    """A validated ipaddress object from a log token (bytes), or None.
+
+    IPv4-mapped IPv6 becomes IPv4. Scope ids (fe80::1%eth0) are refused: the
+    part after % is free text, and only a checked address may reach logger.
+    """
+    if not token or len(token) > 45 or b"%" in token:
+        return None
+    try:
+        address = ipaddress.ip_address(token.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if address.version == 6 and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def client_token(line):
+    """The bytes that name the client: %h, or the 2nd field after a `vhost:port` (vhost_combined)."""
+    fields = line.split(b" ", 2)
+    if len(fields) > 1 and parse_address(fields[0]) is None and b":" in fields[0]:
+        return fields[1]
+    return fields[0]
+
+
+def window_peak(secs, cnts, t, window_seconds):
+    """Largest count in any window (m - window, m] that holds second t: (count, m).
+
+    secs is sorted and holds t. For t the newest second this is the one
+    window ending at t; for a late t every later window that holds it.
+    """
+    lo = bisect.bisect_right(secs, t - window_seconds)
+    j = bisect.bisect_left(secs, t)
+    running = sum(cnts[lo:j + 1])
+    best, best_end = running, t
+    for k in range(j + 1, len(secs)):
+        end = secs[k]
+        if end >= t + window_seconds:
+            break
+        running += cnts[k]
+        while secs[lo] <= end - window_seconds:
+            running -= cnts[lo]
+            lo += 1
+        if running > best:
+            best, best_end = running, end
+    return best, best_end
+
+
+class Hits:
+    """Requests of one client that came more than once: per-second buckets on log time.
+
+    Memory is bounded by the number of distinct seconds kept (2 windows), not by
+    the request rate: 10,000 requests a second are one bucket a second.
+    """
+
+    __slots__ = ("secs", "cnts", "total", "alerted_at")
+
+    def __init__(self, first_second):
+        self.secs = [first_second]
+        self.cnts = [1]
+        self.total = 1          # sum of cnts
+        self.alerted_at = None  # log second of the last alert
+
+    def add(self, t):
+        """Count one request at second t (any order)."""
+        secs = self.secs
+        if t >= secs[-1]:
+            if t == secs[-1]:
+                self.cnts[-1] += 1
+            else:
+                secs.append(t)
+                self.cnts.append(1)
+        else:
+            i = bisect.bisect_left(secs, t)
+            if secs[i] == t:
+                self.cnts[i] += 1
+            else:
+                secs.insert(i, t)
+                self.cnts.insert(i, 1)
+        self.total += 1
+
+    def forget_until(self, horizon):
+        """Drop buckets at or before second horizon; True when nothing is left."""
+        secs = self.secs
+        if secs[0] <= horizon:
+            k = bisect.bisect_right(secs, horizon)
+            self.total -= sum(self.cnts[:k])
+            del secs[:k], self.cnts[:k]
+        return not secs
+
+
+class Detector:
+    """Counts matching requests per client on log time and decides alerts. No I/O, no clock.
+
+    feed() takes a chunk of complete lines; only lines that contain the target
+    cost Python work. A client's count is the number of its requests within
+    TIME_WINDOW seconds; reaching THRESHOLD_COUNT alerts, and the same client
+    alerts again only at a request at least TIME_WINDOW after its last alert.
+
+    Late lines: Apache logs a request's start time when it ends, so lines come
+    out of order. A line up to one window older than the newest line seen is
+    put in its own second and every window that holds it is checked; an older
+    line is counted in `late` and ignored. Clients are kept for two windows
+    after their newest request so that late lines find their neighbours.
+    """
+
+    def __init__(self, target, window_seconds=TIME_WINDOW, threshold=THRESHOLD_COUNT,
+                 max_clients=MAX_TRACKED_IPS, ipv6_prefix=IPV6_PREFIX, ignore=(), tally=False):
+        self.target = target
+        self.needle = target.encode("utf-8")
+        self.window = int(window_seconds)
+        self.threshold = threshold
+        self.max_clients = max_clients
+        self.ipv6_prefix = ipv6_prefix
+        self.ignore = [ipaddress.ip_network(n, strict=False) for n in ignore]
+        # client key -> int (the second of its only request) or Hits
+        self.clients = {}
+        self.log_now = None     # newest log second seen
+        self.lines = self.matches = self.alerts = self.late = self.skipped = 0
+        self.evictions = 0
+        # per client over the whole input, for the replay report (see _tally)
+        self.tally = {} if tally else None
+        self.first_time = None
+        self._times = {}
+        self._keys = {}
+
+    # -- lines
+
+    def feed(self, data, default_time, send=True):
+        """Count the complete lines in data (bytes ending with a newline); return Alerts.
+
+        default_time (epoch seconds) is used for lines without a CLF timestamp.
+        With send=False, alerts are decided and remembered but not returned
+        (rebuilding windows after a restart without repeating alerts).
+        """
+        self.lines += data.count(b"\n")
+        needle, find, rfind = self.needle, data.find, data.rfind
+        alerts = []
+        i = find(needle)
+        while i != -1:
+            start = rfind(b"\n", 0, i) + 1
+            end = find(b"\n", i)
+            if end == -1:
+                end = len(data)
+            if end - start > MAX_LINE_BYTES:
+                self.skipped += 1
+            else:
+                alert = self._count_line(data[start:end], default_time)
+                if alert is not None:
+                    self.alerts += 1
+                    if send:
+                        alerts.append(alert)
+            i = find(needle, end)
+        return alerts
+
+    def _count_line(self, line, default_time):
+        match = CLF_TIME_REQUEST.search(line)
+        if match is not None:
+            if self.needle not in match.group(2):
+                return None     # the target is only in the referer or user agent
+            stamp = match.group(1)
+            t = self._times.get(stamp)
+            if t is None:
+                if len(self._times) > 4096:
+                    self._times.clear()
+                t = self._times[stamp] = parse_clf_time(stamp)
+            if t is None:
+                t = int(default_time)
+        else:
+            t = int(default_time)
+        token = client_token(line)
+        key = self._keys.get(token)
+        if key is None:
+            if len(self._keys) > 8192:
+                self._keys.clear()
+            key = self._keys[token] = self.client_key(token)
+        if not key:
+            self.skipped += 1
+            return None
+        self.matches += 1
+        if self.tally is not None:
+            self._tally(key, t)
+        return self.add(key, t)
+
+    def client_key(self, token):
+        """The counted client for a token: canonical address, IPv6 /N prefix, or '' (not counted)."""
+        address = parse_address(token)
+        if address is None:
+            return ""
+        if any(address.version == n.version and address in n for n in self.ignore):
+            return ""
+        if address.version == 6 and self.ipv6_prefix < 128:
+            return str(ipaddress.ip_network((address, self.ipv6_prefix), strict=False))
+        return str(address)
+
+    # -- counting
+
+    def add(self, key, t):
+        """Count one request of client key at log second t; an Alert or None."""
+        now = self.log_now
+        if now is None or t > now:
+            self.log_now = now = t
+        elif t <= now - self.window:
+            self.late += 1
+            return None
+        clients = self.clients
+        entry = clients.get(key)
+        if entry is None:
+            if len(clients) >= self.max_clients:
+                self._evict()
+            if self.threshold > 1:
+                clients[key] = t
+                return None
+            entry = clients[key] = Hits(t)
+        elif entry.__class__ is int:
+            first = entry
+            entry = clients[key] = Hits(first)
+            entry.add(t)
+        else:
+            entry.add(t)
+        entry.forget_until(now - 2 * self.window)
+        if entry.total < self.threshold:
+            return None
+        newest = entry.secs[-1]
+        if entry.alerted_at is not None and newest < entry.alerted_at + self.window:
+            return None
+        count, end = window_peak(entry.secs, entry.cnts, t, self.window)
+        if count < self.threshold:
+            return None
+        entry.alerted_at = newest
+        return Alert(key, count, end)
+
+    def cleanup(self):
+        """Forget clients with nothing in the last two windows; returns how many."""
+        if self.log_now is None:
+            return 0
+        horizon = self.log_now - 2 * self.window
+        stale = [key for key, entry in self.clients.items()
+                 if (entry <= horizon if entry.__class__ is int else entry.forget_until(horizon))]
+        for key in stale:
+            del self.clients[key]
+        return len(stale)
+
+    def _evict(self):
+        """Make room: drop the oldest quarter of one-request clients, then the stalest others.
+
+        A flood of one-request addresses must not push out a client that is
+        coming back: clients with repeat requests are dropped only when the
+        table holds nothing else.
+        """
+        quota = max(1, self.max_clients // 4)
+        victims = []
+        for key, entry in self.clients.items():
+            if entry.__class__ is int:
+                victims.append(key)
+                if len(victims) >= quota:
+                    break
+        if len(victims) < quota:
+            repeat = sorted((entry.secs[-1], key) for key, entry in self.clients.items()
+                            if entry.__class__ is not int)
+            victims.extend(key for _, key in repeat[:quota - len(victims)])
+        for key in victims:
+            del self.clients[key]
+        if not self.evictions:
+            log.warning("Tracking %d clients (MAX_TRACKED_IPS): forgetting the oldest "
+                        "one-request clients first", self.max_clients)
+        self.evictions += len(victims)
+
+    def _tally(self, key, t):
+        """Replay totals: [requests, busiest-second count, per-second counts of the last minute]."""
+        if self.first_time is None or t < self.first_time:
+            self.first_time = t
+        row = self.tally.get(key)
+        if row is None:     # one-request clients stay small: the dict comes with the 2nd request
+            self.tally[key] = [1, 1, t]
+            return
+        row[0] += 1
+        seconds = row[2]
+        if seconds.__class__ is int:
+            seconds = row[2] = {seconds: 1}
+        n = seconds[t] = seconds.get(t, 0) + 1
+        if n > row[1]:
+            row[1] = n
+        if len(seconds) > 120:  # lines are out of order by a minute at most for this figure
+            for old in [s for s in seconds if s < t - 60]:
+                del seconds[old]
+
+
+# ---------------------------------------------------------------- pure logic: lines in pieces
+class LineAssembler:
+    """Turns reads into runs of complete lines; holds back a line until its newline.
+
+    A partial line longer than MAX_LINE_BYTES is dropped and the rest of that
+    line skipped up to its newline, so a line that never ends costs bounded memory.
+    """
+
+    def __init__(self):
+        self.partial = b""
+        self.skipping = False
+        self.overlong = 0
+
+    def push(self, data):
+        """Complete lines (bytes ending in a newline, maybe empty) from the next read."""
+        if self.skipping:
+            newline = data.find(b"\n")
+            if newline == -1:
+                return b""
+            self.skipping = False
+            data = data[newline + 1:]
+        elif self.partial:
+            data = self.partial + data
+        cut = data.rfind(b"\n") + 1
+        self.partial = data[cut:]
+        if len(self.partial) > MAX_LINE_BYTES:
+            self.partial = b""
+            self.skipping = True
+            self.overlong += 1
+        return data[:cut]
+
+    def flush(self):
+        """The held-back partial line as a complete line (the writer is gone)."""
+        rest, self.partial, self.skipping = self.partial, b"", False
+        return rest + b"\n" if rest else b""
+
+
+# ---------------------------------------------------------------- I/O: following files
+class Reporter:
+    """Logs a condition once, not once per poll; a new condition, or its end, logs again."""
+
+    def __init__(self):
+        self.conditions = {}
+
+    def report(self, topic, condition, message, level=logging.WARNING):
+        """Log message when topic's condition changed; condition None clears it."""
+        if self.conditions.get(topic) != condition:
+            self.conditions[topic] = condition
+            if message:
+                log.log(level, message)
+
+
+class LogFile:
+    """One open log file, read from an offset; knows its (device, inode). Touches disk."""
+
+    def __init__(self, path, handle, identity, offset):
+        self.path = path
+        self.handle = handle
+        self.identity = identity
+        self.offset = offset            # bytes read from the file
+        self.lines = LineAssembler()
+        self.last_growth = None         # clock time of the last read that returned data
+
+    @classmethod
+    def open(cls, path, at_end=False, offset=0):
+        """Open path for reading at offset, or at its end; raises OSError."""
+        handle = open(path, "rb", buffering=0)
+        try:
+            st = os.fstat(handle.fileno())
+            offset = st.st_size if at_end else offset
+            handle.seek(offset)
+        except OSError:
+            handle.close()
+            raise
+        return cls(path, handle, (st.st_dev, st.st_ino), offset)
+
+    @property
+    def done_offset(self):
+        """Offset up to which every complete line has been handed out."""
+        return self.offset if self.lines.skipping else self.offset - len(self.lines.partial)
+
+    def read(self, now):
+        """Yield runs of complete lines appended since the last read; a shrunk file restarts at 0."""
+        if os.fstat(self.handle.fileno()).st_size < self.offset:
+            log.warning("%s was truncated; reading it from the start", self.path)
+            self.handle.seek(0)
+            self.offset = 0
+            self.lines = LineAssembler()
+        while True:
+            data = self.handle.read(READ_CHUNK_BYTES)
+            if not data:
+                return
+            self.offset += len(data)
+            self.last_growth = now
+            lines = self.lines.push(data)
+            if lines:
+                yield lines
+
+    def close(self):
+        """Close the file; returns its held-back partial line as a complete line."""
+        self.handle.close()
+        return self.lines.flush()
+
+
+class Follower:
+    """Follows the file that path_for(now) names, like `tail -F`, across rotations.
+
+    The current file is re-checked every poll: when the name points to a new
+    file (rename-and-create, delete-and-recreate, a new date) the old one is
+    kept open as `retiring` and read until it has been idle ROTATED_FILE_IDLE
+    seconds, so lines a writer still appends to it are counted; the new file
+    is read from its start. A file that shrinks (copytruncate) is read again
+    from its start. Only a file present when the monitor starts is read from
+    its end (unless from_start).
+    """
+
+    def __init__(self, path_for, from_start=False, rotated_idle=ROTATED_FILE_IDLE):
+        self.path_for = path_for
+        self.from_start = from_start
+        self.rotated_idle = rotated_idle
+        self.current = None
+        self.retiring = []
+        self.starting = True
+        self.reopen_requested = False
+        self.reporter = Reporter()
+
+    def poll(self, now):
+        """Yield runs of complete lines from every followed file: retiring ones first."""
+        path = self.path_for(now)
+        for old in list(self.retiring):
+            yield from old.read(now)
+            if self.reopen_requested or now - old.last_growth >= self.rotated_idle:
+                self.retiring.remove(old)
+                yield old.close()
+        current = self.current
+        if current is not None:
+            moved = current.path != path or self._identity(path) != current.identity
+            if moved or self.reopen_requested:
+                yield from current.read(now)
+                self.current = None
+                if moved:
+                    current.last_growth = now
+                    self.retiring.append(current)
+                else:   # SIGHUP on an unchanged file: open it again where we were
+                    current.handle.close()
+                    self._open(path, now, offset=current.done_offset)
+        self.reopen_requested = False
+        if self.current is None:
+            self._open(path, now)
+        self.starting = False
+        if self.current is not None:
+            yield from self.current.read(now)
+
+    def reopen(self):
+        """Close and re-open every file at the next poll (SIGHUP)."""
+        self.reopen_requested = True
+
+    def adopt(self, log_file, now):
+        """Continue a file opened elsewhere (from the state file)."""
+        log_file.last_growth = now
+        if log_file.path == self.path_for(now) and self.current is None:
+            self.current = log_file
+        else:
+            self.retiring.append(log_file)
+        self.starting = False
+
+    def files(self):
+        """The open files, retiring ones first."""
+        return self.retiring + ([self.current] if self.current else [])
+
+    def close(self):
+        for log_file in self.files():
+            log_file.handle.close()
+        self.current, self.retiring = None, []
+
+    @staticmethod
+    def _identity(path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino)
+
+    def _open(self, path, now, offset=0):
+        at_end = self.starting and not self.from_start
+        try:
+            self.current = LogFile.open(path, at_end=at_end, offset=offset)
+        except FileNotFoundError:
+            self.reporter.report("open", ("missing", path), "Waiting for log file: %s" % path,
+                                 logging.INFO)
+            return
+        except PermissionError:
+            self.reporter.report("open", ("denied", path),
+                                 "Cannot read log file %s: permission denied; retrying" % path)
+            return
+        except OSError as e:
+            self.reporter.report("open", ("error", path, e.errno),
+                                 "Cannot read log file %s: %s; retrying" % (path, e.strerror))
+            return
+        self.current.last_growth = now
+        self.reporter.report("open", None, None)
+        log.info("Following %s from offset %d", path, self.current.offset)
+
+
+def dated_path(log_dir, prefix, date_format, utc):
+    """A function now -> LOG_DIR/LOG_PREFIX + the date of now (local, or UTC)."""
+    to_tuple = time.gmtime if utc else time.localtime
+
+    def path_for(now):
+        return os.path.join(log_dir, prefix + time.strftime(date_format, to_tuple(now)))
+    return path_for
+
+
+def offset_for_time(handle, size, t, block=65536):
+    """An offset in an open log file at or a little before the first line logged at second t.
+
+    Binary search on the CLF timestamps; good enough for lines minutes out of order.
+    """
+    lo, hi = 0, size
+    while hi - lo > block:
+        mid = (lo + hi) // 2
+        handle.seek(mid)
+        data = handle.read(block)
+        stamp = None
+        for match in CLF_TIME_REQUEST.finditer(data, data.find(b"\n") + 1):
+            stamp = parse_clf_time(match.group(1))
+            if stamp is not None:
+                break
+        if stamp is None or stamp >= t:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+# ---------------------------------------------------------------- I/O: state file
+def save_state(path, state):
+    """Write state (a dict) as JSON atomically: temporary file, fsync, rename."""
+    temporary = "%s.tmp" % path
+    with open(temporary, "w", encoding="utf-8") as f:
+        json.dump(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(temporary, path)
+
+
+def load_state(path):
+    """The state dict saved at path; ValueError or OSError (FileNotFoundError if none)."""
+    with open(path, encoding="utf-8") as f:
+        state = json.load(f)
+    if not isinstance(state, dict) or not isinstance(state.get("files"), list):
+        raise ValueError("not a log_monitor state file")
+    for entry in state["files"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                and all(isinstance(entry.get(k), int) for k in ("dev", "ino", "offset"))):
+            raise ValueError("not a log_monitor state file")
+    if state.get("log_time") is not None and not isinstance(state["log_time"], int):
+        raise ValueError("not a log_monitor state file")
+    return state
+
+
+def find_by_identity(path, identity):
+    """The path of the file with (dev, inode) identity: path itself or a sibling it was renamed to."""
+    if Follower._identity(path) == identity:
+        return path
+    directory = os.path.dirname(path) or "."
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) == identity and stat.S_ISREG(st.st_mode):
+                    return entry.path
+    except OSError:
+        pass
+    return None
+
+
+# ---------------------------------------------------------------- I/O: sending alerts
+def socket_ready(path):
+    """True when path is a Unix socket (logger drops messages silently otherwise)."""
+    try:
+        return stat.S_ISSOCK(os.stat(path).st_mode)
+    except OSError:
+        return False
+
+
+class SyslogSender:
+    """Sends alert text to syslog with `logger`; falls back when logger is missing or fails.
+
+    Runs `logger -p FACILITY -t TAG [--socket PATH] -- MESSAGE`: an argument
+    list, no shell, with a timeout. On failure it prints "Error calling
+    'logger': ..." once per condition and delivers the alert itself: an RFC
+    3164 datagram to the socket, or the stdlib syslog module for /dev/log.
+    """
+
+    def __init__(self, facility=SYSLOG_FACILITY, tag=SYSLOG_TAG, socket_path=SYSLOG_SOCKET,
+                 timeout=LOGGER_TIMEOUT):
+        self.facility, self.tag, self.socket_path, self.timeout = facility, tag, socket_path, timeout
+        self.priority = syslog_priority(facility)
+        self.reporter = Reporter()
+
+    def command(self, message):
+        """The logger argument list for message."""
+        argv = ["logger", "-p", self.facility, "-t", self.tag]
+        if self.socket_path:
+            argv += ["--socket", self.socket_path]
+        return argv + ["--", message]
+
+    def send(self, message):
+        """Deliver message to syslog; True if some way worked. Runs a process, touches a socket."""
+        target = self.socket_path or DEFAULT_SYSLOG_SOCKET
+        if not socket_ready(target):
+            self.reporter.report("socket", "missing",
+                                 "Syslog socket %s does not exist: alerts reach stdout only" % target,
+                                 logging.ERROR)
+            return False
+        self.reporter.report("socket", None, None)
+        reason = self._run_logger(message)
+        if reason is None:
+            self.reporter.report("logger", None, "logger works again", logging.INFO)
+            return True
+        self.reporter.report("logger", reason, "Error calling 'logger': %s" % reason, logging.ERROR)
+        try:
+            self._fallback(message)
+        except OSError as e:
+            self.reporter.report("fallback", str(e), "Syslog fallback failed too: %s" % e,
+                                 logging.ERROR)
+            return False
+        self.reporter.report("fallback", None, None)
+        return True
+
+    def _run_logger(self, message):
+        try:
+            done = subprocess.run(self.command(message), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  timeout=self.timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return "no answer within %g s" % self.timeout
+        except OSError as e:
+            return e.strerror or str(e)
+        if done.returncode != 0:
+            detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            return "exit status %d%s" % (done.returncode, (": " + detail[0]) if detail else "")
+        return None
+
+    def _fallback(self, message):
+        if self.socket_path:
+            stamp = time.localtime()
+            header = "<%d>%s %2d %s %s: " % (
+                self.priority, "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[stamp.tm_mon - 1],
+                stamp.tm_mday, time.strftime("%H:%M:%S", stamp), self.tag)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.settimeout(self.timeout)
+                s.sendto((header + message).encode("utf-8"), self.socket_path)
+        else:
+            import syslog   # Unix only; imported where it is needed
+            syslog.openlog(self.tag, 0, FACILITIES[self.facility.partition(".")[0]] * 8)
+            syslog.syslog(LEVELS[self.facility.partition(".")[2]], message)
+
+
+def alert_line(alert, target, window_seconds, utc=False):
+    """The stdout line of an alert: '<log time, ISO 8601> <message>'."""
+    zone = datetime.timezone.utc if utc else None
+    stamp = datetime.datetime.fromtimestamp(alert.time, zone)
+    if zone is None:
+        stamp = stamp.astimezone()
+    return "%s %s" % (stamp.isoformat(), alert_message(alert.client, target, alert.count, window_seconds))
+
+
+def print_line(text):
+    """Print one line on stdout now; a closed stdout is not a reason to stop."""
+    try:
+        print(text, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+# ---------------------------------------------------------------- the loop
+class Monitor:
+    """The live daemon: poll_once(now) reads new lines, counts, alerts, cleans up, saves state.
+
+    alert is called with each Alert. clock and sleep are injected so tests
+    run on simulated time; run() is only the loop around poll_once.
+    """
+
+    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep):
+        self.settings = settings
+        self.alert = alert
+        self.clock, self.sleep = clock, sleep
+        self.detector = Detector(settings.target, settings.window, settings.threshold,
+                                 settings.max_clients, settings.ipv6_prefix, settings.ignore_ip)
+        if settings.log_file:
+            self.follow_spec = os.path.abspath(settings.log_file)
+            path_for = lambda now: self.follow_spec     # noqa: E731
+        else:
+            self.follow_spec = os.path.join(os.path.abspath(settings.log_dir),
+                                            settings.log_prefix + "<%s>" % settings.date_format)
+            path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format,
+                                  settings.utc)
+        self.follower = Follower(path_for, settings.from_start, settings.rotated_idle)
+        self.stop_requested = self.status_requested = False
+        self.last_cleanup = self.last_save = None
+        self.saved = None
+        self.reporter = Reporter()
+
+    # -- one pass
+
+    def poll_once(self, now):
+        """One pass: read and count new lines, then periodic work. Touches files and processes."""
+        if self.last_cleanup is None:
+            self.last_cleanup = self.last_save = now
+        detector = self.detector
+        for lines in self.follower.poll(now):
+            for alert in detector.feed(lines, now):
+                self.alert(alert)
+        if now - self.last_cleanup >= self.settings.cleanup_interval:
+            detector.cleanup()
+            self.last_cleanup = now
+        if self.settings.state_file and now - self.last_save >= STATE_SAVE_INTERVAL:
+            self.save_state()
+            self.last_save = now
+        if self.status_requested:
+            self.status_requested = False
+            log.info("%s", self.status_line(now))
+
+    def run(self):
+        """Poll every interval until stop_requested; one failing pass is reported, not fatal."""
+        while not self.stop_requested:
+            try:
+                self.poll_once(self.clock())
+                self.reporter.report("pass", None, None)
+            except Exception as e:  # one bad pass must not stop the monitor
+                self.reporter.report("pass", repr(e), "Error in a pass (will retry): %r" % e,
+                                     logging.ERROR)
+                log.debug("traceback of the failed pass", exc_info=True)
+            if not self.stop_requested:
+                self.sleep(self.settings.interval)
+        if self.settings.state_file:
+            self.save_state()
+        self.follower.close()
+
+    def status_line(self, now):
+        """One line: files and offsets, counts, and how far the newest log time is behind now."""
+        d = self.detector
+        files = ", ".join("%s @ %d" % (f.path, f.offset) for f in self.follower.files()) or "none"
+        behind = "unknown" if d.log_now is None else "%ds" % max(0, int(now) - d.log_now)
+        return ("status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
+                "late %d, skipped %d; newest line %s behind"
+                % (files, d.lines, d.matches, len(d.clients), d.alerts, d.late, d.skipped, behind))
+
+    # -- state across restarts
+
+    def state(self):
+        """What the state file keeps: what is followed, file identities and offsets, log time."""
+        return {"version": 1, "follow": self.follow_spec, "log_time": self.detector.log_now,
+                "files": [{"path": f.path, "dev": f.identity[0], "ino": f.identity[1],
+                           "offset": f.done_offset} for f in self.follower.files()]}
+
+    def save_state(self):
+        state = self.state()
+        if state == self.saved:
+            return
+        try:
+            save_state(self.settings.state_file, state)
+            self.saved = state
+            self.reporter.report("state", None, None)
+        except OSError as e:
+            self.reporter.report("state", e.errno, "Cannot write state file %s: %s"
+                                 % (self.settings.state_file, e), logging.ERROR)
+
+    def restore(self, now):
+        """Resume from the state file: re-open files at their offsets, rebuild the windows.
+
+        The last two windows of log before each saved offset are counted
+        again without alerting, so a burst split by a restart still alerts and
+        an alert sent before the stop is not sent again. Any doubt about the
+        state file: one warning, and start as if there were none.
+        """
+        path = self.settings.state_file
+        try:
+            state = load_state(path)
+        except FileNotFoundError:
+            log.warning("State file %s does not exist yet; starting without it", path)
+            return False
+        except (OSError, ValueError) as e:
+            log.warning("Ignoring state file %s: %s", path, e)
+            return False
+        if state.get("follow") != self.follow_spec:
+            log.warning("Ignoring state file %s: it is for %s, not %s",
+                        path, state.get("follow"), self.follow_spec)
+            return False
+        opened = []
+        try:
+            for entry in state["files"]:
+                found = find_by_identity(entry["path"], (entry["dev"], entry["ino"]))
+                if found is None:   # e.g. a rotated file already deleted: nothing left to read
+                    log.warning("State file %s: %s is gone; skipping it", path, entry["path"])
+                    continue
+                log_file = LogFile.open(found, offset=entry["offset"])
+                opened.append(log_file)
+                if log_file.identity != (entry["dev"], entry["ino"]):
+                    raise ValueError("%s changed while it was opened" % found)
+                if os.fstat(log_file.handle.fileno()).st_size < entry["offset"]:
+                    raise ValueError("offset %d is beyond the end of %s" % (entry["offset"], found))
+        except (OSError, ValueError) as e:
+            for log_file in opened:
+                log_file.handle.close()
+            log.warning("Ignoring state file %s: %s", path, e)
+            return False
+        log_time = state.get("log_time")
+        for log_file in opened:
+            if log_time is not None:
+                self._rebuild_windows(log_file, log_time)
+            self.follower.adopt(log_file, now)
+            log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
+        return True
+
+    def _rebuild_windows(self, log_file, log_time):
+        handle, end = log_file.handle, log_file.offset
+        start = offset_for_time(handle, end, log_time - 2 * self.settings.window)
+        handle.seek(start)
+        if start:
+            handle.readline()   # start at a line boundary
+        lines = LineAssembler()
+        while handle.tell() < end:
+            data = handle.read(min(READ_CHUNK_BYTES, end - handle.tell()))
+            if not data:
+                break
+            self.detector.feed(lines.push(data), log_time, send=False)
+        handle.seek(end)
+
+
+class Stopper:
+    """Signal handling for run(): handlers only set flags; sleep() wakes up on a signal."""
+
+    def __init__(self, monitor):
+        self.monitor = monitor
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+        signal.signal(signal.SIGHUP, self._reopen)
+        signal.signal(signal.SIGUSR1, self._status)
+
+    def _stop(self, signum, frame):
+        self.monitor.stop_requested = True
+
+    def _reopen(self, signum, frame):
+        self.monitor.follower.reopen()
+
+    def _status(self, signum, frame):
+        self.monitor.status_requested = True
+
+    def sleep(self, seconds):
+        """Sleep up to seconds; a signal ends it early so the loop acts on its flag at once."""
+        select.select([self.wake_r], [], [], seconds)
+        try:
+            os.read(self.wake_r, 512)
+        except BlockingIOError:
+            pass
+
+
+# ---------------------------------------------------------------- replay
+def open_replay(path):
+    """Open a plain or gzip-compressed log for reading bytes."""
+    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+
+
+def replay(settings, out=print_line):
+    """Run the detector over files, in order, as one log; print alerts and a report. Exit status."""
+    detector = Detector(settings.target, settings.window, settings.threshold,
+                        settings.max_clients, settings.ipv6_prefix, settings.ignore_ip, tally=True)
+    next_cleanup = None
+    lines = LineAssembler()
+    for path in settings.replay:
+        try:
+            with open_replay(path) as f:
+                while True:
+                    data = f.read(READ_CHUNK_BYTES)
+                    if not data:
+                        break
+                    for alert in detector.feed(lines.push(data), detector.log_now or 0):
+                        out(alert_line(alert, settings.target, settings.window, settings.utc))
+                    if detector.log_now is not None:
+                        if next_cleanup is None or detector.log_now >= next_cleanup:
+                            detector.cleanup()
+                            next_cleanup = detector.log_now + settings.cleanup_interval
+        except (OSError, EOFError, gzip.BadGzipFile) as e:
+            log.error("Cannot read %s: %s", path, e)
+            return 1
+    for alert in detector.feed(lines.flush(), detector.log_now or 0):
+        out(alert_line(alert, settings.target, settings.window, settings.utc))
+    for text in replay_report(detector, settings.top, shutil.get_terminal_size().columns):
+        out(text)
+    return 0
+
+
+def replay_report(detector, top, width):
+    """Lines of the summary after a replay: totals, time span, top clients with bars."""
+    tally = detector.tally
+    first = detector.first_time
+    span = "no matching request"
+    if first is not None:
+        seconds = detector.log_now - first
+        span = "%s to %s (%s)" % (
+            datetime.datetime.fromtimestamp(first).astimezone().isoformat(),
+            datetime.datetime.fromtimestamp(detector.log_now).astimezone().isoformat(),
+            datetime.timedelta(seconds=seconds))
+    report = ["", "Replay summary",
+              "  lines read         %d" % detector.lines,
+              "  matching requests  %d" % detector.matches,
+              "  distinct clients   %d" % len(tally),
+              "  alerts             %d" % detector.alerts,
+              "  late lines ignored %d" % detector.late,
+              "  time span          %s" % span]
+    ranked = sorted(tally.items(), key=lambda item: (-item[1][0], item[0]))[:top]
+    if not ranked:
+        return report
+    name_width = max(len("client"), max(len(key) for key, _ in ranked))
+    most = ranked[0][1][0]
+    bar_room = max(10, min(width, 100) - name_width - 28)
+    report += ["", "Top %d clients by matching requests" % len(ranked),
+               "  %-*s %9s %9s  %s" % (name_width, "client", "requests", "peak/s", "")]
+    for key, row in ranked:
+        bar = "#" * max(1, round(bar_room * row[0] / most))
+        report.append("  %-*s %9d %9d  %s" % (name_width, key, row[0], row[1], bar))
+    return report
+
+
+# ---------------------------------------------------------------- command line
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors and exit status 2 (no usage block, no traceback)."""
+
+    def error(self, message):
+        self.exit(2, "%s: error: %s\n" % (self.prog, message))
+
+
+def positive(kind):
+    def convert(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError("must be greater than 0, not %s" % text)
+        return value
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def facility_level(text):
+    try:
+        syslog_priority(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+    return text
+
+
+def network(text):
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except ValueError:
+        raise argparse.ArgumentTypeError("not an address or CIDR block: %r" % text)
+
+
+def prefix_length(text):
+    value = int(text)
+    if not 1 <= value <= 128:
+        raise argparse.ArgumentTypeError("must be from 1 to 128, not %s" % text)
+    return value
+
+
+def parse_args(argv=None):
+    """Settings from the command line over the configuration block; exits 2 on bad values."""
+    p = ArgumentParser(prog="log_monitor.py", description=__doc__.split("\n\n")[0],
+                       epilog="Exit status: 0 stopped or replay done; 1 replay file unreadable; "
+                              "2 bad configuration.")
+    d = "(default: %(default)s)"
+    p.add_argument("--log-dir", default=LOG_DIR, help="directory of the dated logs " + d)
+    p.add_argument("--log-prefix", default=LOG_PREFIX, help="file name before the date " + d)
+    p.add_argument("--date-format", default=LOG_DATE_FORMAT, help="strftime date in the name " + d)
+    p.add_argument("--utc", action="store_true", default=USE_UTC,
+                   help="name files by the UTC date, as rotatelogs does without -l " + d)
+    p.add_argument("--log-file", metavar="PATH", default=LOG_FILE,
+                   help="follow this one file instead of the dated series " + d)
+    p.add_argument("--target", default=TARGET_MESSAGE, help="text in the request that counts " + d)
+    p.add_argument("--interval", type=positive(float), default=CHECK_INTERVAL,
+                   help="seconds between polls " + d)
+    p.add_argument("--window", type=positive(int), default=TIME_WINDOW,
+                   help="sliding window in seconds " + d)
+    p.add_argument("--threshold", type=positive(int), default=THRESHOLD_COUNT,
+                   help="requests within the window that alert " + d)
+    p.add_argument("--cleanup-interval", type=positive(float), default=CLEANUP_INTERVAL,
+                   help="seconds between sweeps of idle clients " + d)
+    p.add_argument("--facility", type=facility_level, default=SYSLOG_FACILITY,
+                   help="syslog facility.level for logger -p " + d)
+    p.add_argument("--tag", default=SYSLOG_TAG, help="syslog tag for logger -t " + d)
+    p.add_argument("--syslog-socket", metavar="PATH", default=SYSLOG_SOCKET,
+                   help="Unix socket for alerts, passed to logger --socket (default: %s)"
+                        % DEFAULT_SYSLOG_SOCKET)
+    p.add_argument("--from-start", action="store_true",
+                   help="read a file that exists at start from its beginning, not its end")
+    p.add_argument("--replay", nargs="+", metavar="FILE",
+                   help="run the detector over these logs (plain or .gz) in order, print alerts "
+                        "and a report, and exit; never calls logger")
+    p.add_argument("--top", type=positive(int), default=10,
+                   help="clients in the replay report " + d)
+    p.add_argument("--dry-run", action="store_true", help="print alerts instead of sending them")
+    p.add_argument("--state-file", metavar="PATH", default=STATE_FILE,
+                   help="keep the read position here across restarts " + d)
+    p.add_argument("--ipv6-prefix", type=prefix_length, default=IPV6_PREFIX,
+                   help="count IPv6 clients per /N prefix " + d)
+    p.add_argument("--ignore-ip", type=network, action="append", metavar="ADDR_OR_CIDR",
+                   help="never count this address or block; repeatable (default: IGNORE_IPS)")
+    p.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    settings = p.parse_args(argv)
+    if not settings.target:
+        p.error("--target must not be empty")
+    if settings.ignore_ip is None:
+        try:
+            settings.ignore_ip = [network(n) for n in IGNORE_IPS]
+        except argparse.ArgumentTypeError as e:
+            p.error("IGNORE_IPS: %s" % e)
+    for path in settings.replay or ():
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            p.error("cannot read replay file %s" % path)
+    settings.max_clients = MAX_TRACKED_IPS
+    settings.rotated_idle = ROTATED_FILE_IDLE
+    return settings
+
+
+def main(argv=None):
+    """Run the monitor (or a replay) with argv; returns the exit status."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    settings = parse_args(argv)
+    if settings.replay:
+        return replay(settings)
+    sender = None if settings.dry_run else SyslogSender(
+        settings.facility, settings.tag, settings.syslog_socket)
+    if sender is not None and not socket_ready(settings.syslog_socket or DEFAULT_SYSLOG_SOCKET):
+        log.warning("Syslog socket %s does not exist: logger would drop alerts silently; "
+                    "they still appear on stdout", settings.syslog_socket or DEFAULT_SYSLOG_SOCKET)
+
+    def alert(found):
+        if sender is not None:
+            sender.send(alert_message(found.client, settings.target, found.count, settings.window))
+        print_line(alert_line(found, settings.target, settings.window, settings.utc))
+
+    monitor = Monitor(settings, alert)
+    monitor.sleep = Stopper(monitor).sleep
+    if settings.state_file:
+        monitor.restore(monitor.clock())
+    log.info("log_monitor %s: alerting at %d requests for %r within %s",
+             __version__, settings.threshold, settings.target, window_text(settings.window))
+    monitor.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
