@@ -575,10 +575,12 @@ class Follower:
             if moved or self.reopen_requested:
                 yield from current.read(now)
                 self.current = None
-                if moved:
+                if not self.reopen_requested:
                     current.last_growth = now
                     self.retiring.append(current)
-                else:   # SIGHUP on an unchanged file: open it again where we were
+                elif moved:     # SIGHUP (logrotate postrotate): let go of the rotated file
+                    yield current.close()
+                else:           # SIGHUP on an unchanged file: open it again where we were
                     current.handle.close()
                     self._open(path, now, offset=current.done_offset)
         self.reopen_requested = False

@@ -1,0 +1,162 @@
+"""Shared test helpers: log lines, a syslog receiver on a Unix socket, the script as a process."""
+
+import calendar
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SCRIPT = os.path.join(ROOT, "log_monitor.py")
+sys.path.insert(0, ROOT)
+
+import log_monitor  # noqa: E402
+
+MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+T0 = calendar.timegm((2025, 7, 9, 5, 30, 25))     # 09/Jul/2025:14:30:25 +0900
+
+
+def clf_time(t, offset_minutes=540):
+    """CLF timestamp text of epoch t in a zone offset_minutes east of UTC."""
+    tm = time.gmtime(t + offset_minutes * 60)
+    sign = "+" if offset_minutes >= 0 else "-"
+    return "%02d/%s/%04d:%02d:%02d:%02d %s%02d%02d" % (
+        tm.tm_mday, MONTHS[tm.tm_mon - 1], tm.tm_year, tm.tm_hour, tm.tm_min, tm.tm_sec,
+        sign, abs(offset_minutes) // 60, abs(offset_minutes) % 60)
+
+
+def clf(ip, t=T0, path="/today_download", referer="-", agent="Mozilla/5.0", method="GET"):
+    """One Combined Log Format line (str, with newline)."""
+    return '%s - - [%s] "%s %s HTTP/1.1" 200 1024 "%s" "%s"\n' % (
+        ip, clf_time(t), method, path, referer, agent)
+
+
+def append(path, text):
+    """Append text (str or bytes) to path and close it, as a writer would."""
+    with open(path, "ab") as f:
+        f.write(text.encode() if isinstance(text, str) else text)
+
+
+class SyslogReceiver:
+    """A Unix datagram socket bound in a temp dir, as syslogd binds /dev/log."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "log.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+
+    def receive(self, timeout=10.0):
+        """The next datagram as text, or None after timeout seconds."""
+        self.sock.settimeout(timeout)
+        try:
+            return self.sock.recv(65536).decode("utf-8", "replace")
+        except socket.timeout:
+            return None
+
+    def close(self):
+        self.sock.close()
+
+
+SYSLOG_LINE = re.compile(r"^<(\d+)>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:\S+ )?([^:\[]+)(?:\[\d+\])?: (.*)$",
+                         re.S)
+
+
+def parse_datagram(text):
+    """(priority, tag, message) of an RFC 3164 datagram as logger sends to a local socket."""
+    match = SYSLOG_LINE.match(text)
+    if not match:
+        raise AssertionError("not a syslog datagram: %r" % text)
+    return int(match.group(1)), match.group(2), match.group(3)
+
+
+def fake_logger(directory, body):
+    """A directory holding an executable `logger` shell script with body; for PATH."""
+    bin_dir = os.path.join(directory, "bin")
+    os.makedirs(bin_dir, exist_ok=True)
+    path = os.path.join(bin_dir, "logger")
+    with open(path, "w") as f:
+        f.write("#!/bin/sh\n" + body + "\n")
+    os.chmod(path, 0o755)
+    return bin_dir
+
+
+class Daemon:
+    """log_monitor.py running as a real process; stdout and stderr collected line by line."""
+
+    def __init__(self, *args, env=None, preexec_fn=None):
+        self.proc = subprocess.Popen(
+            [sys.executable, SCRIPT] + list(args), stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            preexec_fn=preexec_fn)
+        self.out, self.err = [], []
+        self._lines = queue.Queue()
+        for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._pump, args=(stream, into), daemon=True).start()
+
+    def _pump(self, stream, into):
+        for line in stream:
+            into.append(line.rstrip("\n"))
+            self._lines.put(None)
+
+    def wait_for(self, text, where="err", timeout=10.0, count=1):
+        """Wait until count lines of stderr (or stdout) contain text; the matching lines."""
+        lines = self.err if where == "err" else self.out
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [line for line in list(lines) if text in line]
+            if len(found) >= count:
+                return found
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None and self._lines.empty():
+                raise AssertionError("no %r on std%s within %gs; stderr: %s; stdout: %s"
+                                     % (text, where, timeout, self.err, self.out))
+            try:
+                self._lines.get(timeout=min(left, 0.2))
+            except queue.Empty:
+                pass
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Send sig and wait for the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            time.sleep(0.05)  # let the pump threads read the last lines
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+class TempDirTest(unittest.TestCase):
+    """A test with a fresh temporary directory in self.dir."""
+
+    def setUp(self):
+        self._tmp = tempfile.TemporaryDirectory()
+        self.dir = self._tmp.name
+        self.addCleanup(self._tmp.cleanup)
+
+    def receiver(self):
+        receiver = SyslogReceiver(self.dir)
+        self.addCleanup(receiver.close)
+        return receiver
+
+    def daemon(self, *args, **kwargs):
+        daemon = Daemon(*args, **kwargs)
+        self.addCleanup(daemon.kill)
+        return daemon
+
+
+def settings(*argv):
+    """Settings as the command line would give them."""
+    return log_monitor.parse_args(list(argv))

@@ -1,0 +1,269 @@
+"""Pure logic: parsing, the alert text, the per-client sliding window. Time is injected."""
+
+import random
+import unittest
+
+from helpers import T0, clf, log_monitor
+
+Detector = log_monitor.Detector
+
+
+def feed(detector, *lines, now=T0):
+    return detector.feed("".join(lines).encode(), now)
+
+
+class AlertTextTest(unittest.TestCase):
+    def test_message_is_exact(self):
+        self.assertEqual(
+            log_monitor.alert_message("192.168.1.100", "today_download", 15, 600),
+            "SUSPICIOUS ACTIVITY: IP 192.168.1.100 accessed today_download 15 times in 10 minutes")
+
+    def test_window_text(self):
+        self.assertEqual(log_monitor.window_text(600), "10 minutes")
+        self.assertEqual(log_monitor.window_text(60), "1 minute")
+        self.assertEqual(log_monitor.window_text(120), "2 minutes")
+        self.assertEqual(log_monitor.window_text(90), "90 seconds")
+        self.assertEqual(log_monitor.window_text(1), "1 second")
+
+    def test_priorities(self):
+        self.assertEqual(log_monitor.syslog_priority("user.error"), 11)
+        self.assertEqual(log_monitor.syslog_priority("user.err"), 11)
+        self.assertEqual(log_monitor.syslog_priority("local0.warning"), 132)
+        self.assertEqual(log_monitor.syslog_priority("auth.crit"), 34)
+        for bad in ("user", "user.bogus", "nope.error", "", ".error"):
+            with self.assertRaises(ValueError, msg=bad):
+                log_monitor.syslog_priority(bad)
+
+    def test_alert_line_is_iso_log_time_then_message(self):
+        line = log_monitor.alert_line(log_monitor.Alert("10.0.0.1", 10, T0), "x", 600, utc=True)
+        self.assertEqual(line, "2025-07-09T05:30:25+00:00 SUSPICIOUS ACTIVITY: IP 10.0.0.1 "
+                               "accessed x 10 times in 10 minutes")
+
+
+class ParseTest(unittest.TestCase):
+    def test_clf_time_any_offset(self):
+        self.assertEqual(log_monitor.parse_clf_time(b"09/Jul/2025:14:30:25 +0900"), T0)
+        self.assertEqual(log_monitor.parse_clf_time(b"09/Jul/2025:00:30:25 -0500"), T0)
+        self.assertEqual(log_monitor.parse_clf_time(b"09/Jul/2025:05:30:25 +0000"), T0)
+        self.assertEqual(log_monitor.parse_clf_time(b"09/Jul/2025:11:00:25 +0530"), T0)
+
+    def test_clf_time_rejects_nonsense(self):
+        self.assertIsNone(log_monitor.parse_clf_time(b"09/Foo/2025:14:30:25 +0900"))
+        self.assertIsNone(log_monitor.parse_clf_time(b"31/Feb/2025:14:30:25 +0900"))
+
+    def test_client_is_first_field_ipv4_ipv6_vhost(self):
+        def client(line):
+            return Detector("x").client_key(log_monitor.client_token(line))
+        self.assertEqual(client(b'192.0.2.7 - - [x] "GET /x"'), "192.0.2.7")
+        self.assertEqual(client(b'2001:DB8::1 - - [x] "GET /x"'), "2001:db8::1")
+        self.assertEqual(client(b'::ffff:192.0.2.1 - - [x] "GET /x"'), "192.0.2.1")
+        self.assertEqual(client(b'www.example.com:443 192.0.2.9 - - [x] "GET /x"'), "192.0.2.9")
+        self.assertEqual(client(b'www.example.com:443 2001:db8::2 - - [x]'), "2001:db8::2")
+
+    def test_no_client_from_elsewhere_in_the_line(self):
+        det = Detector("today_download", threshold=1)
+        lines = [
+            '- - - [09/Jul/2025:14:30:25 +0900] "GET /today_download?ip=10.1.1.1 HTTP/1.1" 200 1 "-" "-"\n',
+            'host - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "http://10.1.1.1/" "-"\n',
+            'fe80::1%$(reboot) - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "-"\n',
+            '999.1.1.1 - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "10.2.2.2"\n',
+        ]
+        self.assertEqual(feed(det, *lines), [])
+        self.assertEqual(det.skipped, 4)
+        self.assertEqual(det.clients, {})
+
+    def test_target_must_be_in_the_request(self):
+        det = Detector("today_download", threshold=1)
+        self.assertEqual(feed(det, clf("10.0.0.1", path="/album/1",
+                                       referer="https://x/today_download?album=3")), [])
+        self.assertEqual(feed(det, clf("10.0.0.2", path="/", agent="today_download-bot")), [])
+        self.assertEqual(det.matches, 0)
+        alerts = feed(det, clf("10.0.0.3", path="/today_download?album=3"))
+        self.assertEqual([a.client for a in alerts], ["10.0.0.3"])
+
+    def test_escaped_quote_in_request_does_not_end_it(self):
+        det = Detector("today_download", threshold=1)
+        line = ('10.0.0.4 - - [09/Jul/2025:14:30:25 +0900] "GET /a\\" today_download HTTP/1.1" '
+                '200 1 "-" "-"\n')
+        self.assertEqual(len(feed(det, line)), 1)
+
+    def test_other_formats_count_anywhere_at_read_time(self):
+        det = Detector("today_download", threshold=2)
+        self.assertEqual(det.feed(b"10.9.9.9 fetched today_download\n", T0), [])
+        alerts = det.feed(b"10.9.9.9 fetched today_download again\n", T0 + 5)
+        self.assertEqual([(a.client, a.count, a.time) for a in alerts], [("10.9.9.9", 2, T0 + 5)])
+
+
+class WindowTest(unittest.TestCase):
+    def hits(self, det, ip, times):
+        return feed(det, *[clf(ip, t) for t in times])
+
+    def test_threshold_reached_alerts_once_with_count(self):
+        det = Detector("today_download", 600, 10)
+        self.assertEqual(self.hits(det, "10.0.0.1", range(T0, T0 + 9 * 30, 30)), [])
+        alerts = self.hits(det, "10.0.0.1", [T0 + 300])
+        self.assertEqual([(a.client, a.count, a.time) for a in alerts], [("10.0.0.1", 10, T0 + 300)])
+
+    def test_spread_wider_than_window_never_alerts(self):
+        det = Detector("today_download", 600, 10)
+        self.assertEqual(self.hits(det, "10.0.0.1", range(T0, T0 + 20 * 67, 67)), [])
+        self.assertEqual(det.matches, 20)
+
+    def test_window_edge(self):
+        det = Detector("today_download", 600, 2)
+        self.assertEqual(self.hits(det, "10.0.0.1", [T0, T0 + 600]), [])
+        self.assertEqual(len(self.hits(det, "10.0.0.1", [T0 + 1199])), 1)
+
+    def test_no_alert_per_request_then_again_after_a_window(self):
+        det = Detector("today_download", 600, 10)
+        alerts = self.hits(det, "10.0.0.1", range(T0, T0 + 599, 2))  # 300 requests
+        self.assertEqual(len(alerts), 1)
+        alerts = self.hits(det, "10.0.0.1", range(T0 + 599, T0 + 1200, 2))
+        # first alert at T0+18 (10th request); next request at or after T0+618 is T0+619,
+        # and (T0+19, T0+619] holds 290 even and 11 odd seconds
+        self.assertEqual([(a.count, a.time) for a in alerts], [(301, T0 + 619)])
+
+    def test_realert_needs_threshold_still_reached(self):
+        det = Detector("today_download", 600, 10)
+        self.assertEqual(len(self.hits(det, "10.0.0.1", range(T0, T0 + 10))), 1)
+        self.assertEqual(self.hits(det, "10.0.0.1", [T0 + 700]), [])
+
+    def test_clients_are_counted_apart(self):
+        det = Detector("today_download", 600, 3)
+        lines = [clf("10.0.0.%d" % (i % 3), T0 + i) for i in range(6)]
+        self.assertEqual(feed(det, *lines), [])
+        self.assertEqual(len(feed(det, clf("10.0.0.1", T0 + 7))), 1)
+
+    def test_out_of_order_lines_count_where_they_belong(self):
+        det = Detector("today_download", 600, 5)
+        times = [T0 + 100, T0 + 40, T0 + 90, T0 + 20, T0 + 95]
+        alerts = self.hits(det, "10.0.0.1", times)
+        self.assertEqual([(a.count, a.time) for a in alerts], [(5, T0 + 100)])
+
+    def test_late_line_completes_an_earlier_window(self):
+        det = Detector("today_download", 600, 10)
+        self.assertEqual(self.hits(det, "10.0.0.1", range(T0, T0 + 9)), [])
+        self.assertEqual(self.hits(det, "10.0.0.1", [T0 + 604]), [])
+        # a download that started at T0+5 is logged when it ends, almost 10 minutes later
+        alerts = self.hits(det, "10.0.0.1", [T0 + 5])
+        self.assertEqual([(a.count, a.time) for a in alerts], [(10, T0 + 8)])
+
+    def test_line_older_than_a_window_is_late_and_ignored(self):
+        det = Detector("today_download", 600, 2)
+        self.hits(det, "10.0.0.2", [T0 + 1000])
+        self.assertEqual(self.hits(det, "10.0.0.1", [T0, T0 + 1]), [])
+        self.assertEqual(det.late, 2)
+        self.assertNotIn("10.0.0.1", det.clients)
+
+    def test_threshold_one(self):
+        det = Detector("today_download", 600, 1)
+        self.assertEqual(len(self.hits(det, "10.0.0.1", [T0])), 1)
+        self.assertEqual(self.hits(det, "10.0.0.1", [T0 + 1]), [])
+
+    def test_memory_does_not_grow_with_rate(self):
+        det = Detector("today_download", 600, 10)
+        alerts = []
+        for second in range(T0, T0 + 1800):
+            for _ in range(100):
+                alerts.append(det.add("10.0.0.1", second))
+        hits = det.clients["10.0.0.1"]
+        self.assertLessEqual(len(hits.secs), 1200)
+        self.assertEqual(hits.total, sum(hits.cnts))
+        self.assertEqual(hits.total, 1200 * 100)
+        self.assertEqual([a.time for a in alerts if a], [T0, T0 + 600, T0 + 1200])
+
+    def test_cleanup_forgets_idle_clients(self):
+        det = Detector("today_download", 600, 10)
+        det.add("10.0.0.1", T0)
+        det.add("10.0.0.2", T0)
+        det.add("10.0.0.2", T0 + 1)
+        det.add("10.0.0.3", T0 + 1000)
+        self.assertEqual(det.cleanup(), 0)
+        det.add("10.0.0.4", T0 + 1201)
+        self.assertEqual(det.cleanup(), 2)
+        self.assertEqual(sorted(det.clients), ["10.0.0.3", "10.0.0.4"])
+
+    def test_timestamps_parsed_once_per_distinct_second(self):
+        det = Detector("today_download", 600, 100)
+        feed(det, *[clf("10.0.0.%d" % i, T0 + i // 50) for i in range(200)])
+        self.assertEqual(len(det._times), 4)
+
+
+class FloodTest(unittest.TestCase):
+    def test_offender_survives_a_flood_of_one_request_clients(self):
+        rng = random.Random(7)
+        det = Detector("today_download", 600, 10, max_clients=2000)
+        alerts = []
+        for i in range(10000):
+            if i % 1000 == 500:
+                alerts.append(det.add("198.51.100.7", T0 + i // 20))
+            ip = ("2001:db8:%x::%x" % (rng.getrandbits(16), i) if i % 3 else
+                  "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255))
+            alerts.append(det.add(ip, T0 + i // 20))
+            self.assertLessEqual(len(det.clients), 2000)
+        self.assertEqual([(a.client, a.count) for a in alerts if a], [("198.51.100.7", 10)])
+        self.assertGreater(det.evictions, 0)
+
+    def test_table_full_of_repeat_clients_still_takes_new_ones(self):
+        det = Detector("today_download", 600, 10, max_clients=100)
+        for i in range(100):
+            det.add("10.0.0.%d" % i, T0 + i)
+            det.add("10.0.0.%d" % i, T0 + i)
+        det.add("10.0.1.1", T0 + 200)
+        self.assertIn("10.0.1.1", det.clients)
+        self.assertNotIn("10.0.0.0", det.clients)
+
+    def test_ipv6_prefix_groups_a_customer(self):
+        det = Detector("today_download", 600, 4, ipv6_prefix=64)
+        lines = [clf("2001:db8:1:2::%x" % (i + 1), T0 + i) for i in range(4)]
+        alerts = feed(det, *lines)
+        self.assertEqual([a.client for a in alerts], ["2001:db8:1:2::/64"])
+        self.assertEqual(log_monitor.alert_message(alerts[0].client, "t", 4, 600),
+                         "SUSPICIOUS ACTIVITY: IP 2001:db8:1:2::/64 accessed t 4 times in 10 minutes")
+
+    def test_ipv6_prefix_128_counts_each_address(self):
+        det = Detector("today_download", 600, 4)
+        self.assertEqual(feed(det, *[clf("2001:db8:1:2::%x" % (i + 1), T0 + i) for i in range(4)]), [])
+
+    def test_ignored_addresses_never_count(self):
+        det = Detector("today_download", 600, 1, ignore=["10.1.0.0/16", "2001:db8::7"])
+        lines = [clf("10.1.2.3"), clf("2001:db8::7"), clf("::ffff:10.1.9.9")]
+        self.assertEqual(feed(det, *lines), [])
+        self.assertEqual(len(feed(det, clf("10.2.0.1"))), 1)
+
+
+class HostileLineTest(unittest.TestCase):
+    def test_garbage_does_not_crash_or_invent_clients(self):
+        det = Detector("today_download", 600, 3)
+        garbage = [
+            b"\x00\x00today_download\x00\n",
+            b"\xff\xfe\xfd today_download \xc3\x28\n",
+            b"\n\n\n",
+            b"today_download\n",
+            b'10.0.0.1 - - [99/Xyz/2025:99:99:99 +9999] "GET /today_download HTTP/1.1"\n',
+            b'-n - - [09/Jul/2025:14:30:25 +0900] "GET /today_download;$(rm -rf /) `id` HTTP/1.1"\n',
+            b"x" * 3000000 + b" today_download\n",
+        ]
+        self.assertEqual(det.feed(b"".join(garbage), T0), [])
+        self.assertEqual(set(det.clients), {"10.0.0.1"})
+        alerts = det.feed(b"".join(clf("10.0.0.1", T0 + i).encode() for i in range(2)), T0)
+        self.assertEqual([(a.client, a.count) for a in alerts], [("10.0.0.1", 3)])
+
+    def test_assembler_holds_back_pieces(self):
+        lines = log_monitor.LineAssembler()
+        self.assertEqual(lines.push(b"10.0.0.1 - - "), b"")
+        self.assertEqual(lines.push(b"[x] a\nb"), b"10.0.0.1 - - [x] a\n")
+        self.assertEqual(lines.push(b"c\n"), b"bc\n")
+        self.assertEqual(lines.flush(), b"")
+
+    def test_assembler_skips_a_line_that_never_ends(self):
+        lines = log_monitor.LineAssembler()
+        for _ in range(20):
+            self.assertEqual(lines.push(b"y" * 10000), b"")
+            self.assertLessEqual(len(lines.partial), log_monitor.MAX_LINE_BYTES + 10000)
+        self.assertEqual(lines.push(b"yyy\ngood\n"), b"good\n")
+        self.assertEqual(lines.overlong, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
