@@ -43,6 +43,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 __version__ = "1.0.0"
@@ -772,18 +773,22 @@ class SyslogSender:
         return True
 
     def _run_logger(self, message):
-        try:
-            done = subprocess.run(self.command(message), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                  timeout=self.timeout, check=False)
-        except subprocess.TimeoutExpired:
-            return "no answer within %g s" % self.timeout
-        except OSError as e:
-            return e.strerror or str(e)
-        if done.returncode != 0:
-            detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            return "exit status %d%s" % (done.returncode, (": " + detail[0]) if detail else "")
-        return None
+        # stderr goes to a file, not a pipe: a child left behind by a hung logger
+        # could hold a pipe open and block us after the timeout.
+        with tempfile.TemporaryFile() as errors:
+            try:
+                done = subprocess.run(self.command(message), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.DEVNULL, stderr=errors,
+                                      timeout=self.timeout, check=False)
+            except subprocess.TimeoutExpired:
+                return "no answer within %g s" % self.timeout
+            except OSError as e:
+                return e.strerror or str(e)
+            if done.returncode == 0:
+                return None
+            errors.seek(0)
+            detail = errors.read(4096).decode("utf-8", "replace").strip().splitlines()
+        return "exit status %d%s" % (done.returncode, (": " + detail[0]) if detail else "")
 
     def _fallback(self, message):
         if self.socket_path:

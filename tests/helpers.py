@@ -65,8 +65,8 @@ class SyslogReceiver:
         self.sock.close()
 
 
-SYSLOG_LINE = re.compile(r"^<(\d+)>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:\S+ )?([^:\[]+)(?:\[\d+\])?: (.*)$",
-                         re.S)
+SYSLOG_LINE = re.compile(
+    r"^<(\d+)>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[^ :]+ )?([^ :\[]+)(?:\[\d+\])?: (.*)$", re.S)
 
 
 def parse_datagram(text):
@@ -91,15 +91,17 @@ def fake_logger(directory, body):
 class Daemon:
     """log_monitor.py running as a real process; stdout and stderr collected line by line."""
 
-    def __init__(self, *args, env=None, preexec_fn=None):
+    def __init__(self, *args, env=None, preexec_fn=None, python=sys.executable):
         self.proc = subprocess.Popen(
-            [sys.executable, SCRIPT] + list(args), stdin=subprocess.DEVNULL,
+            [python, SCRIPT] + list(args), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             preexec_fn=preexec_fn)
         self.out, self.err = [], []
         self._lines = queue.Queue()
-        for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._pump, args=(stream, into), daemon=True).start()
+        self._pumps = [threading.Thread(target=self._pump, args=(stream, into), daemon=True)
+                       for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for pump in self._pumps:
+            pump.start()
 
     def _pump(self, stream, into):
         for line in stream:
@@ -127,15 +129,21 @@ class Daemon:
         """Send sig and wait for the exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            time.sleep(0.05)  # let the pump threads read the last lines
+        status = self.proc.wait(timeout)
+        self._close()
+        return status
 
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self._close()
+
+    def _close(self):
+        for pump in self._pumps:    # the last lines are read once the pipes hit end of file
+            pump.join(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
 
 
 class TempDirTest(unittest.TestCase):

@@ -1,0 +1,281 @@
+"""End to end: the real script as a process on real files, alerts from the real logger.
+
+Every mode (dated live file, --log-file, --replay, --dry-run), the signals, a
+broken syslog, hostile lines and file permissions.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from helpers import (SCRIPT, T0, TempDirTest, append, clf, fake_logger, parse_datagram)
+
+EXPECTED = "SUSPICIOUS ACTIVITY: IP %s accessed today_download %d times in 10 minutes"
+GENERATOR = os.path.join(os.path.dirname(SCRIPT), "..", "shared", "tools", "gen_access_log.py")
+FAST = ("--interval", "0.1")
+
+
+def burst(ip, n, start=T0, step=5):
+    return "".join(clf(ip, start + i * step) for i in range(n))
+
+
+class LiveModesTest(TempDirTest):
+    @unittest.skipUnless(shutil.which("logger"), "util-linux logger is not installed")
+    def test_dated_file_alert_through_logger(self):
+        receiver = self.receiver()
+        today = os.path.join(self.dir, "ssl_www_log-" + time.strftime("%Y-%m-%d"))
+        append(today, burst("192.0.2.50", 12))      # before the start: read from the end, not counted
+        d = self.daemon("--log-dir", self.dir, "--syslog-socket", receiver.path, *FAST)
+        d.wait_for("Following %s" % today)
+        append(today, burst("192.168.1.100", 9) + clf("10.0.0.9"))
+        time.sleep(0.3)
+        self.assertIsNone(receiver.receive(timeout=0.2))
+        append(today, clf("192.168.1.100", T0 + 60))
+        self.assertEqual(parse_datagram(receiver.receive()),
+                         (11, "AlbumMonitor", EXPECTED % ("192.168.1.100", 10)))
+        line = d.wait_for("SUSPICIOUS", where="out")[0]
+        self.assertTrue(line.endswith(EXPECTED % ("192.168.1.100", 10)), line)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(len(d.out), 1, d.out)
+
+    @unittest.skipUnless(shutil.which("logger"), "util-linux logger is not installed")
+    def test_log_file_mode_through_rotation(self):
+        receiver = self.receiver()
+        path = os.path.join(self.dir, "access.log")
+        d = self.daemon("--log-file", path, "--syslog-socket", receiver.path, "--tag", "Album",
+                        "--facility", "local1.crit", *FAST)
+        d.wait_for("Waiting for log file: %s" % path)
+        append(path, burst("2001:db8::7", 5))
+        d.wait_for("Following %s" % path)
+        os.rename(path, path + ".1")
+        append(path + ".1", burst("2001:db8::7", 3, T0 + 100))
+        append(path, burst("2001:db8::7", 2, T0 + 200))
+        self.assertEqual(parse_datagram(receiver.receive()),
+                         (17 * 8 + 2, "Album", EXPECTED % ("2001:db8::7", 10)))
+        self.assertEqual(d.stop(signal.SIGINT), 0)
+        self.assertEqual(len(d.wait_for("Waiting for log file", count=1)), 1)
+
+    def test_waiting_message_once_not_per_poll(self):
+        path = os.path.join(self.dir, "ssl_www_log-" + time.strftime("%Y-%m-%d"))
+        d = self.daemon("--log-dir", self.dir, "--dry-run", *FAST)
+        d.wait_for("Waiting for log file: %s" % path)
+        time.sleep(0.5)                     # five more polls
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(sum("Waiting for log file" in line for line in d.err), 1)
+
+    def test_dry_run_prints_and_never_sends(self):
+        receiver = self.receiver()
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        bin_dir = fake_logger(self.dir, "echo called >> %s/logger-called" % self.dir)
+        env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"])
+        d = self.daemon("--log-file", path, "--dry-run", "--syslog-socket", receiver.path, *FAST,
+                        env=env)
+        d.wait_for("Following")
+        append(path, burst("10.0.0.1", 10))
+        line = d.wait_for("SUSPICIOUS", where="out")[0]
+        self.assertTrue(line.endswith(EXPECTED % ("10.0.0.1", 10)))
+        self.assertIsNone(receiver.receive(timeout=0.5))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "logger-called")))
+        self.assertEqual(d.stop(), 0)
+
+    def test_sigterm_stops_within_a_second_even_with_a_long_interval(self):
+        d = self.daemon("--log-dir", self.dir, "--dry-run", "--interval", "30")
+        d.wait_for("Waiting for log file")
+        started = time.monotonic()
+        self.assertEqual(d.stop(signal.SIGTERM), 0)
+        self.assertLess(time.monotonic() - started, 2.0)
+
+    def test_sigusr1_prints_a_status_line(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        d = self.daemon("--log-file", path, "--dry-run", *FAST)
+        d.wait_for("Following")
+        append(path, burst("10.0.0.1", 3) + "not matching\n")
+        time.sleep(0.4)
+        d.proc.send_signal(signal.SIGUSR1)
+        status = d.wait_for("status:")[0]
+        size = os.path.getsize(path)
+        for part in ("file %s @ %d" % (path, size), "lines read 4", "matching 3",
+                     "tracked clients 1", "alerts 0", "behind"):
+            self.assertIn(part, status)
+        self.assertRegex(status, r"newest line \d+s behind")
+        self.assertEqual(d.stop(), 0)
+
+    def test_sighup_reopens_at_once(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        d = self.daemon("--log-file", path, "--dry-run", "--interval", "30", "--threshold", "2")
+        d.wait_for("Following")
+        os.rename(path, path + ".1")
+        append(path, burst("10.0.0.1", 2))
+        d.proc.send_signal(signal.SIGHUP)   # without it the next poll is 30 s away
+        d.wait_for("SUSPICIOUS", where="out", timeout=5)
+        self.assertEqual(d.stop(), 0)
+
+    def test_missing_syslog_socket_is_warned_at_start_and_alerts_still_print(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        missing = os.path.join(self.dir, "nobody-listens.sock")
+        d = self.daemon("--log-file", path, "--syslog-socket", missing, *FAST)
+        d.wait_for("Syslog socket %s does not exist" % missing)
+        append(path, burst("10.0.0.1", 10) + burst("10.0.0.2", 10))
+        d.wait_for("SUSPICIOUS", where="out", count=2)
+        self.assertEqual(d.stop(), 0)
+
+
+class BrokenSyslogTest(TempDirTest):
+    def run_with_logger(self, body, args=()):
+        receiver = self.receiver()
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        env = dict(os.environ, PATH=fake_logger(self.dir, body) if body else self.dir)
+        d = self.daemon("--log-file", path, "--syslog-socket", receiver.path, *FAST, *args,
+                        env=env)
+        d.wait_for("Following")
+        return receiver, path, d
+
+    def test_logger_missing_falls_back_and_keeps_counting(self):
+        receiver, path, d = self.run_with_logger(None)
+        append(path, burst("10.0.0.1", 10))
+        self.assertEqual(parse_datagram(receiver.receive()),
+                         (11, "AlbumMonitor", EXPECTED % ("10.0.0.1", 10)))
+        append(path, burst("10.0.0.2", 10))
+        self.assertEqual(parse_datagram(receiver.receive())[2], EXPECTED % ("10.0.0.2", 10))
+        d.wait_for("SUSPICIOUS", where="out", count=2)
+        self.assertEqual(d.stop(), 0)
+        errors = [line for line in d.err if line.startswith("Error calling 'logger': ")]
+        self.assertEqual(len(errors), 1, d.err)
+
+    def test_hostile_lines_never_reach_the_logger_command_line(self):
+        argv_file = os.path.join(self.dir, "argv")
+        receiver, path, d = self.run_with_logger(
+            'for a in "$@"; do printf "%%s\\n" "$a"; done >> %s; echo --- >> %s' % (argv_file, argv_file),
+            ("--threshold", "3"))
+        hostile = [
+            b'10.6.6.6 - - [09/Jul/2025:14:30:25 +0900] "GET /today_download;$(reboot)`id`|rm -rf / '
+            b'HTTP/1.1" 200 1 "-p kern.emerg -n evil.example" "--tcp\x00\xff"\n',
+            b'-p - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "1.2.3.4"\n',
+            b'$(touch /tmp/pwned) - - [09/Jul/2025:14:30:26 +0900] "GET /today_download" 200 1\n',
+            b"\x00" * 100 + b"\n" + b"\xc3\x28" * 1000 + b"\n",
+            b"z" * 3000000 + b"today_download\n",
+            b'10.6.6.6 - - [09/Jul/2025:14:30:27 +0900] "GET /today_download?x=\\"; -n" 200 1 "-" "-"\n',
+            b'10.6.6.6 - - [09/Jul/2025:14:30:28 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "-"\n',
+        ]
+        append(path, b"".join(hostile))
+        d.wait_for("SUSPICIOUS", where="out")
+        append(path, burst("10.0.0.1", 3))
+        d.wait_for("SUSPICIOUS", where="out", count=2)
+        self.assertEqual(d.stop(), 0)
+        with open(argv_file) as f:
+            calls = f.read().split("---\n")[:-1]
+        self.assertEqual(calls, [
+            "-p\nuser.error\n-t\nAlbumMonitor\n--socket\n%s\n--\n%s\n" % (receiver.path, EXPECTED % (ip, 3))
+            for ip in ("10.6.6.6", "10.0.0.1")])
+        self.assertFalse(os.path.exists("/tmp/pwned"))
+
+    def test_hanging_logger_times_out_and_falls_back(self):
+        sleep = shutil.which("sleep")
+        receiver, path, d = self.run_with_logger("exec %s 60" % sleep)
+        append(path, burst("10.0.0.1", 10))
+        self.assertEqual(parse_datagram(receiver.receive(timeout=15))[2], EXPECTED % ("10.0.0.1", 10))
+        d.wait_for("Error calling 'logger': no answer within")
+        append(path, burst("10.0.0.2", 10))
+        self.assertEqual(parse_datagram(receiver.receive(timeout=15))[2], EXPECTED % ("10.0.0.2", 10))
+        self.assertEqual(d.stop(), 0)
+
+
+class ReplayTest(TempDirTest):
+    def generate(self, lines, *extra):
+        path = os.path.join(self.dir, "access.log")
+        subprocess.run([sys.executable, GENERATOR, "--lines", str(lines), "--rate", "5",
+                        "--out", path] + list(extra), check=True)
+        return path
+
+    def test_replay_prints_alerts_with_log_time_and_never_calls_logger(self):
+        path = os.path.join(self.dir, "old.log")
+        append(path, burst("192.168.1.100", 15, step=30) + clf("10.0.0.1"))
+        bin_dir = fake_logger(self.dir, "echo called >> %s/logger-called" % self.dir)
+        env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"], TZ="UTC")
+        done = subprocess.run([sys.executable, SCRIPT, "--replay", path], capture_output=True,
+                              text=True, env=env, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        alerts = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
+        self.assertEqual(alerts, ["2025-07-09T05:34:55+00:00 " + EXPECTED % ("192.168.1.100", 10)])
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "logger-called")))
+
+    def test_gzip_and_several_files_are_one_log(self):
+        import gzip
+        first = os.path.join(self.dir, "log.1.gz")
+        with gzip.open(first, "wt") as f:
+            f.write(burst("10.0.0.1", 6))
+        second = os.path.join(self.dir, "log")
+        append(second, burst("10.0.0.1", 4, T0 + 30))
+        done = subprocess.run([sys.executable, SCRIPT, "--replay", first, second],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(EXPECTED % ("10.0.0.1", 10), done.stdout)
+
+    def test_corrupt_gzip_exits_1(self):
+        path = os.path.join(self.dir, "bad.gz")
+        append(path, b"\x1f\x8bnot really gzip")
+        done = subprocess.run([sys.executable, SCRIPT, "--replay", path], capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(done.returncode, 1)
+        self.assertIn("Cannot read %s" % path, done.stderr)
+        self.assertNotIn("Traceback", done.stderr)
+
+    @unittest.skipUnless(os.path.exists(GENERATOR), "../shared/tools/gen_access_log.py not found")
+    def test_live_and_replay_give_the_same_alerts(self):
+        path = self.generate(20000, "--offenders", "8")
+        done = subprocess.run([sys.executable, SCRIPT, "--replay", path], capture_output=True,
+                              text=True, timeout=60)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        replayed = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
+        self.assertGreater(len(replayed), 3)
+        d = self.daemon("--log-file", path, "--from-start", "--dry-run", *FAST)
+        d.wait_for("SUSPICIOUS", where="out", count=len(replayed), timeout=30)
+        time.sleep(0.3)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(d.out, replayed)
+
+
+@unittest.skipUnless(hasattr(os, "geteuid"), "POSIX only")
+class PermissionTest(TempDirTest):
+    def test_permission_denied_is_reported_once_and_retried(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        os.chmod(path, 0)
+        os.chmod(self.dir, 0o755)
+        preexec, python = None, sys.executable
+        if os.geteuid() == 0:       # root reads anything: run the monitor as nobody
+            python = "/usr/bin/python3"
+            if not os.access(python, os.X_OK) or not all(
+                    os.stat(p).st_mode & 0o005 == 0o005 for p in self._parents(SCRIPT)):
+                self.skipTest("running as root and nobody cannot run /usr/bin/python3 %s" % SCRIPT)
+
+            def preexec():
+                os.setgid(65534)
+                os.setuid(65534)
+        d = self.daemon("--log-file", path, "--dry-run", *FAST, preexec_fn=preexec, python=python)
+        d.wait_for("Cannot read log file %s: permission denied" % path)
+        time.sleep(0.4)
+        os.chmod(path, 0o644)
+        d.wait_for("Following %s" % path)
+        append(path, burst("10.0.0.1", 10))
+        d.wait_for("SUSPICIOUS", where="out")
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(sum("permission denied" in line for line in d.err), 1)
+
+    @staticmethod
+    def _parents(path):
+        path = os.path.dirname(os.path.abspath(path))
+        while True:
+            yield path
+            if path == os.path.dirname(path):
+                return
+            path = os.path.dirname(path)
