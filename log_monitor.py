@@ -31,6 +31,7 @@ import bisect
 import calendar
 import datetime
 import gzip
+import heapq
 import ipaddress
 import json
 import logging
@@ -66,7 +67,7 @@ SYSLOG_SOCKET = None                # Unix socket for alerts; None: logger's /de
 LOGGER_TIMEOUT = 3                  # seconds before a hung logger is given up
 STATE_FILE = None                   # path that keeps the read position across restarts
 STATE_SAVE_INTERVAL = 5             # seconds between saves of the state file
-MAX_TRACKED_IPS = 300000            # clients held at once (bounds memory under a flood)
+MAX_TRACKED_IPS = 200000            # clients held at once (bounds memory under a flood)
 IPV6_PREFIX = 128                   # count IPv6 clients per /N (64: one customer)
 IGNORE_IPS = []                     # addresses or CIDR blocks never counted
 ROTATED_FILE_IDLE = 300             # seconds a rotated-away file is still read after its last growth
@@ -196,6 +197,30 @@ def window_peak(secs, cnts, t, window_seconds):
     return best, best_end
 
 
+def make_room(table, quota, keep_score):
+    """Remove about quota entries from a client table; returns how many.
+
+    One-request clients (int values) go first, oldest first (dict order is
+    first-seen order); only if there are too few of those, the others with the
+    lowest keep_score(value). So a flood of one-request addresses cannot push
+    out a client that keeps coming back.
+    """
+    quota = max(1, quota)
+    victims = []
+    for key, value in table.items():
+        if value.__class__ is int:
+            victims.append(key)
+            if len(victims) >= quota:
+                break
+    if len(victims) < quota:
+        others = sorted((keep_score(value), key) for key, value in table.items()
+                        if value.__class__ is not int)
+        victims.extend(key for _, key in others[:quota - len(victims)])
+    for key in victims:
+        del table[key]
+    return len(victims)
+
+
 class Hits:
     """Requests of one client that came more than once: per-second buckets on log time.
 
@@ -270,6 +295,7 @@ class Detector:
         self.evictions = 0
         # per client over the whole input, for the replay report (see _tally)
         self.tally = {} if tally else None
+        self.tally_forgotten = 0
         self.first_time = None
         self._times = {}
         self._keys = {}
@@ -392,42 +418,29 @@ class Detector:
         return len(stale)
 
     def _evict(self):
-        """Make room: drop the oldest quarter of one-request clients, then the stalest others.
-
-        A flood of one-request addresses must not push out a client that is
-        coming back: clients with repeat requests are dropped only when the
-        table holds nothing else.
-        """
-        quota = max(1, self.max_clients // 4)
-        victims = []
-        for key, entry in self.clients.items():
-            if entry.__class__ is int:
-                victims.append(key)
-                if len(victims) >= quota:
-                    break
-        if len(victims) < quota:
-            repeat = sorted((entry.secs[-1], key) for key, entry in self.clients.items()
-                            if entry.__class__ is not int)
-            victims.extend(key for _, key in repeat[:quota - len(victims)])
-        for key in victims:
-            del self.clients[key]
+        """Make room in the client table; see make_room."""
         if not self.evictions:
             log.warning("Tracking %d clients (MAX_TRACKED_IPS): forgetting the oldest "
                         "one-request clients first", self.max_clients)
-        self.evictions += len(victims)
+        self.evictions += make_room(self.clients, self.max_clients // 4,
+                                    lambda entry: entry.secs[-1])
 
     def _tally(self, key, t):
-        """Replay totals: [requests, busiest-second count, per-second counts of the last minute]."""
+        """Replay totals per client: an int (the second of its only request) or
+        [requests, busiest-second count, {second: count} of about the last minute]."""
         if self.first_time is None or t < self.first_time:
             self.first_time = t
-        row = self.tally.get(key)
-        if row is None:     # one-request clients stay small: the dict comes with the 2nd request
-            self.tally[key] = [1, 1, t]
+        tally = self.tally
+        row = tally.get(key)
+        if row is None:
+            if len(tally) >= self.max_clients:
+                self.tally_forgotten += make_room(tally, self.max_clients // 4, lambda row: row[0])
+            tally[key] = t
             return
+        if row.__class__ is int:
+            row = tally[key] = [1, 1, {row: 1}]
         row[0] += 1
         seconds = row[2]
-        if seconds.__class__ is int:
-            seconds = row[2] = {seconds: 1}
         n = seconds[t] = seconds.get(t, 0) + 1
         if n > row[1]:
             row[1] = n
@@ -854,7 +867,8 @@ class Monitor:
 
     def poll_once(self, now):
         """One pass: read and count new lines, then periodic work. Touches files and processes."""
-        if self.last_cleanup is None:
+        first_pass = self.last_cleanup is None
+        if first_pass:
             self.last_cleanup = self.last_save = now
         detector = self.detector
         for lines in self.follower.poll(now):
@@ -863,7 +877,7 @@ class Monitor:
         if now - self.last_cleanup >= self.settings.cleanup_interval:
             detector.cleanup()
             self.last_cleanup = now
-        if self.settings.state_file and now - self.last_save >= STATE_SAVE_INTERVAL:
+        if self.settings.state_file and (first_pass or now - self.last_save >= STATE_SAVE_INTERVAL):
             self.save_state()
             self.last_save = now
         if self.status_requested:
@@ -1062,7 +1076,11 @@ def replay_report(detector, top, width):
               "  alerts             %d" % detector.alerts,
               "  late lines ignored %d" % detector.late,
               "  time span          %s" % span]
-    ranked = sorted(tally.items(), key=lambda item: (-item[1][0], item[0]))[:top]
+    if detector.tally_forgotten:
+        report[4] = ("  distinct clients   at most %d (over MAX_TRACKED_IPS: one-request "
+                     "clients were not all kept)" % (len(tally) + detector.tally_forgotten))
+    ranked = [(key, [1, 1] if row.__class__ is int else row) for key, row in heapq.nlargest(
+        top, tally.items(), key=lambda item: 1 if item[1].__class__ is int else item[1][0])]
     if not ranked:
         return report
     name_width = max(len("client"), max(len(key) for key, _ in ranked))

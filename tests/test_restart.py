@@ -1,0 +1,172 @@
+"""Restarts with --state-file, kill -9, bad state files, and a flood, on real files and processes."""
+
+import json
+import os
+import random
+import resource
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+from helpers import SCRIPT, T0, TempDirTest, append, clf, clf_time, log_monitor
+
+EXPECTED = "SUSPICIOUS ACTIVITY: IP %s accessed today_download %d times in 10 minutes"
+
+
+def burst(ip, n, start=T0, step=5):
+    return "".join(clf(ip, start + i * step) for i in range(n))
+
+
+class StateFileTest(TempDirTest):
+    def setUp(self):
+        super().setUp()
+        self.log = os.path.join(self.dir, "access.log")
+        self.state = os.path.join(self.dir, "state.json")
+        append(self.log, "")
+
+    def start(self, *extra):
+        return self.daemon("--log-file", self.log, "--state-file", self.state, "--dry-run",
+                           "--interval", "0.1", *extra)
+
+    def saved_offset(self):
+        try:
+            with open(self.state) as f:
+                return json.load(f)["files"][-1]["offset"]
+        except (OSError, ValueError, KeyError, IndexError):
+            return None
+
+    def wait_saved(self, offset, timeout=15):
+        deadline = time.monotonic() + timeout
+        while self.saved_offset() != offset:
+            if time.monotonic() > deadline:
+                raise AssertionError("state never reached offset %d: %r" % (offset, self.saved_offset()))
+            time.sleep(0.1)
+
+    def test_clean_restart_processes_lines_written_while_down(self):
+        d = self.start()
+        d.wait_for("Following %s" % self.log)
+        append(self.log, burst("10.0.0.1", 6) + burst("10.0.0.2", 10))
+        d.wait_for(EXPECTED % ("10.0.0.2", 10), where="out")
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(self.saved_offset(), os.path.getsize(self.log))
+        # while it is down: the rest of 10.0.0.1's burst, and more from the already alerted 10.0.0.2
+        append(self.log, burst("10.0.0.1", 4, T0 + 100) + burst("10.0.0.2", 5, T0 + 120))
+        d = self.start()
+        d.wait_for("Resuming %s" % self.log)
+        d.wait_for(EXPECTED % ("10.0.0.1", 10), where="out")
+        time.sleep(0.3)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(len(d.out), 1, d.out)          # 10.0.0.2 is not alerted again
+
+    def test_restart_after_rotation_while_down(self):
+        d = self.start()
+        d.wait_for("Following %s" % self.log)
+        append(self.log, burst("10.0.0.1", 5))
+        self.wait_saved(os.path.getsize(self.log))
+        self.assertEqual(d.stop(), 0)
+        append(self.log, burst("10.0.0.1", 2, T0 + 50))
+        os.rename(self.log, self.log + ".1")
+        append(self.log, burst("10.0.0.1", 3, T0 + 90))
+        d = self.start()
+        d.wait_for("Resuming %s.1" % self.log)
+        d.wait_for(EXPECTED % ("10.0.0.1", 10), where="out")
+        self.assertEqual(d.stop(), 0)
+
+    def test_kill_9_loses_nothing(self):
+        d = self.start()
+        d.wait_for("Following %s" % self.log)
+        append(self.log, burst("10.0.0.1", 5))
+        self.wait_saved(os.path.getsize(self.log))
+        append(self.log, burst("10.0.0.1", 3, T0 + 40))
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        append(self.log, burst("10.0.0.1", 2, T0 + 80))
+        d = self.start()
+        d.wait_for(EXPECTED % ("10.0.0.1", 10), where="out")
+        self.assertEqual(d.stop(), 0)
+
+    def check_ignored(self, state, mention):
+        append(self.log, burst("10.0.0.1", 3))
+        with open(self.state, "w") as f:
+            f.write(state if isinstance(state, str) else json.dumps(state))
+        d = self.start()
+        d.wait_for("Following %s from offset %d" % (self.log, os.path.getsize(self.log)))
+        self.assertEqual(d.stop(), 0)
+        warnings = [line for line in d.err if "state file" in line.lower()]
+        self.assertEqual(len(warnings), 1, d.err)
+        self.assertIn(mention, warnings[0])
+        self.assertNotIn("Traceback", "\n".join(d.err))
+
+    def real_state(self, **changes):
+        st = os.stat(self.log)
+        entry = {"path": self.log, "dev": st.st_dev, "ino": st.st_ino, "offset": st.st_size}
+        entry.update(changes)
+        return {"version": 1, "follow": self.log, "log_time": T0, "files": [entry]}
+
+    def test_corrupt_state_file(self):
+        self.check_ignored("{not json", "Ignoring state file")
+
+    def test_wrong_shape_state_file(self):
+        self.check_ignored({"files": [{"path": 3}]}, "not a log_monitor state file")
+
+    def test_state_file_for_another_file(self):
+        state = self.real_state()
+        state["follow"] = "/somewhere/else.log"
+        self.check_ignored(state, "/somewhere/else.log")
+
+    def test_state_offset_beyond_the_end(self):
+        self.check_ignored(self.real_state(offset=10 ** 9), "beyond the end")
+
+    def test_missing_state_file(self):
+        append(self.log, burst("10.0.0.1", 3))
+        d = self.start()
+        d.wait_for("Following %s from offset %d" % (self.log, os.path.getsize(self.log)))
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(sum("does not exist yet" in line for line in d.err), 1)
+        self.assertEqual(self.saved_offset(), os.path.getsize(self.log))
+
+    def test_state_is_written_atomically(self):
+        monitor = log_monitor.Monitor(
+            log_monitor.parse_args(["--log-file", self.log, "--state-file", self.state]),
+            lambda alert: None)
+        self.addCleanup(monitor.follower.close)
+        monitor.poll_once(T0)
+        append(self.log, "x\n")
+        monitor.poll_once(T0 + 10)
+        self.assertEqual(sorted(os.listdir(self.dir)), ["access.log", "state.json"])
+        with open(self.state) as f:
+            self.assertEqual(json.load(f)["files"][0]["offset"], 2)
+
+
+class FloodTest(TempDirTest):
+    def test_million_client_flood_keeps_memory_bounded_and_finds_the_offender(self):
+        rng = random.Random(3)
+        path = os.path.join(self.dir, "flood.log")
+        n = 1000000
+        stamps = [clf_time(T0 + s) for s in range(600)]
+        chunk = []
+        with open(path, "w") as f:
+            for i in range(n):
+                if i % 100000 == 50000:         # 10 hits spread through the flood
+                    chunk.append('203.0.113.66 - - [%s] "GET /today_download HTTP/1.1" 200 1 "-" "-"\n'
+                                 % stamps[i * 600 // n])
+                ip = ("2001:db8:%x:%x::%x" % (i >> 16, rng.getrandbits(16), i & 0xffff) if i % 4 == 0
+                      else "%d.%d.%d.%d" % (1 + (i >> 24), (i >> 16) & 255, (i >> 8) & 255, i & 255))
+                chunk.append('%s - - [%s] "GET /today_download?a=1 HTTP/1.1" 200 1 "-" "-"\n'
+                             % (ip, stamps[i * 600 // n]))
+                if len(chunk) >= 10000:
+                    f.write("".join(chunk))
+                    chunk = []
+            f.write("".join(chunk))
+        proc = subprocess.Popen([sys.executable, SCRIPT, "--replay", path],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err)
+        alerts = [line for line in out.splitlines() if "SUSPICIOUS" in line]
+        self.assertEqual(len(alerts), 1, alerts)
+        self.assertTrue(alerts[0].endswith(EXPECTED % ("203.0.113.66", 10)), alerts)
+        self.assertIn("distinct clients   at most 1000001", out)
+        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        self.assertLess(peak_mb, 100)
