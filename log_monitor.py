@@ -166,14 +166,6 @@ def parse_address(token):
     return address
 
 
-def client_token(line):
-    """The bytes that name the client: %h, or the 2nd field after a `vhost:port` (vhost_combined)."""
-    fields = line.split(b" ", 2)
-    if len(fields) > 1 and parse_address(fields[0]) is None and b":" in fields[0]:
-        return fields[1]
-    return fields[0]
-
-
 def window_peak(secs, cnts, t, window_seconds):
     """Largest count in any window (m - window, m] that holds second t: (count, m).
 
@@ -302,35 +294,39 @@ class Detector:
 
     # -- lines
 
-    def feed(self, data, default_time, send=True):
-        """Count the complete lines in data (bytes ending with a newline); return Alerts.
+    def feed(self, data, default_time, start=0, end=None, send=True):
+        """Count the complete lines in data[start:end] (bytes or bytearray); return Alerts.
 
-        default_time (epoch seconds) is used for lines without a CLF timestamp.
-        With send=False, alerts are decided and remembered but not returned
-        (rebuilding windows after a restart without repeating alerts).
+        The span holds whole lines, each ending with a newline. Only lines that
+        contain the target cost Python work: the rest is found by bytes.find
+        in C. default_time (epoch seconds) is used for lines without a CLF
+        timestamp. With send=False, alerts are decided and remembered but not
+        returned (rebuilding windows after a restart without repeating alerts).
         """
-        self.lines += data.count(b"\n")
+        if end is None:
+            end = len(data)
+        self.lines += data.count(b"\n", start, end)
         needle, find, rfind = self.needle, data.find, data.rfind
         alerts = []
-        i = find(needle)
+        i = find(needle, start, end)
         while i != -1:
-            start = rfind(b"\n", 0, i) + 1
-            end = find(b"\n", i)
-            if end == -1:
-                end = len(data)
-            if end - start > MAX_LINE_BYTES:
+            line_start = rfind(b"\n", start, i) + 1 or start
+            line_end = find(b"\n", i, end)
+            if line_end == -1:
+                line_end = end
+            if line_end - line_start > MAX_LINE_BYTES:
                 self.skipped += 1
             else:
-                alert = self._count_line(data[start:end], default_time)
+                alert = self._count_line(data, line_start, line_end, default_time)
                 if alert is not None:
                     self.alerts += 1
                     if send:
                         alerts.append(alert)
-            i = find(needle, end)
+            i = find(needle, line_end, end)
         return alerts
 
-    def _count_line(self, line, default_time):
-        match = CLF_TIME_REQUEST.search(line)
+    def _count_line(self, data, start, end, default_time):
+        match = CLF_TIME_REQUEST.search(data, start, end)
         if match is not None:
             if self.needle not in match.group(2):
                 return None     # the target is only in the referer or user agent
@@ -344,12 +340,7 @@ class Detector:
                 t = int(default_time)
         else:
             t = int(default_time)
-        token = client_token(line)
-        key = self._keys.get(token)
-        if key is None:
-            if len(self._keys) > 8192:
-                self._keys.clear()
-            key = self._keys[token] = self.client_key(token)
+        key = self.client(data, start, end)
         if not key:
             self.skipped += 1
             return None
@@ -358,11 +349,36 @@ class Detector:
             self._tally(key, t)
         return self.add(key, t)
 
+    def client(self, data, start=0, end=None):
+        """The counted client of the line data[start:end]: its first field (%h), or the
+        second after a `vhost:port` field (vhost_combined); None or '' when none counts."""
+        if end is None:
+            end = len(data)
+        space = data.find(b" ", start, end)
+        if space == -1:
+            space = end
+        token = bytes(data[start:space])
+        key = self._client_key(token)
+        if key is None and b":" in token and space < end:
+            second = data.find(b" ", space + 1, end)
+            key = self._client_key(bytes(data[space + 1:second if second != -1 else end]))
+        return key
+
+    def _client_key(self, token):
+        keys = self._keys
+        key = keys.get(token, False)
+        if key is False:
+            if len(keys) > 8192:
+                keys.clear()
+            key = keys[token] = self.client_key(token)
+        return key
+
     def client_key(self, token):
-        """The counted client for a token: canonical address, IPv6 /N prefix, or '' (not counted)."""
+        """The counted client for a token: canonical address or IPv6 /N prefix; '' for an
+        ignored address, None when the token is no address."""
         address = parse_address(token)
         if address is None:
-            return ""
+            return None
         if any(address.version == n.version and address in n for n in self.ignore):
             return ""
         if address.version == 6 and self.ipv6_prefix < 128:
@@ -449,41 +465,61 @@ class Detector:
                 del seconds[old]
 
 
-# ---------------------------------------------------------------- pure logic: lines in pieces
-class LineAssembler:
-    """Turns reads into runs of complete lines; holds back a line until its newline.
+# ---------------------------------------------------------------- I/O: reading lines in large chunks
+class LineReader:
+    """Reads a file in large chunks into one reused buffer; hands out runs of complete lines.
 
-    A partial line longer than MAX_LINE_BYTES is dropped and the rest of that
-    line skipped up to its newline, so a line that never ends costs bounded memory.
+    read() returns (buffer, start, end): buffer[start:end] is whole lines (maybe
+    none). An incomplete last line is held back in the buffer until its
+    newline arrives. One held back longer than MAX_LINE_BYTES is dropped and
+    the rest of that line skipped up to its newline, so a line that never ends
+    costs bounded memory. No per-line work and no copy of the chunk.
     """
 
-    def __init__(self):
-        self.partial = b""
+    def __init__(self, chunk_bytes=READ_CHUNK_BYTES):
+        self.chunk_bytes = chunk_bytes
+        self.buffer = bytearray(chunk_bytes + MAX_LINE_BYTES + 1)
+        self.view = memoryview(self.buffer)
+        self.rest = (0, 0)      # buffer[rest[0]:rest[1]] is the incomplete line held back
         self.skipping = False
         self.overlong = 0
 
-    def push(self, data):
-        """Complete lines (bytes ending in a newline, maybe empty) from the next read."""
+    @property
+    def pending(self):
+        """Bytes read but not handed out (the held-back incomplete line)."""
+        return self.rest[1] - self.rest[0]
+
+    def read(self, handle, limit=None):
+        """Read once (at most limit bytes) from handle: (buffer, start, end, bytes read)."""
+        buf = self.buffer
+        rest_start, rest_end = self.rest
+        held = rest_end - rest_start
+        if held and rest_start:
+            buf[:held] = buf[rest_start:rest_end]
+        size = self.chunk_bytes if limit is None else min(limit, self.chunk_bytes)
+        count = handle.readinto(self.view[held:held + size]) or 0
+        total = held + count
+        start = 0
         if self.skipping:
-            newline = data.find(b"\n")
+            newline = buf.find(b"\n", 0, total)
             if newline == -1:
-                return b""
+                self.rest = (0, 0)
+                return buf, 0, 0, count
             self.skipping = False
-            data = data[newline + 1:]
-        elif self.partial:
-            data = self.partial + data
-        cut = data.rfind(b"\n") + 1
-        self.partial = data[cut:]
-        if len(self.partial) > MAX_LINE_BYTES:
-            self.partial = b""
+            start = newline + 1
+        cut = buf.rfind(b"\n", start, total) + 1 or start
+        self.rest = (cut, total)
+        if total - cut > MAX_LINE_BYTES:
+            self.rest = (0, 0)
             self.skipping = True
             self.overlong += 1
-        return data[:cut]
+        return buf, start, cut, count
 
     def flush(self):
-        """The held-back partial line as a complete line (the writer is gone)."""
-        rest, self.partial, self.skipping = self.partial, b"", False
-        return rest + b"\n" if rest else b""
+        """The held-back incomplete line as a complete line (bytes), when its writer is gone."""
+        rest_start, rest_end = self.rest
+        self.rest, self.skipping = (0, 0), False
+        return bytes(self.buffer[rest_start:rest_end]) + b"\n" if rest_end > rest_start else b""
 
 
 # ---------------------------------------------------------------- I/O: following files
@@ -509,7 +545,7 @@ class LogFile:
         self.handle = handle
         self.identity = identity
         self.offset = offset            # bytes read from the file
-        self.lines = LineAssembler()
+        self.lines = LineReader()
         self.last_growth = None         # clock time of the last read that returned data
 
     @classmethod
@@ -528,29 +564,33 @@ class LogFile:
     @property
     def done_offset(self):
         """Offset up to which every complete line has been handed out."""
-        return self.offset if self.lines.skipping else self.offset - len(self.lines.partial)
+        return self.offset - self.lines.pending
 
     def read(self, now):
-        """Yield runs of complete lines appended since the last read; a shrunk file restarts at 0."""
+        """Yield (buffer, start, end) runs of complete lines appended since the last read.
+
+        Each run is valid until the next one is asked for. A file that shrank
+        (copytruncate) is read again from its start.
+        """
         if os.fstat(self.handle.fileno()).st_size < self.offset:
             log.warning("%s was truncated; reading it from the start", self.path)
             self.handle.seek(0)
             self.offset = 0
-            self.lines = LineAssembler()
+            self.lines = LineReader()
         while True:
-            data = self.handle.read(READ_CHUNK_BYTES)
-            if not data:
+            buf, start, end, count = self.lines.read(self.handle)
+            if not count:
                 return
-            self.offset += len(data)
+            self.offset += count
             self.last_growth = now
-            lines = self.lines.push(data)
-            if lines:
-                yield lines
+            if end > start:
+                yield buf, start, end
 
     def close(self):
-        """Close the file; returns its held-back partial line as a complete line."""
+        """Close the file; returns its held-back partial line as a complete-line run."""
         self.handle.close()
-        return self.lines.flush()
+        rest = self.lines.flush()
+        return rest, 0, len(rest)
 
 
 class Follower:
@@ -576,7 +616,8 @@ class Follower:
         self.reporter = Reporter()
 
     def poll(self, now):
-        """Yield runs of complete lines from every followed file: retiring ones first."""
+        """Yield (buffer, start, end) runs of complete lines from every followed file, retiring
+        ones first; each run is valid until the next is asked for."""
         path = self.path_for(now)
         for old in list(self.retiring):
             yield from old.read(now)
@@ -871,8 +912,8 @@ class Monitor:
         if first_pass:
             self.last_cleanup = self.last_save = now
         detector = self.detector
-        for lines in self.follower.poll(now):
-            for alert in detector.feed(lines, now):
+        for buf, start, end in self.follower.poll(now):
+            for alert in detector.feed(buf, now, start, end):
                 self.alert(alert)
         if now - self.last_cleanup >= self.settings.cleanup_interval:
             detector.cleanup()
@@ -982,12 +1023,14 @@ class Monitor:
         handle.seek(start)
         if start:
             handle.readline()   # start at a line boundary
-        lines = LineAssembler()
-        while handle.tell() < end:
-            data = handle.read(min(READ_CHUNK_BYTES, end - handle.tell()))
-            if not data:
+        lines = LineReader()
+        position = handle.tell()
+        while position < end:
+            buf, first, last, count = lines.read(handle, limit=end - position)
+            if not count:
                 break
-            self.detector.feed(lines.push(data), log_time, send=False)
+            position += count
+            self.detector.feed(buf, log_time, first, last, send=False)
         handle.seek(end)
 
 
@@ -1034,16 +1077,20 @@ def replay(settings, out=print_line):
     detector = Detector(settings.target, settings.window, settings.threshold,
                         settings.max_clients, settings.ipv6_prefix, settings.ignore_ip, tally=True)
     next_cleanup = None
-    lines = LineAssembler()
+    lines = LineReader()
+
+    def count(buf, start=0, end=None):
+        for alert in detector.feed(buf, detector.log_now or 0, start, end):
+            out(alert_line(alert, settings.target, settings.window, settings.utc))
+
     for path in settings.replay:
         try:
             with open_replay(path) as f:
                 while True:
-                    data = f.read(READ_CHUNK_BYTES)
-                    if not data:
+                    buf, start, end, read = lines.read(f)
+                    if not read:
                         break
-                    for alert in detector.feed(lines.push(data), detector.log_now or 0):
-                        out(alert_line(alert, settings.target, settings.window, settings.utc))
+                    count(buf, start, end)
                     if detector.log_now is not None:
                         if next_cleanup is None or detector.log_now >= next_cleanup:
                             detector.cleanup()
@@ -1051,8 +1098,7 @@ def replay(settings, out=print_line):
         except (OSError, EOFError, gzip.BadGzipFile) as e:
             log.error("Cannot read %s: %s", path, e)
             return 1
-    for alert in detector.feed(lines.flush(), detector.log_now or 0):
-        out(alert_line(alert, settings.target, settings.window, settings.utc))
+        count(lines.flush())    # a last line without its newline ends with its file
     for text in replay_report(detector, settings.top, shutil.get_terminal_size().columns):
         out(text)
     return 0
@@ -1116,7 +1162,7 @@ def facility_level(text):
     try:
         syslog_priority(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e))
+        raise argparse.ArgumentTypeError(str(e)) from None
     return text
 
 
@@ -1124,7 +1170,7 @@ def network(text):
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
-        raise argparse.ArgumentTypeError("not an address or CIDR block: %r" % text)
+        raise argparse.ArgumentTypeError("not an address or CIDR block: %r" % text) from None
 
 
 def prefix_length(text):

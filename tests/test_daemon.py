@@ -212,7 +212,7 @@ class ReplayTest(TempDirTest):
         import gzip
         first = os.path.join(self.dir, "log.1.gz")
         with gzip.open(first, "wt") as f:
-            f.write(burst("10.0.0.1", 6))
+            f.write(burst("10.0.0.1", 6).rstrip("\n"))   # its last line ends with the file
         second = os.path.join(self.dir, "log")
         append(second, burst("10.0.0.1", 4, T0 + 30))
         done = subprocess.run([sys.executable, SCRIPT, "--replay", first, second],

@@ -1,5 +1,6 @@
 """Pure logic: parsing, the alert text, the per-client sliding window. Time is injected."""
 
+import io
 import random
 import unittest
 
@@ -53,7 +54,7 @@ class ParseTest(unittest.TestCase):
 
     def test_client_is_first_field_ipv4_ipv6_vhost(self):
         def client(line):
-            return Detector("x").client_key(log_monitor.client_token(line))
+            return Detector("x").client(line)
         self.assertEqual(client(b'192.0.2.7 - - [x] "GET /x"'), "192.0.2.7")
         self.assertEqual(client(b'2001:DB8::1 - - [x] "GET /x"'), "2001:db8::1")
         self.assertEqual(client(b'::ffff:192.0.2.1 - - [x] "GET /x"'), "192.0.2.1")
@@ -62,11 +63,12 @@ class ParseTest(unittest.TestCase):
 
     def test_no_client_from_elsewhere_in_the_line(self):
         det = Detector("today_download", threshold=1)
+        stamp = '[09/Jul/2025:14:30:25 +0900] '
         lines = [
-            '- - - [09/Jul/2025:14:30:25 +0900] "GET /today_download?ip=10.1.1.1 HTTP/1.1" 200 1 "-" "-"\n',
-            'host - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "http://10.1.1.1/" "-"\n',
-            'fe80::1%$(reboot) - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "-"\n',
-            '999.1.1.1 - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "10.2.2.2"\n',
+            '- - - ' + stamp + '"GET /today_download?ip=10.1.1.1 HTTP/1.1" 200 1 "-" "-"\n',
+            'host - - ' + stamp + '"GET /today_download HTTP/1.1" 200 1 "http://10.1.1.1/" "-"\n',
+            'fe80::1%$(reboot) - - ' + stamp + '"GET /today_download HTTP/1.1" 200 1 "-" "-"\n',
+            '999.1.1.1 - - ' + stamp + '"GET /today_download HTTP/1.1" 200 1 "-" "10.2.2.2"\n',
         ]
         self.assertEqual(feed(det, *lines), [])
         self.assertEqual(det.skipped, 4)
@@ -249,20 +251,49 @@ class HostileLineTest(unittest.TestCase):
         alerts = det.feed(b"".join(clf("10.0.0.1", T0 + i).encode() for i in range(2)), T0)
         self.assertEqual([(a.client, a.count) for a in alerts], [("10.0.0.1", 3)])
 
-    def test_assembler_holds_back_pieces(self):
-        lines = log_monitor.LineAssembler()
-        self.assertEqual(lines.push(b"10.0.0.1 - - "), b"")
-        self.assertEqual(lines.push(b"[x] a\nb"), b"10.0.0.1 - - [x] a\n")
-        self.assertEqual(lines.push(b"c\n"), b"bc\n")
-        self.assertEqual(lines.flush(), b"")
+    def test_reader_holds_back_pieces(self):
+        reader = log_monitor.LineReader()
 
-    def test_assembler_skips_a_line_that_never_ends(self):
-        lines = log_monitor.LineAssembler()
+        def read(piece):
+            buf, start, end, count = reader.read(io.BytesIO(piece))
+            self.assertEqual(count, len(piece))
+            return bytes(buf[start:end])
+        self.assertEqual(read(b"10.0.0.1 - - "), b"")
+        self.assertEqual(reader.pending, 13)
+        self.assertEqual(read(b"[x] a\nb"), b"10.0.0.1 - - [x] a\n")
+        self.assertEqual(read(b"c\nd"), b"bc\n")
+        self.assertEqual(reader.flush(), b"d\n")
+        self.assertEqual(reader.flush(), b"")
+
+    def test_reader_reads_big_files_in_chunks_without_losing_a_byte(self):
+        data = b"".join(clf("10.0.%d.%d" % (i // 250, i % 250), T0 + i).encode() for i in range(3000))
+        reader = log_monitor.LineReader(chunk_bytes=4096)
+        handle, out = io.BytesIO(data), []
+        while True:
+            buf, start, end, count = reader.read(handle)
+            if not count:
+                break
+            out.append(bytes(buf[start:end]))
+        self.assertEqual(b"".join(out), data)
+
+    def test_reader_skips_a_line_that_never_ends(self):
+        reader = log_monitor.LineReader(chunk_bytes=10000)
         for _ in range(20):
-            self.assertEqual(lines.push(b"y" * 10000), b"")
-            self.assertLessEqual(len(lines.partial), log_monitor.MAX_LINE_BYTES + 10000)
-        self.assertEqual(lines.push(b"yyy\ngood\n"), b"good\n")
-        self.assertEqual(lines.overlong, 1)
+            buf, start, end, count = reader.read(io.BytesIO(b"y" * 10000))
+            self.assertEqual((start, end, count), (0, 0, 10000))
+            self.assertLessEqual(reader.pending, log_monitor.MAX_LINE_BYTES)
+        buf, start, end, _ = reader.read(io.BytesIO(b"yyy\ngood\n"))
+        self.assertEqual(bytes(buf[start:end]), b"good\n")
+        self.assertEqual(reader.overlong, 1)
+
+    def test_feed_counts_only_inside_the_span(self):
+        det = Detector("today_download", 600, 1)
+        data = (clf("10.0.0.1") + clf("10.0.0.2") + clf("10.0.0.3")).encode()
+        first_end = data.index(b"\n") + 1
+        second_end = data.index(b"\n", first_end) + 1
+        alerts = det.feed(bytearray(data), T0, first_end, second_end)
+        self.assertEqual([a.client for a in alerts], ["10.0.0.2"])
+        self.assertEqual(det.lines, 1)
 
 
 if __name__ == "__main__":

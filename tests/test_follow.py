@@ -9,7 +9,7 @@ from helpers import T0, TempDirTest, append, clf, log_monitor, settings
 
 
 def poll(follower, now=T0):
-    return b"".join(follower.poll(now)).decode()
+    return b"".join(bytes(buf[start:end]) for buf, start, end in follower.poll(now)).decode()
 
 
 class FollowOneFileTest(TempDirTest):
@@ -154,7 +154,8 @@ class DatedFilesTest(TempDirTest):
         s = settings("--log-dir", "/logs/apache")
         path_for = log_monitor.dated_path(s.log_dir, s.log_prefix, s.date_format, s.utc)
         import time
-        self.assertEqual(path_for(T0), "/logs/apache/ssl_www_log-" + time.strftime("%Y-%m-%d", time.localtime(T0)))
+        self.assertEqual(path_for(T0), "/logs/apache/ssl_www_log-"
+                         + time.strftime("%Y-%m-%d", time.localtime(T0)))
 
 
 class MonitorPassTest(TempDirTest):

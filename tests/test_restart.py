@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import time
-import unittest
 
 from helpers import SCRIPT, T0, TempDirTest, append, clf, clf_time, log_monitor
 
