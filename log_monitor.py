@@ -1010,6 +1010,7 @@ class Monitor:
             log.warning("Ignoring state file %s: %s", path, e)
             return False
         log_time = state.get("log_time")
+        self.follower.starting = False  # a file not in the state appeared while we were down
         for log_file in opened:
             if log_time is not None:
                 self._rebuild_windows(log_file, log_time)

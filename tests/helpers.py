@@ -39,6 +39,14 @@ def clf(ip, t=T0, path="/today_download", referer="-", agent="Mozilla/5.0", meth
         ip, clf_time(t), method, path, referer, agent)
 
 
+EXPECTED = "SUSPICIOUS ACTIVITY: IP %s accessed today_download %d times in 10 minutes"
+
+
+def burst(ip, n, start=T0, step=5):
+    """n CLF lines of ip requesting the target, step seconds apart."""
+    return "".join(clf(ip, start + i * step) for i in range(n))
+
+
 def append(path, text):
     """Append text (str or bytes) to path and close it, as a writer would."""
     with open(path, "ab") as f:

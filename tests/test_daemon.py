@@ -12,15 +12,11 @@ import sys
 import time
 import unittest
 
-from helpers import (SCRIPT, T0, TempDirTest, append, clf, fake_logger, parse_datagram)
+from helpers import (EXPECTED, SCRIPT, T0, TempDirTest, append, burst, clf, fake_logger,
+                     parse_datagram)
 
-EXPECTED = "SUSPICIOUS ACTIVITY: IP %s accessed today_download %d times in 10 minutes"
 GENERATOR = os.path.join(os.path.dirname(SCRIPT), "..", "shared", "tools", "gen_access_log.py")
 FAST = ("--interval", "0.1")
-
-
-def burst(ip, n, start=T0, step=5):
-    return "".join(clf(ip, start + i * step) for i in range(n))
 
 
 class LiveModesTest(TempDirTest):
@@ -178,6 +174,18 @@ class BrokenSyslogTest(TempDirTest):
             for ip in ("10.6.6.6", "10.0.0.1")])
         self.assertFalse(os.path.exists("/tmp/pwned"))
 
+    def test_a_line_that_never_ends_costs_bounded_memory(self):
+        receiver, path, d = self.run_with_logger(None, ("--threshold", "3"))
+        for _ in range(40):                 # 40 MB without a newline, written over several polls
+            append(path, b"A" * (1 << 20))
+        append(path, b"\n" + burst("10.0.0.1", 3).encode())
+        self.assertEqual(parse_datagram(receiver.receive(timeout=20))[2], EXPECTED % ("10.0.0.1", 3))
+        d.proc.send_signal(signal.SIGTERM)
+        _, status, usage = os.wait4(d.proc.pid, 0)
+        d.proc.returncode = os.waitstatus_to_exitcode(status)
+        self.assertEqual(d.proc.returncode, 0)
+        self.assertLess(usage.ru_maxrss / 1024, 60)    # the 40 MB line was never held
+
     def test_hanging_logger_times_out_and_falls_back(self):
         sleep = shutil.which("sleep")
         receiver, path, d = self.run_with_logger("exec %s 60" % sleep)
@@ -219,6 +227,17 @@ class ReplayTest(TempDirTest):
                               capture_output=True, text=True, timeout=30)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn(EXPECTED % ("10.0.0.1", 10), done.stdout)
+
+    def test_ipv6_prefix_and_ignore_ip_flags(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, "".join(clf("2001:db8:1:2::%x" % (i + 1), T0 + i) for i in range(10))
+               + burst("192.0.2.1", 10) + burst("10.9.8.7", 10))
+        done = subprocess.run([sys.executable, SCRIPT, "--replay", path, "--ipv6-prefix", "64",
+                               "--ignore-ip", "192.0.2.0/24", "--ignore-ip", "10.9.8.7"],
+                              capture_output=True, text=True, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        alerts = [line.split(" ", 1)[1] for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
+        self.assertEqual(alerts, [EXPECTED % ("2001:db8:1:2::/64", 10)])
 
     def test_corrupt_gzip_exits_1(self):
         path = os.path.join(self.dir, "bad.gz")

@@ -2,20 +2,17 @@
 
 import json
 import os
-import random
 import resource
 import signal
 import subprocess
 import sys
 import time
 
-from helpers import SCRIPT, T0, TempDirTest, append, clf, clf_time, log_monitor
+from helpers import EXPECTED, ROOT, SCRIPT, T0, TempDirTest, append, burst, log_monitor
 
-EXPECTED = "SUSPICIOUS ACTIVITY: IP %s accessed today_download %d times in 10 minutes"
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from bench import write_flood  # noqa: E402  one generator for the test and the benchmark
 
-
-def burst(ip, n, start=T0, step=5):
-    return "".join(clf(ip, start + i * step) for i in range(n))
 
 
 class StateFileTest(TempDirTest):
@@ -58,6 +55,16 @@ class StateFileTest(TempDirTest):
         time.sleep(0.3)
         self.assertEqual(d.stop(), 0)
         self.assertEqual(len(d.out), 1, d.out)          # 10.0.0.2 is not alerted again
+
+    def test_file_created_while_down_is_read_from_its_start(self):
+        os.unlink(self.log)
+        d = self.start()
+        d.wait_for("Waiting for log file: %s" % self.log)
+        self.assertEqual(d.stop(), 0)
+        append(self.log, burst("10.0.0.1", 10))
+        d = self.start()
+        d.wait_for(EXPECTED % ("10.0.0.1", 10), where="out")
+        self.assertEqual(d.stop(), 0)
 
     def test_restart_after_rotation_while_down(self):
         d = self.start()
@@ -141,24 +148,8 @@ class StateFileTest(TempDirTest):
 
 class FloodTest(TempDirTest):
     def test_million_client_flood_keeps_memory_bounded_and_finds_the_offender(self):
-        rng = random.Random(3)
         path = os.path.join(self.dir, "flood.log")
-        n = 1000000
-        stamps = [clf_time(T0 + s) for s in range(600)]
-        chunk = []
-        with open(path, "w") as f:
-            for i in range(n):
-                if i % 100000 == 50000:         # 10 hits spread through the flood
-                    chunk.append('203.0.113.66 - - [%s] "GET /today_download HTTP/1.1" 200 1 "-" "-"\n'
-                                 % stamps[i * 600 // n])
-                ip = ("2001:db8:%x:%x::%x" % (i >> 16, rng.getrandbits(16), i & 0xffff) if i % 4 == 0
-                      else "%d.%d.%d.%d" % (1 + (i >> 24), (i >> 16) & 255, (i >> 8) & 255, i & 255))
-                chunk.append('%s - - [%s] "GET /today_download?a=1 HTTP/1.1" 200 1 "-" "-"\n'
-                             % (ip, stamps[i * 600 // n]))
-                if len(chunk) >= 10000:
-                    f.write("".join(chunk))
-                    chunk = []
-            f.write("".join(chunk))
+        write_flood(path)
         proc = subprocess.Popen([sys.executable, SCRIPT, "--replay", path],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = proc.communicate(timeout=120)
