@@ -29,6 +29,7 @@ Only the standard library is used; Python 3.9 or newer.
 import argparse
 import bisect
 import calendar
+import collections
 import datetime
 import gzip
 import heapq
@@ -113,16 +114,8 @@ def alert_message(client, target, count, window_seconds):
         client, target, count, window_text(window_seconds))
 
 
-class Alert:
-    """One alert: the client, its count in the window, and the log time (epoch seconds)."""
-
-    __slots__ = ("client", "count", "time")
-
-    def __init__(self, client, count, time_):
-        self.client, self.count, self.time = client, count, time_
-
-    def __repr__(self):
-        return "Alert(%r, %d, %d)" % (self.client, self.count, self.time)
+# One alert: the client, its count in the window, and the log time (epoch seconds).
+Alert = collections.namedtuple("Alert", "client count time")
 
 
 # ---------------------------------------------------------------- pure logic: parsing a line
@@ -139,12 +132,12 @@ def parse_clf_time(text):
     month = MONTHS.get(text[3:6])
     if month is None:
         return None
-    try:
-        t = calendar.timegm((int(text[7:11]), month, int(text[0:2]),
-                             int(text[12:14]), int(text[15:17]), int(text[18:20])))
-        datetime.date(int(text[7:11]), month, int(text[0:2]))  # rejects 31/Feb
+    try:   # datetime rejects 31/Feb and 25:61:61
+        moment = datetime.datetime(int(text[7:11]), month, int(text[0:2]),
+                                   int(text[12:14]), int(text[15:17]), int(text[18:20]))
     except ValueError:
         return None
+    t = calendar.timegm(moment.timetuple())
     offset = int(text[22:24]) * 3600 + int(text[24:26]) * 60
     return t - offset if text[21:22] == b"+" else t + offset
 

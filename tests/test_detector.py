@@ -51,6 +51,8 @@ class ParseTest(unittest.TestCase):
     def test_clf_time_rejects_nonsense(self):
         self.assertIsNone(log_monitor.parse_clf_time(b"09/Foo/2025:14:30:25 +0900"))
         self.assertIsNone(log_monitor.parse_clf_time(b"31/Feb/2025:14:30:25 +0900"))
+        self.assertIsNone(log_monitor.parse_clf_time(b"09/Jul/2025:25:30:25 +0900"))
+        self.assertIsNone(log_monitor.parse_clf_time(b"09/Jul/2025:14:61:25 +0900"))
 
     def test_client_is_first_field_ipv4_ipv6_vhost(self):
         def client(line):
