@@ -329,6 +329,8 @@ def main():
     with tempfile.TemporaryDirectory() as directory:
         log = a.log
         if log is None:
+            if not os.path.exists(GENERATOR):
+                sys.exit("bench.py: %s not found; pass --log FILE" % GENERATOR)
             log = os.path.join(directory, "access.log")
             generate(log, 1000000)
         if "replay" in only:
