@@ -103,7 +103,39 @@ def bench_replay(log, runs):
     print("   grep -c | cat         median %.3f s (min %.3f, max %.3f)"
           % grep_s)
     print("   ratio replay / grep -c: %.1fx   (target: at most 4x)" % (replay_s[0] / grep_s[0]))
+    bench_floor(log, runs, grep_s[0])
     bench_fail2ban(log, replay_s[0], lines)
+
+
+def bench_floor(log, runs, grep_s):
+    """What any replay in Python pays: start-up, and the two C passes over the data."""
+    start = median_of(runs, lambda: run_measured([sys.executable, "-c", "pass"])[0])[0]
+    load = median_of(runs, lambda: run_measured([sys.executable, "-c", "import sys; sys.argv = "
+                                                 "['x', '--version']; import runpy; "
+                                                 "runpy.run_path(%r, run_name='x')" % SCRIPT])[0])[0]
+    with open(log, "rb") as f:
+        chunks = list(iter(lambda: f.read(1 << 20), b""))
+
+    def count():
+        started = time.perf_counter()
+        for chunk in chunks:
+            chunk.count(b"\n")
+        return time.perf_counter() - started
+
+    def find():
+        started = time.perf_counter()
+        needle = TARGET.encode()
+        for chunk in chunks:
+            i = chunk.find(needle)
+            while i != -1:
+                end = chunk.find(b"\n", i)
+                i = -1 if end == -1 else chunk.find(needle, end)
+        return time.perf_counter() - started
+
+    count_s, find_s = median_of(runs, count)[0], median_of(runs, find)[0]
+    print("   floor: interpreter start %.3f s, + compile and imports %.3f s; in memory, counting "
+          "lines %.3f s and finding the target %.3f s (= %.1fx grep together)"
+          % (start, load - start, count_s, find_s, (count_s + find_s) / grep_s))
 
 
 def bench_fail2ban(log, replay_s, lines):
