@@ -74,6 +74,7 @@ IGNORE_IPS = []                     # addresses or CIDR blocks never counted
 ROTATED_FILE_IDLE = 300             # seconds a rotated-away file is still read after its last growth
 MAX_LINE_BYTES = 65536              # longer lines are skipped (Apache writes far shorter ones)
 READ_CHUNK_BYTES = 1 << 20          # bytes read from a file at a time
+LOG_LEVEL = "INFO"                  # diagnostics on stderr; DEBUG adds the traceback of a failed pass
 
 DEFAULT_SYSLOG_SOCKET = "/dev/log"
 log = logging.getLogger("log_monitor")
@@ -1235,7 +1236,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """Run the monitor (or a replay) with argv; returns the exit status."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(level=LOG_LEVEL, format="%(message)s", stream=sys.stderr)
     settings = parse_args(argv)
     if settings.replay:
         return replay(settings)

@@ -202,10 +202,12 @@ class MonitorPassTest(TempDirTest):
                 monitor.stop_requested = True
 
         monitor.sleep = sleep
-        with self.assertLogs("log_monitor", "INFO") as logs:
+        with self.assertLogs("log_monitor", "DEBUG") as logs:
             monitor.run()
         errors = [r for r in logs.output if "Error in a pass" in r]
         self.assertEqual(len(errors), 1)
+        self.assertEqual(len(logs.records[[r.getMessage() for r in logs.records].index(
+            "traceback of the failed pass")].exc_info), 3)     # the traceback, at debug level
         self.assertEqual(len(calls), 3)
         self.assertEqual(passes, [1, 1, 1, 1])
 
