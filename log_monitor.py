@@ -1128,7 +1128,7 @@ def replay_report(detector, top, width):
     most = ranked[0][1][0]
     bar_room = max(10, min(width, 100) - name_width - 28)
     report += ["", "Top %d clients by matching requests" % len(ranked),
-               "  %-*s %9s %9s  %s" % (name_width, "client", "requests", "peak/s", "")]
+               "  %-*s %9s %9s" % (name_width, "client", "requests", "peak/s")]
     for key, row in ranked:
         bar = "#" * max(1, round(bar_room * row[0] / most))
         report.append("  %-*s %9d %9d  %s" % (name_width, key, row[0], row[1], bar))
