@@ -276,7 +276,8 @@ class Detector:
         self.ignore = [ipaddress.ip_network(n, strict=False) for n in ignore]
         # client key -> int (the second of its only request) or Hits
         self.clients = {}
-        self.log_now = None     # newest log second seen
+        self.log_now = None     # newest log second of a counted request
+        self.last_line_time = None  # log time of the last line read, matching or not
         self.lines = self.matches = self.alerts = self.late = self.skipped = 0
         self.evictions = 0
         # per client over the whole input, for the replay report (see _tally)
@@ -317,6 +318,10 @@ class Detector:
                     if send:
                         alerts.append(alert)
             i = find(needle, line_end, end)
+        # how far behind the log we are: one timestamp per chunk, not per line
+        last = CLF_TIME_REQUEST.search(data, rfind(b"\n", start, end - 1) + 1 or start, end)
+        if last is not None:
+            self.last_line_time = self.log_time(last.group(1)) or self.last_line_time
         return alerts
 
     def _count_line(self, data, start, end, default_time):
@@ -324,14 +329,7 @@ class Detector:
         if match is not None:
             if self.needle not in match.group(2):
                 return None     # the target is only in the referer or user agent
-            stamp = match.group(1)
-            t = self._times.get(stamp)
-            if t is None:
-                if len(self._times) > 4096:
-                    self._times.clear()
-                t = self._times[stamp] = parse_clf_time(stamp)
-            if t is None:
-                t = int(default_time)
+            t = self.log_time(match.group(1)) or int(default_time)
         else:
             t = int(default_time)
         key = self.client(data, start, end)
@@ -342,6 +340,15 @@ class Detector:
         if self.tally is not None:
             self._tally(key, t)
         return self.add(key, t)
+
+    def log_time(self, stamp):
+        """parse_clf_time, once per distinct timestamp (a cache of the last few thousand)."""
+        t = self._times.get(stamp)
+        if t is None:
+            if len(self._times) > 4096:
+                self._times.clear()
+            t = self._times[stamp] = parse_clf_time(stamp)
+        return t
 
     def client(self, data, start=0, end=None):
         """The counted client of the line data[start:end]: its first field (%h), or the
@@ -909,10 +916,11 @@ class Monitor:
         for buf, start, end in self.follower.poll(now):
             for alert in detector.feed(buf, now, start, end):
                 self.alert(alert)
-        if now - self.last_cleanup >= self.settings.cleanup_interval:
+        # abs(): a clock stepped back must not stall the periodic work
+        if abs(now - self.last_cleanup) >= self.settings.cleanup_interval:
             detector.cleanup()
             self.last_cleanup = now
-        if self.settings.state_file and (first_pass or now - self.last_save >= STATE_SAVE_INTERVAL):
+        if self.settings.state_file and (first_pass or abs(now - self.last_save) >= STATE_SAVE_INTERVAL):
             self.save_state()
             self.last_save = now
         if self.status_requested:
@@ -939,7 +947,8 @@ class Monitor:
         """One line: files and offsets, counts, and how far the newest log time is behind now."""
         d = self.detector
         files = ", ".join("%s @ %d" % (f.path, f.offset) for f in self.follower.files()) or "none"
-        behind = "unknown" if d.log_now is None else "%ds" % max(0, int(now) - d.log_now)
+        newest = max((t for t in (d.last_line_time, d.log_now) if t is not None), default=None)
+        behind = "unknown" if newest is None else "%ds" % max(0, int(now) - newest)
         return ("status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
                 "late %d, skipped %d; newest line %s behind"
                 % (files, d.lines, d.matches, len(d.clients), d.alerts, d.late, d.skipped, behind))

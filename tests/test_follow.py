@@ -211,6 +211,27 @@ class MonitorPassTest(TempDirTest):
         self.assertEqual(len(calls), 3)
         self.assertEqual(passes, [1, 1, 1, 1])
 
+    def test_status_says_how_far_behind_the_newest_line_is(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        monitor, _ = self.monitor()
+        monitor.poll_once(T0)
+        self.assertIn("newest line unknown behind", monitor.status_line(T0))
+        append(path, clf("10.0.0.1", T0 + 100, path="/index.html") + "garbage\n"
+               + clf("10.0.0.2", T0 + 90, path="/today_download") + clf("10.0.0.3", T0 + 101, path="/"))
+        monitor.poll_once(T0 + 130)
+        status = monitor.status_line(T0 + 130)
+        self.assertIn("newest line 29s behind", status)   # the last line, though it does not match
+        self.assertIn("lines read 4, matching 1", status)
+
+    def test_clock_stepped_back_does_not_stall_cleanup(self):
+        monitor, _ = self.monitor("--cleanup-interval", "300", "--window", "60")
+        monitor.poll_once(T0)
+        monitor.detector.add("10.0.0.1", T0 - 10000)
+        monitor.detector.add("10.0.0.2", T0)
+        monitor.poll_once(T0 - 3600)            # NTP stepped the clock back an hour
+        self.assertEqual(list(monitor.detector.clients), ["10.0.0.2"])
+
     def test_cleanup_runs_every_cleanup_interval(self):
         monitor, _ = self.monitor("--cleanup-interval", "300", "--window", "60")
         monitor.poll_once(T0)
