@@ -91,9 +91,12 @@ class LiveModesTest(TempDirTest):
         d = self.daemon("--log-file", path, "--dry-run", *FAST)
         d.wait_for("Following")
         append(path, burst("10.0.0.1", 3) + "not matching\n")
-        time.sleep(0.4)
-        d.proc.send_signal(signal.SIGUSR1)
-        status = d.wait_for("status:")[0]
+        for attempt in range(1, 50):        # ask until the daemon has read the four lines
+            d.proc.send_signal(signal.SIGUSR1)
+            status = d.wait_for("status:", count=attempt)[-1]
+            if "lines read 4" in status:
+                break
+            time.sleep(0.2)
         size = os.path.getsize(path)
         for part in ("file %s @ %d" % (path, size), "lines read 4", "matching 3",
                      "tracked clients 1", "alerts 0", "behind"):
@@ -118,6 +121,7 @@ class LiveModesTest(TempDirTest):
         missing = os.path.join(self.dir, "nobody-listens.sock")
         d = self.daemon("--log-file", path, "--syslog-socket", missing, *FAST)
         d.wait_for("Syslog socket %s does not exist" % missing)
+        d.wait_for("Following %s" % path)     # an existing file is read from its end
         append(path, burst("10.0.0.1", 10) + burst("10.0.0.2", 10))
         d.wait_for("SUSPICIOUS", where="out", count=2)
         self.assertEqual(d.stop(), 0)
