@@ -120,8 +120,8 @@ Alert = collections.namedtuple("Alert", "client count time")
 
 
 # ---------------------------------------------------------------- pure logic: parsing a line
-MONTHS = {m.encode(): i for i, m in enumerate(
-    "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
+MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # %t then "%r" of Common/Combined Log Format. Apache writes a quote inside the
 # request as \" so the request ends at the first unescaped quote.
 CLF_TIME_REQUEST = re.compile(
@@ -267,7 +267,6 @@ class Detector:
 
     def __init__(self, target, window_seconds=TIME_WINDOW, threshold=THRESHOLD_COUNT,
                  max_clients=MAX_TRACKED_IPS, ipv6_prefix=IPV6_PREFIX, ignore=(), tally=False):
-        self.target = target
         self.needle = target.encode("utf-8")
         self.window = int(window_seconds)
         self.threshold = threshold
@@ -848,16 +847,15 @@ class SyslogSender:
     def _fallback(self, message):
         if self.socket_path:
             stamp = time.localtime()
-            header = "<%d>%s %2d %s %s: " % (
-                self.priority, "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()[stamp.tm_mon - 1],
-                stamp.tm_mday, time.strftime("%H:%M:%S", stamp), self.tag)
+            header = "<%d>%s %2d %s %s: " % (self.priority, MONTH_NAMES[stamp.tm_mon - 1],
+                                              stamp.tm_mday, time.strftime("%H:%M:%S", stamp), self.tag)
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
                 s.settimeout(self.timeout)
                 s.sendto((header + message).encode("utf-8"), self.socket_path)
         else:
             import syslog   # Unix only; imported where it is needed
-            syslog.openlog(self.tag, 0, FACILITIES[self.facility.partition(".")[0]] * 8)
-            syslog.syslog(LEVELS[self.facility.partition(".")[2]], message)
+            syslog.openlog(self.tag)
+            syslog.syslog(self.priority, message)   # facility and level in one number
 
 
 def alert_line(alert, target, window_seconds, utc=False):
@@ -948,10 +946,11 @@ class Monitor:
         d = self.detector
         files = ", ".join("%s @ %d" % (f.path, f.offset) for f in self.follower.files()) or "none"
         newest = max((t for t in (d.last_line_time, d.log_now) if t is not None), default=None)
+        skipped = d.skipped + sum(f.lines.overlong for f in self.follower.files())
         behind = "unknown" if newest is None else "%ds" % max(0, int(now) - newest)
         return ("status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
                 "late %d, skipped %d; newest line %s behind"
-                % (files, d.lines, d.matches, len(d.clients), d.alerts, d.late, d.skipped, behind))
+                % (files, d.lines, d.matches, len(d.clients), d.alerts, d.late, skipped, behind))
 
     # -- state across restarts
 
