@@ -24,12 +24,17 @@ Exit status: 0 after a stop by signal or a finished replay; 1 when a replay
 file cannot be read to its end; 2 for bad configuration (one line on stderr).
 
 Only the standard library is used; Python 3.9 or newer.
+
+Sections, top to bottom: configuration; reading a line; the sliding window;
+alert text; reading files; the state file; sending alerts; the loop; replay;
+command line.
 """
 
 import argparse
 import bisect
 import calendar
 import collections
+import dataclasses
 import datetime
 import gzip
 import heapq
@@ -47,6 +52,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import typing
 
 __version__ = "1.0.0"
 
@@ -69,7 +75,7 @@ LOGGER_TIMEOUT = 3                  # seconds before a hung logger is given up
 STATE_FILE = None                   # path that keeps the read position across restarts
 STATE_SAVE_INTERVAL = 5             # seconds between saves of the state file
 MAX_TRACKED_IPS = 200000            # clients held at once (bounds memory under a flood)
-IPV6_PREFIX = 128                   # count IPv6 clients per /N (64: one customer)
+IPV6_PREFIX = 128                   # count IPv6 clients per /N prefix (64: one customer)
 IGNORE_IPS = []                     # addresses or CIDR blocks never counted
 ROTATED_FILE_IDLE = 300             # seconds a rotated-away file is still read after its last growth
 MAX_LINE_BYTES = 65536              # longer lines are skipped (Apache writes far shorter ones)
@@ -80,46 +86,57 @@ DEFAULT_SYSLOG_SOCKET = "/dev/log"
 log = logging.getLogger("log_monitor")
 
 
-# ---------------------------------------------------------------- pure logic: alert text, priorities
-FACILITIES = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
-    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "security": 4,
-    **{"local%d" % n: 16 + n for n in range(8)},
-}
-LEVELS = {
-    "emerg": 0, "panic": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
-    "warning": 4, "warn": 4, "notice": 5, "info": 6, "debug": 7,
-}
+@dataclasses.dataclass
+class Settings:
+    """Every tunable the code uses, from the configuration block and the flags.
+
+    parse_args() builds one; tests build or change one to shorten intervals
+    instead of sleeping. Times are seconds.
+    """
+
+    log_dir: str = LOG_DIR
+    log_prefix: str = LOG_PREFIX
+    date_format: str = LOG_DATE_FORMAT
+    utc: bool = USE_UTC
+    log_file: typing.Optional[str] = LOG_FILE
+    target: str = TARGET_MESSAGE
+    interval: float = CHECK_INTERVAL
+    window: int = TIME_WINDOW
+    threshold: int = THRESHOLD_COUNT
+    cleanup_interval: float = CLEANUP_INTERVAL
+    facility: str = SYSLOG_FACILITY
+    tag: str = SYSLOG_TAG
+    syslog_socket: typing.Optional[str] = SYSLOG_SOCKET
+    logger_timeout: float = LOGGER_TIMEOUT
+    state_file: typing.Optional[str] = STATE_FILE
+    state_save_interval: float = STATE_SAVE_INTERVAL
+    max_clients: int = MAX_TRACKED_IPS
+    ipv6_prefix: int = IPV6_PREFIX
+    ignore_ip: list = dataclasses.field(default_factory=list)
+    rotated_idle: float = ROTATED_FILE_IDLE
+    max_line_bytes: int = MAX_LINE_BYTES
+    read_chunk_bytes: int = READ_CHUNK_BYTES
+    from_start: bool = False
+    dry_run: bool = False
+    replay: typing.Optional[list] = None
+    top: int = 10
 
 
-def syslog_priority(facility_level):
-    """Numeric syslog priority of "facility.level" (user.error -> 11); ValueError if unknown."""
-    facility, _, level = facility_level.partition(".")
-    if facility not in FACILITIES or level not in LEVELS:
-        raise ValueError("unknown syslog facility.level %r (e.g. user.error, local0.warning)"
-                         % facility_level)
-    return FACILITIES[facility] * 8 + LEVELS[level]
+class Reporter:
+    """Logs a condition once, not once per poll; a new condition, or its end, logs again."""
+
+    def __init__(self):
+        self.conditions = {}
+
+    def report(self, topic, condition, message, level=logging.WARNING):
+        """Log message when topic's condition changed; condition None clears it."""
+        if self.conditions.get(topic) != condition:
+            self.conditions[topic] = condition
+            if message:
+                log.log(level, message)
 
 
-def window_text(seconds):
-    """The window as the alert says it: 600 -> '10 minutes', 60 -> '1 minute', 90 -> '90 seconds'."""
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return "1 minute" if minutes == 1 else "%d minutes" % minutes
-    return "1 second" if seconds == 1 else "%d seconds" % seconds
-
-
-def alert_message(client, target, count, window_seconds):
-    """The alert text; client is a validated address (or IPv6 prefix), never raw log text."""
-    return "SUSPICIOUS ACTIVITY: IP %s accessed %s %d times in %s" % (
-        client, target, count, window_text(window_seconds))
-
-
-# One alert: the client, its count in the window, and the log time (epoch seconds).
-Alert = collections.namedtuple("Alert", "client count time")
-
-
-# ---------------------------------------------------------------- pure logic: parsing a line
+# ---------------------------------------------------------------- reading a line
 MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # %t then "%r" of Common/Combined Log Format. Apache writes a quote inside the
@@ -158,6 +175,140 @@ def parse_address(token):
     if address.version == 6 and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+class Scanner:
+    """Turns spans of complete log lines into (client, second) pairs of matching requests.
+
+    Pure: no I/O, no clock. Public: scan(data, default_time, start, end),
+    client(line), log_time(stamp); clients (a ClientKeys); counters lines,
+    matches, skipped (with the reasons in skipped_why) and last_line_time.
+
+    Only lines that contain the target cost Python work; the rest is found by
+    bytes.find in C. Timestamps and client tokens are parsed once each and
+    cached. Every rule about formats and who the client is lives here.
+    """
+
+    def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES):
+        self.needle = target.encode("utf-8")
+        self.clients = ClientKeys(ipv6_prefix, ignore)
+        self.max_line_bytes = max_line_bytes
+        self.lines = self.matches = self.skipped = 0
+        self.skipped_why = collections.Counter()
+        self.last_line_time = None  # log time of the last line read, matching or not
+        self._times = {}
+
+    def scan(self, data, default_time, start=0, end=None):
+        """(client, second) of each matching request in data[start:end]; a list.
+
+        The span holds whole lines, each ending with a newline. default_time
+        (epoch seconds) is used for lines without a CLF timestamp.
+        """
+        if end is None:
+            end = len(data)
+        self.lines += data.count(b"\n", start, end)
+        needle, find, rfind = self.needle, data.find, data.rfind
+        found = []
+        i = find(needle, start, end)
+        while i != -1:
+            line_start = rfind(b"\n", start, i) + 1 or start
+            line_end = find(b"\n", i, end)
+            if line_end == -1:
+                line_end = end
+            if line_end - line_start > self.max_line_bytes:
+                self._skip("over-long")
+            else:
+                pair = self._read_line(data, line_start, line_end, default_time)
+                if pair is not None:
+                    found.append(pair)
+            i = find(needle, line_end, end)
+        # how far behind the log we are: one timestamp per chunk, not per line
+        last = CLF_TIME_REQUEST.search(data, rfind(b"\n", start, end - 1) + 1 or start, end)
+        if last is not None:
+            self.last_line_time = self.log_time(last.group(1)) or self.last_line_time
+        return found
+
+    def _read_line(self, data, start, end, default_time):
+        match = CLF_TIME_REQUEST.search(data, start, end)
+        if match is not None:
+            if self.needle not in match.group(2):
+                return None     # the target is only in the referer or user agent
+            t = self.log_time(match.group(1)) or int(default_time)
+        else:
+            t = int(default_time)
+        key = self.client(data, start, end)
+        if not key:
+            self._skip("no client address" if key is None else "ignored address")
+            return None
+        self.matches += 1
+        return key, t
+
+    def _skip(self, why):
+        self.skipped += 1
+        self.skipped_why[why] += 1
+
+    def log_time(self, stamp):
+        """parse_clf_time, once per distinct timestamp (a cache of the last few thousand)."""
+        t = self._times.get(stamp)
+        if t is None:
+            if len(self._times) > 4096:
+                self._times.clear()
+            t = self._times[stamp] = parse_clf_time(stamp)
+        return t
+
+    def client(self, data, start=0, end=None):
+        """The counted client of the line data[start:end]: its first field (%h), or the
+        second after a `vhost:port` field (vhost_combined); None or '' when none counts."""
+        if end is None:
+            end = len(data)
+        space = data.find(b" ", start, end)
+        if space == -1:
+            space = end
+        key_of = self.clients.key
+        key = key_of(bytes(data[start:space]))
+        if key is None and space < end and data.find(b":", start, space) != -1:
+            second = data.find(b" ", space + 1, end)
+            key = key_of(bytes(data[space + 1:second if second != -1 else end]))
+        return key
+
+
+class ClientKeys:
+    """The counted client for an address token: validated, canonical, grouped, or ignored.
+
+    Pure. Public: key(token) (cached per distinct token), client_key(token).
+    """
+
+    def __init__(self, ipv6_prefix=IPV6_PREFIX, ignore=()):
+        self.ipv6_prefix = ipv6_prefix
+        self.ignore = [ipaddress.ip_network(n, strict=False) for n in ignore]
+        self._keys = {}
+
+    def key(self, token):
+        """client_key(token), once per distinct token (a cache of the last few thousand)."""
+        keys = self._keys
+        key = keys.get(token, False)
+        if key is False:
+            if len(keys) > 8192:
+                keys.clear()
+            key = keys[token] = self.client_key(token)
+        return key
+
+    def client_key(self, token):
+        """The counted client for a token: canonical address or IPv6 /N prefix; '' for an
+        ignored address, None when the token is no address."""
+        address = parse_address(token)
+        if address is None:
+            return None
+        if any(address.version == n.version and address in n for n in self.ignore):
+            return ""
+        if address.version == 6 and self.ipv6_prefix < 128:
+            return str(ipaddress.ip_network((address, self.ipv6_prefix), strict=False))
+        return str(address)
+
+
+# ---------------------------------------------------------------- the sliding window
+# One alert: the client, its count in the window, and the log time (epoch seconds).
+Alert = collections.namedtuple("Alert", "client count time")
 
 
 def window_peak(secs, cnts, t, window_seconds):
@@ -210,8 +361,8 @@ def make_room(table, quota, keep_score):
 class Hits:
     """Requests of one client that came more than once: per-second buckets on log time.
 
-    Memory is bounded by the number of distinct seconds kept (2 windows), not by
-    the request rate: 10,000 requests a second are one bucket a second.
+    Memory is bounded by the number of distinct seconds kept (the horizon), not
+    by the request rate: 10,000 requests a second are one bucket a second.
     """
 
     __slots__ = ("secs", "cnts", "total", "alerted_at")
@@ -250,142 +401,34 @@ class Hits:
         return not secs
 
 
-class Detector:
-    """Counts matching requests per client on log time and decides alerts. No I/O, no clock.
+class SlidingWindow:
+    """Per-client counts of requests on log time; decides alerts. Pure: no I/O, no clock.
 
-    feed() takes a chunk of complete lines; only lines that contain the target
-    cost Python work. A client's count is the number of its requests within
-    TIME_WINDOW seconds; reaching THRESHOLD_COUNT alerts, and the same client
-    alerts again only at a request at least TIME_WINDOW after its last alert.
+    Public: add(client, second) -> Alert | None, cleanup() -> how many clients
+    were forgotten; clients, log_now, late, evictions.
+
+    A client's count is the number of its requests within window_seconds;
+    reaching threshold alerts, and the same client alerts again only at a
+    request at least one window after its last alert, if the window there
+    still holds the threshold.
 
     Late lines: Apache logs a request's start time when it ends, so lines come
-    out of order. A line up to one window older than the newest line seen is
+    out of order. A request up to one window older than the newest one seen is
     put in its own second and every window that holds it is checked; an older
-    line is counted in `late` and ignored. Clients are kept for two windows
-    after their newest request so that late lines find their neighbours.
+    one is counted in `late` and ignored. Clients are kept for `horizon_seconds`
+    (two windows) after their newest request so that late lines find their
+    neighbours.
     """
 
-    def __init__(self, target, window_seconds=TIME_WINDOW, threshold=THRESHOLD_COUNT,
-                 max_clients=MAX_TRACKED_IPS, ipv6_prefix=IPV6_PREFIX, ignore=(), tally=False):
-        self.needle = target.encode("utf-8")
+    def __init__(self, window_seconds=TIME_WINDOW, threshold=THRESHOLD_COUNT,
+                 max_clients=MAX_TRACKED_IPS):
         self.window = int(window_seconds)
+        self.horizon_seconds = 2 * self.window
         self.threshold = threshold
         self.max_clients = max_clients
-        self.ipv6_prefix = ipv6_prefix
-        self.ignore = [ipaddress.ip_network(n, strict=False) for n in ignore]
-        # client key -> int (the second of its only request) or Hits
-        self.clients = {}
+        self.clients = {}       # client -> int (the second of its only request) or Hits
         self.log_now = None     # newest log second of a counted request
-        self.last_line_time = None  # log time of the last line read, matching or not
-        self.lines = self.matches = self.alerts = self.late = self.skipped = 0
-        self.evictions = 0
-        # per client over the whole input, for the replay report (see _tally)
-        self.tally = {} if tally else None
-        self.tally_forgotten = 0
-        self.first_time = None
-        self._times = {}
-        self._keys = {}
-
-    # -- lines
-
-    def feed(self, data, default_time, start=0, end=None, send=True):
-        """Count the complete lines in data[start:end] (bytes or bytearray); return Alerts.
-
-        The span holds whole lines, each ending with a newline. Only lines that
-        contain the target cost Python work: the rest is found by bytes.find
-        in C. default_time (epoch seconds) is used for lines without a CLF
-        timestamp. With send=False, alerts are decided and remembered but not
-        returned (rebuilding windows after a restart without repeating alerts).
-        """
-        if end is None:
-            end = len(data)
-        self.lines += data.count(b"\n", start, end)
-        needle, find, rfind = self.needle, data.find, data.rfind
-        alerts = []
-        i = find(needle, start, end)
-        while i != -1:
-            line_start = rfind(b"\n", start, i) + 1 or start
-            line_end = find(b"\n", i, end)
-            if line_end == -1:
-                line_end = end
-            if line_end - line_start > MAX_LINE_BYTES:
-                self.skipped += 1
-            else:
-                alert = self._count_line(data, line_start, line_end, default_time)
-                if alert is not None:
-                    self.alerts += 1
-                    if send:
-                        alerts.append(alert)
-            i = find(needle, line_end, end)
-        # how far behind the log we are: one timestamp per chunk, not per line
-        last = CLF_TIME_REQUEST.search(data, rfind(b"\n", start, end - 1) + 1 or start, end)
-        if last is not None:
-            self.last_line_time = self.log_time(last.group(1)) or self.last_line_time
-        return alerts
-
-    def _count_line(self, data, start, end, default_time):
-        match = CLF_TIME_REQUEST.search(data, start, end)
-        if match is not None:
-            if self.needle not in match.group(2):
-                return None     # the target is only in the referer or user agent
-            t = self.log_time(match.group(1)) or int(default_time)
-        else:
-            t = int(default_time)
-        key = self.client(data, start, end)
-        if not key:
-            self.skipped += 1
-            return None
-        self.matches += 1
-        if self.tally is not None:
-            self._tally(key, t)
-        return self.add(key, t)
-
-    def log_time(self, stamp):
-        """parse_clf_time, once per distinct timestamp (a cache of the last few thousand)."""
-        t = self._times.get(stamp)
-        if t is None:
-            if len(self._times) > 4096:
-                self._times.clear()
-            t = self._times[stamp] = parse_clf_time(stamp)
-        return t
-
-    def client(self, data, start=0, end=None):
-        """The counted client of the line data[start:end]: its first field (%h), or the
-        second after a `vhost:port` field (vhost_combined); None or '' when none counts."""
-        if end is None:
-            end = len(data)
-        space = data.find(b" ", start, end)
-        if space == -1:
-            space = end
-        token = bytes(data[start:space])
-        key = self._client_key(token)
-        if key is None and b":" in token and space < end:
-            second = data.find(b" ", space + 1, end)
-            key = self._client_key(bytes(data[space + 1:second if second != -1 else end]))
-        return key
-
-    def _client_key(self, token):
-        keys = self._keys
-        key = keys.get(token, False)
-        if key is False:
-            if len(keys) > 8192:
-                keys.clear()
-            key = keys[token] = self.client_key(token)
-        return key
-
-    def client_key(self, token):
-        """The counted client for a token: canonical address or IPv6 /N prefix; '' for an
-        ignored address, None when the token is no address."""
-        address = parse_address(token)
-        if address is None:
-            return None
-        if any(address.version == n.version and address in n for n in self.ignore):
-            return ""
-        if address.version == 6 and self.ipv6_prefix < 128:
-            return str(ipaddress.ip_network((address, self.ipv6_prefix), strict=False))
-        return str(address)
-
-    # -- counting
+        self.late = self.evictions = 0
 
     def add(self, key, t):
         """Count one request of client key at log second t; an Alert or None."""
@@ -410,7 +453,7 @@ class Detector:
             entry.add(t)
         else:
             entry.add(t)
-        entry.forget_until(now - 2 * self.window)
+        entry.forget_until(now - self.horizon_seconds)
         if entry.total < self.threshold:
             return None
         newest = entry.secs[-1]
@@ -423,10 +466,10 @@ class Detector:
         return Alert(key, count, end)
 
     def cleanup(self):
-        """Forget clients with nothing in the last two windows; returns how many."""
+        """Forget clients with nothing within the horizon; returns how many."""
         if self.log_now is None:
             return 0
-        horizon = self.log_now - 2 * self.window
+        horizon = self.log_now - self.horizon_seconds
         stale = [key for key, entry in self.clients.items()
                  if (entry <= horizon if entry.__class__ is int else entry.forget_until(horizon))]
         for key in stale:
@@ -441,48 +484,76 @@ class Detector:
         self.evictions += make_room(self.clients, self.max_clients // 4,
                                     lambda entry: entry.secs[-1])
 
-    def _tally(self, key, t):
-        """Replay totals per client: an int (the second of its only request) or
-        [requests, busiest-second count, {second: count} of about the last minute]."""
-        if self.first_time is None or t < self.first_time:
-            self.first_time = t
-        tally = self.tally
-        row = tally.get(key)
-        if row is None:
-            if len(tally) >= self.max_clients:
-                self.tally_forgotten += make_room(tally, self.max_clients // 4, lambda row: row[0])
-            tally[key] = t
-            return
-        if row.__class__ is int:
-            row = tally[key] = [1, 1, {row: 1}]
-        row[0] += 1
-        seconds = row[2]
-        n = seconds[t] = seconds.get(t, 0) + 1
-        if n > row[1]:
-            row[1] = n
-        if len(seconds) > 120:  # lines are out of order by a minute at most for this figure
-            for old in [s for s in seconds if s < t - 60]:
-                del seconds[old]
+
+# ---------------------------------------------------------------- alert text
+FACILITIES = {
+    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
+    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "security": 4,
+    **{"local%d" % n: 16 + n for n in range(8)},
+}
+LEVELS = {
+    "emerg": 0, "panic": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
+    "warning": 4, "warn": 4, "notice": 5, "info": 6, "debug": 7,
+}
 
 
-# ---------------------------------------------------------------- I/O: reading lines in large chunks
+def syslog_priority(facility_level):
+    """Numeric syslog priority of "facility.level" (user.error -> 11); ValueError if unknown."""
+    facility, _, level = facility_level.partition(".")
+    if facility not in FACILITIES or level not in LEVELS:
+        raise ValueError("unknown syslog facility.level %r (e.g. user.error, local0.warning)"
+                         % facility_level)
+    return FACILITIES[facility] * 8 + LEVELS[level]
+
+
+def window_text(seconds):
+    """The window as the alert says it: 600 -> '10 minutes', 60 -> '1 minute', 90 -> '90 seconds'."""
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return "1 minute" if minutes == 1 else "%d minutes" % minutes
+    return "1 second" if seconds == 1 else "%d seconds" % seconds
+
+
+def alert_message(client, target, count, window_seconds):
+    """The alert text; client is a validated address (or IPv6 prefix), never raw log text."""
+    return "SUSPICIOUS ACTIVITY: IP %s accessed %s %d times in %s" % (
+        client, target, count, window_text(window_seconds))
+
+
+def iso_time(t, utc=False):
+    """Epoch seconds t as ISO 8601 in the local zone (or UTC): 2025-07-09T14:30:25+09:00."""
+    zone = datetime.timezone.utc if utc else None
+    stamp = datetime.datetime.fromtimestamp(t, zone)
+    return (stamp if zone else stamp.astimezone()).isoformat()
+
+
+def alert_line(alert, target, window_seconds, utc=False):
+    """The stdout line of an alert: '<log time, ISO 8601> <message>'."""
+    return "%s %s" % (iso_time(alert.time, utc),
+                      alert_message(alert.client, target, alert.count, window_seconds))
+
+
+# ---------------------------------------------------------------- reading files
 class LineReader:
     """Reads a file in large chunks into one reused buffer; hands out runs of complete lines.
 
-    read() returns (buffer, start, end): buffer[start:end] is whole lines (maybe
-    none). An incomplete last line is held back in the buffer until its
-    newline arrives. One held back longer than MAX_LINE_BYTES is dropped and
-    the rest of that line skipped up to its newline, so a line that never ends
-    costs bounded memory. No per-line work and no copy of the chunk.
+    read() returns (buffer, start, end, bytes read): buffer[start:end] is whole
+    lines (maybe none). An incomplete last line is held back in the buffer
+    until its newline arrives. One held back longer than max_line_bytes is
+    dropped and the rest of that line skipped up to its newline, so a line
+    that never ends costs bounded memory. No per-line work and no copy of the
+    chunk. spans() is the one loop that reads a file to its end this way.
     """
 
-    def __init__(self, chunk_bytes=READ_CHUNK_BYTES):
+    def __init__(self, chunk_bytes=READ_CHUNK_BYTES, max_line_bytes=MAX_LINE_BYTES):
         self.chunk_bytes = chunk_bytes
-        self.buffer = bytearray(chunk_bytes + MAX_LINE_BYTES + 1)
+        self.max_line_bytes = max_line_bytes
+        self.buffer = bytearray(chunk_bytes + max_line_bytes + 1)
         self.view = memoryview(self.buffer)
         self.rest = (0, 0)      # buffer[rest[0]:rest[1]] is the incomplete line held back
         self.skipping = False
         self.overlong = 0
+        self.bytes_read = 0     # all bytes read so far
 
     @property
     def pending(self):
@@ -498,6 +569,7 @@ class LineReader:
             buf[:held] = buf[rest_start:rest_end]
         size = self.chunk_bytes if limit is None else min(limit, self.chunk_bytes)
         count = handle.readinto(self.view[held:held + size]) or 0
+        self.bytes_read += count
         total = held + count
         start = 0
         if self.skipping:
@@ -509,11 +581,26 @@ class LineReader:
             start = newline + 1
         cut = buf.rfind(b"\n", start, total) + 1 or start
         self.rest = (cut, total)
-        if total - cut > MAX_LINE_BYTES:
+        if total - cut > self.max_line_bytes:
             self.rest = (0, 0)
             self.skipping = True
             self.overlong += 1
         return buf, start, cut, count
+
+    def spans(self, handle, limit=None):
+        """Yield (buffer, start, end) runs of complete lines until end of file (or limit bytes).
+
+        Each run is valid until the next one is asked for.
+        """
+        left = limit
+        while left is None or left > 0:
+            buf, start, end, count = self.read(handle, left)
+            if not count:
+                return
+            if left is not None:
+                left -= count
+            if end > start:
+                yield buf, start, end
 
     def flush(self):
         """The held-back incomplete line as a complete line (bytes), when its writer is gone."""
@@ -522,19 +609,13 @@ class LineReader:
         return bytes(self.buffer[rest_start:rest_end]) + b"\n" if rest_end > rest_start else b""
 
 
-# ---------------------------------------------------------------- I/O: following files
-class Reporter:
-    """Logs a condition once, not once per poll; a new condition, or its end, logs again."""
-
-    def __init__(self):
-        self.conditions = {}
-
-    def report(self, topic, condition, message, level=logging.WARNING):
-        """Log message when topic's condition changed; condition None clears it."""
-        if self.conditions.get(topic) != condition:
-            self.conditions[topic] = condition
-            if message:
-                log.log(level, message)
+def file_identity(path):
+    """(st_dev, st_ino) of path, or None when it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 class LogFile:
@@ -544,7 +625,7 @@ class LogFile:
         self.path = path
         self.handle = handle
         self.identity = identity
-        self.offset = offset            # bytes read from the file
+        self.start_offset = offset      # where reading began
         self.lines = LineReader()
         self.last_growth = None         # clock time of the last read that returned data
 
@@ -562,6 +643,11 @@ class LogFile:
         return cls(path, handle, (st.st_dev, st.st_ino), offset)
 
     @property
+    def offset(self):
+        """Bytes of the file read so far."""
+        return self.start_offset + self.lines.bytes_read
+
+    @property
     def done_offset(self):
         """Offset up to which every complete line has been handed out."""
         return self.offset - self.lines.pending
@@ -575,16 +661,27 @@ class LogFile:
         if os.fstat(self.handle.fileno()).st_size < self.offset:
             log.warning("%s was truncated; reading it from the start", self.path)
             self.handle.seek(0)
-            self.offset = 0
+            self.start_offset = 0
             self.lines = LineReader()
-        while True:
-            buf, start, end, count = self.lines.read(self.handle)
-            if not count:
-                return
-            self.offset += count
+        before = self.lines.bytes_read
+        for span in self.lines.spans(self.handle):
             self.last_growth = now
-            if end > start:
-                yield buf, start, end
+            yield span
+        if self.lines.bytes_read != before:
+            self.last_growth = now
+
+    def read_before(self, since_log_time):
+        """Yield runs of the complete lines from about since_log_time up to the current offset.
+
+        Rebuilds the windows after a restart; the file position is left where it was.
+        """
+        handle, end = self.handle, self.offset
+        start = offset_for_time(handle, end, since_log_time)
+        handle.seek(start)
+        if start:
+            handle.readline()   # start at a line boundary
+        yield from LineReader().spans(handle, limit=end - handle.tell())
+        handle.seek(end)
 
     def close(self):
         """Close the file; returns its held-back partial line as a complete-line run."""
@@ -595,6 +692,9 @@ class LogFile:
 
 class Follower:
     """Follows the file that path_for(now) names, like `tail -F`, across rotations.
+
+    Public: poll(now) yields runs of new complete lines; reopen() (SIGHUP),
+    adopt(log_file, now) (a file resumed from the state file), files(), close().
 
     The current file is re-checked every poll: when the name points to a new
     file (rename-and-create, delete-and-recreate, a new date) the old one is
@@ -626,7 +726,7 @@ class Follower:
                 yield old.close()
         current = self.current
         if current is not None:
-            moved = current.path != path or self._identity(path) != current.identity
+            moved = current.path != path or file_identity(path) != current.identity
             if moved or self.reopen_requested:
                 yield from current.read(now)
                 self.current = None
@@ -663,17 +763,10 @@ class Follower:
         return self.retiring + ([self.current] if self.current else [])
 
     def close(self):
+        """Close every file."""
         for log_file in self.files():
             log_file.handle.close()
         self.current, self.retiring = None, []
-
-    @staticmethod
-    def _identity(path):
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return (st.st_dev, st.st_ino)
 
     def _open(self, path, now, offset=0):
         at_end = self.starting and not self.from_start
@@ -727,35 +820,95 @@ def offset_for_time(handle, size, t, block=65536):
     return lo
 
 
-# ---------------------------------------------------------------- I/O: state file
-def save_state(path, state):
-    """Write state (a dict) as JSON atomically: temporary file, fsync, rename."""
-    temporary = "%s.tmp" % path
-    with open(temporary, "w", encoding="utf-8") as f:
-        json.dump(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(temporary, path)
+# ---------------------------------------------------------------- the state file
+class StateFile:
+    """The read position kept across restarts: what is followed, each file's identity and
+    offset, and the newest log time. Touches disk.
 
+    Public: save(files, log_time), resume(now) -> (files opened at their offsets,
+    log time) or None. Saved atomically (temporary file, fsync, rename) and only
+    when it changed. Any doubt about a saved state: one warning, and start as
+    if there were none.
+    """
 
-def load_state(path):
-    """The state dict saved at path; ValueError or OSError (FileNotFoundError if none)."""
-    with open(path, encoding="utf-8") as f:
-        state = json.load(f)
-    if not isinstance(state, dict) or not isinstance(state.get("files"), list):
-        raise ValueError("not a log_monitor state file")
-    for entry in state["files"]:
-        if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
-                and all(isinstance(entry.get(k), int) for k in ("dev", "ino", "offset"))):
+    def __init__(self, path, follow_spec):
+        self.path = path
+        self.follow_spec = follow_spec
+        self.saved = None
+        self.reporter = Reporter()
+
+    def save(self, files, log_time):
+        """Save the offsets of files (LogFiles) and log_time, if they changed since the last save."""
+        state = {"version": 1, "follow": self.follow_spec, "log_time": log_time,
+                 "files": [{"path": f.path, "dev": f.identity[0], "ino": f.identity[1],
+                            "offset": f.done_offset} for f in files]}
+        if state == self.saved:
+            return
+        temporary = "%s.tmp" % self.path
+        try:
+            with open(temporary, "w", encoding="utf-8") as f:
+                json.dump(state, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+            self.saved = state
+            self.reporter.report("state", None, None)
+        except OSError as e:
+            self.reporter.report("state", e.errno, "Cannot write state file %s: %s"
+                                 % (self.path, e), logging.ERROR)
+
+    def load(self):
+        """The saved state dict; ValueError or OSError (FileNotFoundError if none)."""
+        with open(self.path, encoding="utf-8") as f:
+            state = json.load(f)
+        if not isinstance(state, dict) or not isinstance(state.get("files"), list):
             raise ValueError("not a log_monitor state file")
-    if state.get("log_time") is not None and not isinstance(state["log_time"], int):
-        raise ValueError("not a log_monitor state file")
-    return state
+        for entry in state["files"]:
+            if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+                    and all(isinstance(entry.get(k), int) for k in ("dev", "ino", "offset"))):
+                raise ValueError("not a log_monitor state file")
+        if state.get("log_time") is not None and not isinstance(state["log_time"], int):
+            raise ValueError("not a log_monitor state file")
+        return state
+
+    def resume(self):
+        """Open the saved files at their offsets: (LogFiles, log time), or None to start afresh."""
+        try:
+            state = self.load()
+        except FileNotFoundError:
+            log.warning("State file %s does not exist yet; starting without it", self.path)
+            return None
+        except (OSError, ValueError) as e:
+            log.warning("Ignoring state file %s: %s", self.path, e)
+            return None
+        if state.get("follow") != self.follow_spec:
+            log.warning("Ignoring state file %s: it is for %s, not %s",
+                        self.path, state.get("follow"), self.follow_spec)
+            return None
+        opened = []
+        try:
+            for entry in state["files"]:
+                found = find_by_identity(entry["path"], (entry["dev"], entry["ino"]))
+                if found is None:   # e.g. a rotated file already deleted: nothing left to read
+                    log.warning("State file %s: %s is gone; skipping it", self.path, entry["path"])
+                    continue
+                log_file = LogFile.open(found, offset=entry["offset"])
+                opened.append(log_file)
+                if log_file.identity != (entry["dev"], entry["ino"]):
+                    raise ValueError("%s changed while it was opened" % found)
+                if os.fstat(log_file.handle.fileno()).st_size < entry["offset"]:
+                    raise ValueError("offset %d is beyond the end of %s" % (entry["offset"], found))
+        except (OSError, ValueError) as e:
+            for log_file in opened:
+                log_file.handle.close()
+            log.warning("Ignoring state file %s: %s", self.path, e)
+            return None
+        return opened, state.get("log_time")
 
 
 def find_by_identity(path, identity):
     """The path of the file with (dev, inode) identity: path itself or a sibling it was renamed to."""
-    if Follower._identity(path) == identity:
+    if file_identity(path) == identity:
         return path
     directory = os.path.dirname(path) or "."
     try:
@@ -772,7 +925,7 @@ def find_by_identity(path, identity):
     return None
 
 
-# ---------------------------------------------------------------- I/O: sending alerts
+# ---------------------------------------------------------------- sending alerts
 def socket_ready(path):
     """True when path is a Unix socket (logger drops messages silently otherwise)."""
     try:
@@ -858,15 +1011,6 @@ class SyslogSender:
             syslog.syslog(self.priority, message)   # facility and level in one number
 
 
-def alert_line(alert, target, window_seconds, utc=False):
-    """The stdout line of an alert: '<log time, ISO 8601> <message>'."""
-    zone = datetime.timezone.utc if utc else None
-    stamp = datetime.datetime.fromtimestamp(alert.time, zone)
-    if zone is None:
-        stamp = stamp.astimezone()
-    return "%s %s" % (stamp.isoformat(), alert_message(alert.client, target, alert.count, window_seconds))
-
-
 def print_line(text):
     """Print one line on stdout now; a closed stdout is not a reason to stop."""
     try:
@@ -875,50 +1019,103 @@ def print_line(text):
         pass
 
 
-# ---------------------------------------------------------------- the loop
-class Monitor:
-    """The live daemon: poll_once(now) reads new lines, counts, alerts, cleans up, saves state.
+class Alerting:
+    """Turns an Alert into its stdout line and syslog message, and sends them.
 
-    alert is called with each Alert. clock and sleep are injected so tests
-    run on simulated time; run() is only the loop around poll_once.
+    Public: send(alert). sender is a SyslogSender, or None for a dry run (stdout
+    only); out prints one line. The syslog message goes first, then the line.
+    """
+
+    def __init__(self, target, window_seconds, utc=False, sender=None, out=print_line):
+        self.target, self.window, self.utc = target, window_seconds, utc
+        self.sender, self.out = sender, out
+
+    def send(self, alert):
+        """Deliver one Alert. Runs logger unless this is a dry run."""
+        if self.sender is not None:
+            self.sender.send(alert_message(alert.client, self.target, alert.count, self.window))
+        self.out(alert_line(alert, self.target, self.window, self.utc))
+
+
+# ---------------------------------------------------------------- the loop
+class Detector:
+    """The one path of every line: a Scanner's (client, second) pairs into a SlidingWindow.
+
+    Public: feed(data, default_time, start, end) -> [Alert]; alerts (how many
+    it decided); scanner, window. tally, if given, sees every pair too (replay).
+    """
+
+    def __init__(self, scanner, window, tally=None):
+        self.scanner, self.window, self.tally = scanner, window, tally
+        self.alerts = 0
+
+    @classmethod
+    def from_settings(cls, settings, tally=None):
+        """A Detector for settings (target, window, threshold, client cap, prefix, ignore list)."""
+        return cls(Scanner(settings.target, settings.ipv6_prefix, settings.ignore_ip,
+                           settings.max_line_bytes),
+                   SlidingWindow(settings.window, settings.threshold, settings.max_clients), tally)
+
+    def feed(self, data, default_time, start=0, end=None):
+        """Count the complete lines in data[start:end]; the Alerts they raise."""
+        add, tally, alerts = self.window.add, self.tally, []
+        for client, second in self.scanner.scan(data, default_time, start, end):
+            if tally is not None:
+                tally.add(client, second)
+            alert = add(client, second)
+            if alert is not None:
+                alerts.append(alert)
+        self.alerts += len(alerts)
+        return alerts
+
+
+class Monitor:
+    """The live daemon. poll_once(now) reads and counts new lines and sends alerts; periodic(now)
+    does the cleanup, the state save and the status line; run() is only the loop around them.
+
+    Public: poll_once, periodic, run, resume, status_line; stop_requested and
+    status_requested are flags set by signal handlers. alert is called with
+    each Alert; clock and sleep are injected so tests run on simulated time.
     """
 
     def __init__(self, settings, alert, clock=time.time, sleep=time.sleep):
         self.settings = settings
         self.alert = alert
         self.clock, self.sleep = clock, sleep
-        self.detector = Detector(settings.target, settings.window, settings.threshold,
-                                 settings.max_clients, settings.ipv6_prefix, settings.ignore_ip)
+        self.detector = Detector.from_settings(settings)
         if settings.log_file:
-            self.follow_spec = os.path.abspath(settings.log_file)
-            path_for = lambda now: self.follow_spec     # noqa: E731
+            follow_spec = os.path.abspath(settings.log_file)
+            path_for = lambda now: follow_spec     # noqa: E731
         else:
-            self.follow_spec = os.path.join(os.path.abspath(settings.log_dir),
-                                            settings.log_prefix + "<%s>" % settings.date_format)
+            follow_spec = os.path.join(os.path.abspath(settings.log_dir),
+                                       settings.log_prefix + "<%s>" % settings.date_format)
             path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format,
                                   settings.utc)
         self.follower = Follower(path_for, settings.from_start, settings.rotated_idle)
+        self.state = StateFile(settings.state_file, follow_spec) if settings.state_file else None
         self.stop_requested = self.status_requested = False
         self.last_cleanup = self.last_save = None
-        self.saved = None
         self.reporter = Reporter()
 
-    # -- one pass
-
     def poll_once(self, now):
-        """One pass: read and count new lines, then periodic work. Touches files and processes."""
-        first_pass = self.last_cleanup is None
-        if first_pass:
-            self.last_cleanup = self.last_save = now
-        detector = self.detector
+        """One pass: read and count new lines, send their alerts, then the periodic work."""
         for buf, start, end in self.follower.poll(now):
-            for alert in detector.feed(buf, now, start, end):
+            for alert in self.detector.feed(buf, now, start, end):
                 self.alert(alert)
-        # abs(): a clock stepped back must not stall the periodic work
+        self.periodic(now)
+
+    def periodic(self, now):
+        """Cleanup every cleanup_interval, state save every state_save_interval, the status line.
+
+        Compares now with the last run with abs(): a clock stepped back must not stall it.
+        """
+        if self.last_cleanup is None:   # the first pass saves at once
+            self.last_cleanup, self.last_save = now, None
         if abs(now - self.last_cleanup) >= self.settings.cleanup_interval:
-            detector.cleanup()
+            self.detector.window.cleanup()
             self.last_cleanup = now
-        if self.settings.state_file and (first_pass or abs(now - self.last_save) >= STATE_SAVE_INTERVAL):
+        if self.state and (self.last_save is None
+                           or abs(now - self.last_save) >= self.settings.state_save_interval):
             self.save_state()
             self.last_save = now
         if self.status_requested:
@@ -937,104 +1134,57 @@ class Monitor:
                 log.debug("traceback of the failed pass", exc_info=True)
             if not self.stop_requested:
                 self.sleep(self.settings.interval)
-        if self.settings.state_file:
+        if self.state:
             self.save_state()
         self.follower.close()
 
-    def status_line(self, now):
-        """One line: files and offsets, counts, and how far the newest log time is behind now."""
-        d = self.detector
-        files = ", ".join("%s @ %d" % (f.path, f.offset) for f in self.follower.files()) or "none"
-        newest = max((t for t in (d.last_line_time, d.log_now) if t is not None), default=None)
-        skipped = d.skipped + sum(f.lines.overlong for f in self.follower.files())
-        behind = "unknown" if newest is None else "%ds" % max(0, int(now) - newest)
-        return ("status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
-                "late %d, skipped %d; newest line %s behind"
-                % (files, d.lines, d.matches, len(d.clients), d.alerts, d.late, skipped, behind))
-
-    # -- state across restarts
-
-    def state(self):
-        """What the state file keeps: what is followed, file identities and offsets, log time."""
-        return {"version": 1, "follow": self.follow_spec, "log_time": self.detector.log_now,
-                "files": [{"path": f.path, "dev": f.identity[0], "ino": f.identity[1],
-                           "offset": f.done_offset} for f in self.follower.files()]}
-
     def save_state(self):
-        state = self.state()
-        if state == self.saved:
-            return
-        try:
-            save_state(self.settings.state_file, state)
-            self.saved = state
-            self.reporter.report("state", None, None)
-        except OSError as e:
-            self.reporter.report("state", e.errno, "Cannot write state file %s: %s"
-                                 % (self.settings.state_file, e), logging.ERROR)
+        """Save the read position (see StateFile)."""
+        self.state.save(self.follower.files(), self.detector.window.log_now)
 
-    def restore(self, now):
-        """Resume from the state file: re-open files at their offsets, rebuild the windows.
+    def resume(self, now):
+        """Continue from the state file: re-open files at their offsets, rebuild the windows.
 
-        The last two windows of log before each saved offset are counted
-        again without alerting, so a burst split by a restart still alerts and
-        an alert sent before the stop is not sent again. Any doubt about the
-        state file: one warning, and start as if there were none.
+        The last two windows of log before each saved offset are counted again
+        into the windows, with their alerts dropped and outside the live
+        statistics, so a burst split by a restart still alerts and an alert
+        sent before the stop is not sent again. True if the state was used.
         """
-        path = self.settings.state_file
-        try:
-            state = load_state(path)
-        except FileNotFoundError:
-            log.warning("State file %s does not exist yet; starting without it", path)
+        resumed = self.state.resume()
+        if resumed is None:
             return False
-        except (OSError, ValueError) as e:
-            log.warning("Ignoring state file %s: %s", path, e)
-            return False
-        if state.get("follow") != self.follow_spec:
-            log.warning("Ignoring state file %s: it is for %s, not %s",
-                        path, state.get("follow"), self.follow_spec)
-            return False
-        opened = []
-        try:
-            for entry in state["files"]:
-                found = find_by_identity(entry["path"], (entry["dev"], entry["ino"]))
-                if found is None:   # e.g. a rotated file already deleted: nothing left to read
-                    log.warning("State file %s: %s is gone; skipping it", path, entry["path"])
-                    continue
-                log_file = LogFile.open(found, offset=entry["offset"])
-                opened.append(log_file)
-                if log_file.identity != (entry["dev"], entry["ino"]):
-                    raise ValueError("%s changed while it was opened" % found)
-                if os.fstat(log_file.handle.fileno()).st_size < entry["offset"]:
-                    raise ValueError("offset %d is beyond the end of %s" % (entry["offset"], found))
-        except (OSError, ValueError) as e:
-            for log_file in opened:
-                log_file.handle.close()
-            log.warning("Ignoring state file %s: %s", path, e)
-            return False
-        log_time = state.get("log_time")
+        files, log_time = resumed
         self.follower.starting = False  # a file not in the state appeared while we were down
-        for log_file in opened:
+        window = self.detector.window
+        rebuild = Detector(Scanner(self.settings.target, self.settings.ipv6_prefix,
+                                   self.settings.ignore_ip, self.settings.max_line_bytes), window)
+        late = window.late
+        for log_file in files:
             if log_time is not None:
-                self._rebuild_windows(log_file, log_time)
+                for buf, start, end in log_file.read_before(log_time - window.horizon_seconds):
+                    rebuild.feed(buf, log_time, start, end)     # alerts already sent: dropped
             self.follower.adopt(log_file, now)
             log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
+        window.late = late
         return True
 
-    def _rebuild_windows(self, log_file, log_time):
-        handle, end = log_file.handle, log_file.offset
-        start = offset_for_time(handle, end, log_time - 2 * self.settings.window)
-        handle.seek(start)
-        if start:
-            handle.readline()   # start at a line boundary
-        lines = LineReader()
-        position = handle.tell()
-        while position < end:
-            buf, first, last, count = lines.read(handle, limit=end - position)
-            if not count:
-                break
-            position += count
-            self.detector.feed(buf, log_time, first, last, send=False)
-        handle.seek(end)
+    def status_line(self, now):
+        """The status line (SIGUSR1) at clock time now."""
+        return status_line(self.detector, self.follower.files(), now)
+
+
+def status_line(detector, files, now):
+    """One line: files and offsets, counts, and how far the newest log time is behind now."""
+    scanner, window = detector.scanner, detector.window
+    names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
+    newest = max((t for t in (scanner.last_line_time, window.log_now) if t is not None),
+                 default=None)
+    skipped = scanner.skipped + sum(f.lines.overlong for f in files)
+    behind = "unknown" if newest is None else "%ds" % max(0, int(now) - newest)
+    return ("status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
+            "late %d, skipped %d; newest line %s behind"
+            % (names, scanner.lines, scanner.matches, len(window.clients), detector.alerts,
+               window.late, skipped, behind))
 
 
 class Stopper:
@@ -1070,6 +1220,43 @@ class Stopper:
 
 
 # ---------------------------------------------------------------- replay
+class Tally:
+    """Replay totals per client over the whole input, bounded like the window's table.
+
+    Public: add(client, second); rows (client -> an int, the second of its only
+    request, or [requests, busiest-second count, {second: count} of about the
+    last minute]); first_time; forgotten (one-request clients dropped when full).
+    """
+
+    def __init__(self, max_clients=MAX_TRACKED_IPS):
+        self.max_clients = max_clients
+        self.rows = {}
+        self.forgotten = 0
+        self.first_time = None
+
+    def add(self, key, t):
+        """Count one request of client key at log second t."""
+        if self.first_time is None or t < self.first_time:
+            self.first_time = t
+        rows = self.rows
+        row = rows.get(key)
+        if row is None:
+            if len(rows) >= self.max_clients:
+                self.forgotten += make_room(rows, self.max_clients // 4, lambda row: row[0])
+            rows[key] = t
+            return
+        if row.__class__ is int:
+            row = rows[key] = [1, 1, {row: 1}]
+        row[0] += 1
+        seconds = row[2]
+        n = seconds[t] = seconds.get(t, 0) + 1
+        if n > row[1]:
+            row[1] = n
+        if len(seconds) > 120:  # lines are out of order by a minute at most for this figure
+            for old in [s for s in seconds if s < t - 60]:
+                del seconds[old]
+
+
 def open_replay(path):
     """Open a plain or gzip-compressed log for reading bytes."""
     return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
@@ -1077,59 +1264,56 @@ def open_replay(path):
 
 def replay(settings, out=print_line):
     """Run the detector over files, in order, as one log; print alerts and a report. Exit status."""
-    detector = Detector(settings.target, settings.window, settings.threshold,
-                        settings.max_clients, settings.ipv6_prefix, settings.ignore_ip, tally=True)
+    tally = Tally(settings.max_clients)
+    detector = Detector.from_settings(settings, tally)
+    window = detector.window
+    alerting = Alerting(settings.target, settings.window, settings.utc, sender=None, out=out)
     next_cleanup = None
-    lines = LineReader()
+    lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
 
     def count(buf, start=0, end=None):
-        for alert in detector.feed(buf, detector.log_now or 0, start, end):
-            out(alert_line(alert, settings.target, settings.window, settings.utc))
+        for alert in detector.feed(buf, window.log_now or 0, start, end):
+            alerting.send(alert)
 
     for path in settings.replay:
         try:
             with open_replay(path) as f:
-                while True:
-                    buf, start, end, read = lines.read(f)
-                    if not read:
-                        break
+                for buf, start, end in lines.spans(f):
                     count(buf, start, end)
-                    if detector.log_now is not None:
-                        if next_cleanup is None or detector.log_now >= next_cleanup:
-                            detector.cleanup()
-                            next_cleanup = detector.log_now + settings.cleanup_interval
+                    if window.log_now is not None:
+                        if next_cleanup is None or window.log_now >= next_cleanup:
+                            window.cleanup()
+                            next_cleanup = window.log_now + settings.cleanup_interval
         except (OSError, EOFError, gzip.BadGzipFile) as e:
             log.error("Cannot read %s: %s", path, e)
             return 1
         count(lines.flush())    # a last line without its newline ends with its file
-    for text in replay_report(detector, settings.top, shutil.get_terminal_size().columns):
+    for text in replay_report(detector, tally, settings.top, shutil.get_terminal_size().columns):
         out(text)
     return 0
 
 
-def replay_report(detector, top, width):
+def replay_report(detector, tally, top, width):
     """Lines of the summary after a replay: totals, time span, top clients with bars."""
-    tally = detector.tally
-    first = detector.first_time
+    scanner, window, rows = detector.scanner, detector.window, tally.rows
+    first = tally.first_time
     span = "no matching request"
     if first is not None:
-        seconds = detector.log_now - first
-        span = "%s to %s (%s)" % (
-            datetime.datetime.fromtimestamp(first).astimezone().isoformat(),
-            datetime.datetime.fromtimestamp(detector.log_now).astimezone().isoformat(),
-            datetime.timedelta(seconds=seconds))
+        span = "%s to %s (%s)" % (iso_time(first), iso_time(window.log_now),
+                                  datetime.timedelta(seconds=window.log_now - first))
+    distinct = "%d" % len(rows)
+    if tally.forgotten:
+        distinct = ("at most %d (over MAX_TRACKED_IPS: one-request clients were not all kept)"
+                    % (len(rows) + tally.forgotten))
     report = ["", "Replay summary",
-              "  lines read         %d" % detector.lines,
-              "  matching requests  %d" % detector.matches,
-              "  distinct clients   %d" % len(tally),
+              "  lines read         %d" % scanner.lines,
+              "  matching requests  %d" % scanner.matches,
+              "  distinct clients   %s" % distinct,
               "  alerts             %d" % detector.alerts,
-              "  late lines ignored %d" % detector.late,
+              "  late lines ignored %d" % window.late,
               "  time span          %s" % span]
-    if detector.tally_forgotten:
-        report[4] = ("  distinct clients   at most %d (over MAX_TRACKED_IPS: one-request "
-                     "clients were not all kept)" % (len(tally) + detector.tally_forgotten))
     ranked = [(key, [1, 1] if row.__class__ is int else row) for key, row in heapq.nlargest(
-        top, tally.items(), key=lambda item: 1 if item[1].__class__ is int else item[1][0])]
+        top, rows.items(), key=lambda item: 1 if item[1].__class__ is int else item[1][0])]
     if not ranked:
         return report
     name_width = max(len("client"), max(len(key) for key, _ in ranked))
@@ -1152,6 +1336,7 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def positive(kind):
+    """An argparse type: a number of kind greater than 0."""
     def convert(text):
         value = kind(text)
         if value <= 0:
@@ -1162,6 +1347,7 @@ def positive(kind):
 
 
 def facility_level(text):
+    """An argparse type: a facility.level that syslog knows."""
     try:
         syslog_priority(text)
     except ValueError as e:
@@ -1170,6 +1356,7 @@ def facility_level(text):
 
 
 def network(text):
+    """An argparse type: an address or CIDR block, as its canonical text."""
     try:
         return str(ipaddress.ip_network(text, strict=False))
     except ValueError:
@@ -1177,14 +1364,15 @@ def network(text):
 
 
 def prefix_length(text):
+    """An argparse type: an IPv6 prefix length from 1 to 128."""
     value = int(text)
     if not 1 <= value <= 128:
         raise argparse.ArgumentTypeError("must be from 1 to 128, not %s" % text)
     return value
 
 
-def parse_args(argv=None):
-    """Settings from the command line over the configuration block; exits 2 on bad values."""
+def build_parser():
+    """The argument parser; defaults come from the configuration block as it is now."""
     p = ArgumentParser(prog="log_monitor.py", description=__doc__.split("\n\n")[0],
                        epilog="Exit status: 0 stopped or replay done; 1 replay file unreadable; "
                               "2 bad configuration.")
@@ -1226,20 +1414,28 @@ def parse_args(argv=None):
     p.add_argument("--ignore-ip", type=network, action="append", metavar="ADDR_OR_CIDR",
                    help="never count this address or block; repeatable (default: IGNORE_IPS)")
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
-    settings = p.parse_args(argv)
-    if not settings.target:
+    return p
+
+
+def parse_args(argv=None):
+    """Settings from the command line over the configuration block; exits 2 on bad values."""
+    p = build_parser()
+    args = p.parse_args(argv)
+    if not args.target:
         p.error("--target must not be empty")
-    if settings.ignore_ip is None:
+    if args.ignore_ip is None:
         try:
-            settings.ignore_ip = [network(n) for n in IGNORE_IPS]
+            args.ignore_ip = [network(n) for n in IGNORE_IPS]
         except argparse.ArgumentTypeError as e:
             p.error("IGNORE_IPS: %s" % e)
-    for path in settings.replay or ():
+    for path in args.replay or ():
         if not os.path.isfile(path) or not os.access(path, os.R_OK):
             p.error("cannot read replay file %s" % path)
-    settings.max_clients = MAX_TRACKED_IPS
-    settings.rotated_idle = ROTATED_FILE_IDLE
-    return settings
+    # tunables without a flag: the configuration block as it is now
+    return Settings(**vars(args), logger_timeout=LOGGER_TIMEOUT,
+                    state_save_interval=STATE_SAVE_INTERVAL, max_clients=MAX_TRACKED_IPS,
+                    rotated_idle=ROTATED_FILE_IDLE, max_line_bytes=MAX_LINE_BYTES,
+                    read_chunk_bytes=READ_CHUNK_BYTES)
 
 
 def main(argv=None):
@@ -1249,20 +1445,15 @@ def main(argv=None):
     if settings.replay:
         return replay(settings)
     sender = None if settings.dry_run else SyslogSender(
-        settings.facility, settings.tag, settings.syslog_socket)
+        settings.facility, settings.tag, settings.syslog_socket, settings.logger_timeout)
     if sender is not None and not socket_ready(settings.syslog_socket or DEFAULT_SYSLOG_SOCKET):
         log.warning("Syslog socket %s does not exist: logger would drop alerts silently; "
                     "they still appear on stdout", settings.syslog_socket or DEFAULT_SYSLOG_SOCKET)
-
-    def alert(found):
-        if sender is not None:
-            sender.send(alert_message(found.client, settings.target, found.count, settings.window))
-        print_line(alert_line(found, settings.target, settings.window, settings.utc))
-
-    monitor = Monitor(settings, alert)
+    alerting = Alerting(settings.target, settings.window, settings.utc, sender)
+    monitor = Monitor(settings, alerting.send)
     monitor.sleep = Stopper(monitor).sleep
-    if settings.state_file:
-        monitor.restore(monitor.clock())
+    if monitor.state:
+        monitor.resume(monitor.clock())
     log.info("log_monitor %s: alerting at %d requests for %r within %s",
              __version__, settings.threshold, settings.target, window_text(settings.window))
     monitor.run()

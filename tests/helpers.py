@@ -1,6 +1,7 @@
 """Shared test helpers: log lines, a syslog receiver on a Unix socket, the script as a process."""
 
 import calendar
+import json
 import os
 import queue
 import re
@@ -96,12 +97,26 @@ def fake_logger(directory, body):
     return bin_dir
 
 
+# Runs log_monitor.py with some names of its configuration block changed first, as a
+# user editing the block would: how tests shorten intervals instead of waiting them out.
+CONFIGURED = ("import json, os, sys; sys.path.insert(0, os.path.dirname(sys.argv[1])); "
+              "import log_monitor; vars(log_monitor).update(json.loads(sys.argv[2])); "
+              "sys.exit(log_monitor.main(sys.argv[3:]))")
+
+
+def script_argv(args, config=None, python=sys.executable):
+    """argv running log_monitor.py with args; config: {NAME: value} set in its configuration block."""
+    if not config:
+        return [python, SCRIPT] + list(args)
+    return [python, "-c", CONFIGURED, SCRIPT, json.dumps(config)] + list(args)
+
+
 class Daemon:
     """log_monitor.py running as a real process; stdout and stderr collected line by line."""
 
-    def __init__(self, *args, env=None, preexec_fn=None, python=sys.executable):
+    def __init__(self, *args, env=None, preexec_fn=None, python=sys.executable, config=None):
         self.proc = subprocess.Popen(
-            [python, SCRIPT] + list(args), stdin=subprocess.DEVNULL,
+            script_argv(args, config, python), stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             preexec_fn=preexec_fn)
         self.out, self.err = [], []

@@ -1,4 +1,5 @@
-"""Pure logic: parsing, the alert text, the per-client sliding window. Time is injected."""
+"""Pure logic: reading a line (Scanner), the sliding window (clients and seconds, no log lines),
+the alert text. Time is injected."""
 
 import io
 import random
@@ -6,7 +7,17 @@ import unittest
 
 from helpers import T0, clf, log_monitor
 
-Detector = log_monitor.Detector
+
+
+def Detector(target="today_download", window=600, threshold=10, max_clients=200000,
+             ipv6_prefix=128, ignore=()):
+    """The scanner -> window path with these settings."""
+    return log_monitor.Detector(log_monitor.Scanner(target, ipv6_prefix, ignore),
+                                log_monitor.SlidingWindow(window, threshold, max_clients))
+
+
+def Window(window=600, threshold=10, max_clients=200000):
+    return log_monitor.SlidingWindow(window, threshold, max_clients)
 
 
 def feed(detector, *lines, now=T0):
@@ -56,7 +67,7 @@ class ParseTest(unittest.TestCase):
 
     def test_client_is_first_field_ipv4_ipv6_vhost(self):
         def client(line):
-            return Detector("x").client(line)
+            return log_monitor.Scanner("x").client(line)
         self.assertEqual(client(b'192.0.2.7 - - [x] "GET /x"'), "192.0.2.7")
         self.assertEqual(client(b'2001:DB8::1 - - [x] "GET /x"'), "2001:db8::1")
         self.assertEqual(client(b'::ffff:192.0.2.1 - - [x] "GET /x"'), "192.0.2.1")
@@ -73,17 +84,22 @@ class ParseTest(unittest.TestCase):
             '999.1.1.1 - - ' + stamp + '"GET /today_download HTTP/1.1" 200 1 "-" "10.2.2.2"\n',
         ]
         self.assertEqual(feed(det, *lines), [])
-        self.assertEqual(det.skipped, 4)
-        self.assertEqual(det.clients, {})
+        self.assertEqual(det.scanner.skipped, 4)
+        self.assertEqual(det.window.clients, {})
 
     def test_target_must_be_in_the_request(self):
         det = Detector("today_download", threshold=1)
         self.assertEqual(feed(det, clf("10.0.0.1", path="/album/1",
                                        referer="https://x/today_download?album=3")), [])
         self.assertEqual(feed(det, clf("10.0.0.2", path="/", agent="today_download-bot")), [])
-        self.assertEqual(det.matches, 0)
+        self.assertEqual(det.scanner.matches, 0)
         alerts = feed(det, clf("10.0.0.3", path="/today_download?album=3"))
         self.assertEqual([a.client for a in alerts], ["10.0.0.3"])
+
+    def test_timestamps_parsed_once_per_distinct_second(self):
+        det = Detector("today_download", 600, 100)
+        feed(det, *[clf("10.0.0.%d" % i, T0 + i // 50) for i in range(200)])
+        self.assertEqual(len(det.scanner._times), 4)
 
     def test_escaped_quote_in_request_does_not_end_it(self):
         det = Detector("today_download", threshold=1)
@@ -99,126 +115,122 @@ class ParseTest(unittest.TestCase):
 
 
 class WindowTest(unittest.TestCase):
-    def hits(self, det, ip, times):
-        return feed(det, *[clf(ip, t) for t in times])
+    def hits(self, window, client, seconds):
+        return [a for a in (window.add(client, t) for t in seconds) if a is not None]
 
     def test_threshold_reached_alerts_once_with_count(self):
-        det = Detector("today_download", 600, 10)
-        self.assertEqual(self.hits(det, "10.0.0.1", range(T0, T0 + 9 * 30, 30)), [])
-        alerts = self.hits(det, "10.0.0.1", [T0 + 300])
+        win = Window(600, 10)
+        self.assertEqual(self.hits(win, "10.0.0.1", range(T0, T0 + 9 * 30, 30)), [])
+        alerts = self.hits(win, "10.0.0.1", [T0 + 300])
         self.assertEqual([(a.client, a.count, a.time) for a in alerts], [("10.0.0.1", 10, T0 + 300)])
 
     def test_spread_wider_than_window_never_alerts(self):
-        det = Detector("today_download", 600, 10)
-        self.assertEqual(self.hits(det, "10.0.0.1", range(T0, T0 + 20 * 67, 67)), [])
-        self.assertEqual(det.matches, 20)
+        win = Window(600, 10)
+        self.assertEqual(self.hits(win, "10.0.0.1", range(T0, T0 + 20 * 67, 67)), [])
+        self.assertEqual(win.clients["10.0.0.1"].total, 18)   # two windows kept of 20 requests
 
     def test_window_edge(self):
-        det = Detector("today_download", 600, 2)
-        self.assertEqual(self.hits(det, "10.0.0.1", [T0, T0 + 600]), [])
-        self.assertEqual(len(self.hits(det, "10.0.0.1", [T0 + 1199])), 1)
+        win = Window(600, 2)
+        self.assertEqual(self.hits(win, "10.0.0.1", [T0, T0 + 600]), [])
+        self.assertEqual(len(self.hits(win, "10.0.0.1", [T0 + 1199])), 1)
 
     def test_no_alert_per_request_then_again_after_a_window(self):
-        det = Detector("today_download", 600, 10)
-        alerts = self.hits(det, "10.0.0.1", range(T0, T0 + 599, 2))  # 300 requests
+        win = Window(600, 10)
+        alerts = self.hits(win, "10.0.0.1", range(T0, T0 + 599, 2))  # 300 requests
         self.assertEqual(len(alerts), 1)
-        alerts = self.hits(det, "10.0.0.1", range(T0 + 599, T0 + 1200, 2))
+        alerts = self.hits(win, "10.0.0.1", range(T0 + 599, T0 + 1200, 2))
         # first alert at T0+18 (10th request); next request at or after T0+618 is T0+619,
         # and (T0+19, T0+619] holds 290 even and 11 odd seconds
         self.assertEqual([(a.count, a.time) for a in alerts], [(301, T0 + 619)])
 
     def test_realert_needs_threshold_still_reached(self):
-        det = Detector("today_download", 600, 10)
-        self.assertEqual(len(self.hits(det, "10.0.0.1", range(T0, T0 + 10))), 1)
-        self.assertEqual(self.hits(det, "10.0.0.1", [T0 + 700]), [])
+        win = Window(600, 10)
+        self.assertEqual(len(self.hits(win, "10.0.0.1", range(T0, T0 + 10))), 1)
+        self.assertEqual(self.hits(win, "10.0.0.1", [T0 + 700]), [])
 
     def test_clients_are_counted_apart(self):
-        det = Detector("today_download", 600, 3)
-        lines = [clf("10.0.0.%d" % (i % 3), T0 + i) for i in range(6)]
-        self.assertEqual(feed(det, *lines), [])
-        self.assertEqual(len(feed(det, clf("10.0.0.1", T0 + 7))), 1)
+        win = Window(600, 3)
+        self.assertEqual(self.hits(win, "10.0.0.0", [T0, T0 + 3]), [])
+        self.assertEqual(self.hits(win, "10.0.0.1", [T0 + 1, T0 + 4]), [])
+        self.assertEqual(self.hits(win, "10.0.0.2", [T0 + 2, T0 + 5]), [])
+        self.assertEqual(len(self.hits(win, "10.0.0.1", [T0 + 7])), 1)
 
     def test_out_of_order_lines_count_where_they_belong(self):
-        det = Detector("today_download", 600, 5)
+        win = Window(600, 5)
         times = [T0 + 100, T0 + 40, T0 + 90, T0 + 20, T0 + 95]
-        alerts = self.hits(det, "10.0.0.1", times)
+        alerts = self.hits(win, "10.0.0.1", times)
         self.assertEqual([(a.count, a.time) for a in alerts], [(5, T0 + 100)])
 
     def test_late_line_completes_an_earlier_window(self):
-        det = Detector("today_download", 600, 10)
-        self.assertEqual(self.hits(det, "10.0.0.1", range(T0, T0 + 9)), [])
-        self.assertEqual(self.hits(det, "10.0.0.1", [T0 + 604]), [])
+        win = Window(600, 10)
+        self.assertEqual(self.hits(win, "10.0.0.1", range(T0, T0 + 9)), [])
+        self.assertEqual(self.hits(win, "10.0.0.1", [T0 + 604]), [])
         # a download that started at T0+5 is logged when it ends, almost 10 minutes later
-        alerts = self.hits(det, "10.0.0.1", [T0 + 5])
+        alerts = self.hits(win, "10.0.0.1", [T0 + 5])
         self.assertEqual([(a.count, a.time) for a in alerts], [(10, T0 + 8)])
 
     def test_line_older_than_a_window_is_late_and_ignored(self):
-        det = Detector("today_download", 600, 2)
-        self.hits(det, "10.0.0.2", [T0 + 1000])
-        self.assertEqual(self.hits(det, "10.0.0.1", [T0, T0 + 1]), [])
-        self.assertEqual(det.late, 2)
-        self.assertNotIn("10.0.0.1", det.clients)
+        win = Window(600, 2)
+        self.hits(win, "10.0.0.2", [T0 + 1000])
+        self.assertEqual(self.hits(win, "10.0.0.1", [T0, T0 + 1]), [])
+        self.assertEqual(win.late, 2)
+        self.assertNotIn("10.0.0.1", win.clients)
 
     def test_threshold_one(self):
-        det = Detector("today_download", 600, 1)
-        self.assertEqual(len(self.hits(det, "10.0.0.1", [T0])), 1)
-        self.assertEqual(self.hits(det, "10.0.0.1", [T0 + 1]), [])
+        win = Window(600, 1)
+        self.assertEqual(len(self.hits(win, "10.0.0.1", [T0])), 1)
+        self.assertEqual(self.hits(win, "10.0.0.1", [T0 + 1]), [])
 
     def test_memory_does_not_grow_with_rate(self):
-        det = Detector("today_download", 600, 10)
+        win = Window(600, 10)
         alerts = []
         for second in range(T0, T0 + 1800):
             for _ in range(100):
-                alerts.append(det.add("10.0.0.1", second))
-        hits = det.clients["10.0.0.1"]
+                alerts.append(win.add("10.0.0.1", second))
+        hits = win.clients["10.0.0.1"]
         self.assertLessEqual(len(hits.secs), 1200)
         self.assertEqual(hits.total, sum(hits.cnts))
         self.assertEqual(hits.total, 1200 * 100)
         self.assertEqual([a.time for a in alerts if a], [T0, T0 + 600, T0 + 1200])
 
     def test_cleanup_forgets_idle_clients(self):
-        det = Detector("today_download", 600, 10)
-        det.add("10.0.0.1", T0)
-        det.add("10.0.0.2", T0)
-        det.add("10.0.0.2", T0 + 1)
-        det.add("10.0.0.3", T0 + 1000)
-        self.assertEqual(det.cleanup(), 0)
-        det.add("10.0.0.4", T0 + 1201)
-        self.assertEqual(det.cleanup(), 2)
-        self.assertEqual(sorted(det.clients), ["10.0.0.3", "10.0.0.4"])
-
-    def test_timestamps_parsed_once_per_distinct_second(self):
-        det = Detector("today_download", 600, 100)
-        feed(det, *[clf("10.0.0.%d" % i, T0 + i // 50) for i in range(200)])
-        self.assertEqual(len(det._times), 4)
+        win = Window(600, 10)
+        win.add("10.0.0.1", T0)
+        win.add("10.0.0.2", T0)
+        win.add("10.0.0.2", T0 + 1)
+        win.add("10.0.0.3", T0 + 1000)
+        self.assertEqual(win.cleanup(), 0)
+        win.add("10.0.0.4", T0 + 1201)
+        self.assertEqual(win.cleanup(), 2)
+        self.assertEqual(sorted(win.clients), ["10.0.0.3", "10.0.0.4"])
 
 
 class FloodTest(unittest.TestCase):
     def test_offender_survives_a_flood_of_one_request_clients(self):
         rng = random.Random(7)
-        det = Detector("today_download", 600, 10, max_clients=2000)
+        win = Window(600, 10, max_clients=2000)
         alerts = []
         with self.assertLogs("log_monitor", "WARNING") as logs:
             for i in range(10000):
                 if i % 1000 == 500:
-                    alerts.append(det.add("198.51.100.7", T0 + i // 20))
+                    alerts.append(win.add("198.51.100.7", T0 + i // 20))
                 ip = ("2001:db8:%x::%x" % (rng.getrandbits(16), i) if i % 3 else
                       "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255))
-                alerts.append(det.add(ip, T0 + i // 20))
-                self.assertLessEqual(len(det.clients), 2000)
+                alerts.append(win.add(ip, T0 + i // 20))
+                self.assertLessEqual(len(win.clients), 2000)
         self.assertEqual(len(logs.output), 1)   # the table filling up is said once
         self.assertEqual([(a.client, a.count) for a in alerts if a], [("198.51.100.7", 10)])
-        self.assertGreater(det.evictions, 0)
+        self.assertGreater(win.evictions, 0)
 
     def test_table_full_of_repeat_clients_still_takes_new_ones(self):
-        det = Detector("today_download", 600, 10, max_clients=100)
+        win = Window(600, 10, max_clients=100)
         for i in range(100):
-            det.add("10.0.0.%d" % i, T0 + i)
-            det.add("10.0.0.%d" % i, T0 + i)
+            win.add("10.0.0.%d" % i, T0 + i)
+            win.add("10.0.0.%d" % i, T0 + i)
         with self.assertLogs("log_monitor", "WARNING"):
-            det.add("10.0.1.1", T0 + 200)
-        self.assertIn("10.0.1.1", det.clients)
-        self.assertNotIn("10.0.0.0", det.clients)
+            win.add("10.0.1.1", T0 + 200)
+        self.assertIn("10.0.1.1", win.clients)
+        self.assertNotIn("10.0.0.0", win.clients)
 
     def test_ipv6_prefix_groups_a_customer(self):
         det = Detector("today_download", 600, 4, ipv6_prefix=64)
@@ -252,7 +264,7 @@ class HostileLineTest(unittest.TestCase):
             b"x" * 3000000 + b" today_download\n",
         ]
         self.assertEqual(det.feed(b"".join(garbage), T0), [])
-        self.assertEqual(set(det.clients), {"10.0.0.1"})
+        self.assertEqual(set(det.window.clients), {"10.0.0.1"})
         alerts = det.feed(b"".join(clf("10.0.0.1", T0 + i).encode() for i in range(2)), T0)
         self.assertEqual([(a.client, a.count) for a in alerts], [("10.0.0.1", 3)])
 
@@ -298,7 +310,7 @@ class HostileLineTest(unittest.TestCase):
         second_end = data.index(b"\n", first_end) + 1
         alerts = det.feed(bytearray(data), T0, first_end, second_end)
         self.assertEqual([a.client for a in alerts], ["10.0.0.2"])
-        self.assertEqual(det.lines, 1)
+        self.assertEqual(det.scanner.lines, 1)
 
 
 if __name__ == "__main__":

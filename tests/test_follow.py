@@ -231,17 +231,17 @@ class MonitorPassTest(TempDirTest):
     def test_clock_stepped_back_does_not_stall_cleanup(self):
         monitor, _ = self.monitor("--cleanup-interval", "300", "--window", "60")
         monitor.poll_once(T0)
-        monitor.detector.add("10.0.0.1", T0 - 10000)
-        monitor.detector.add("10.0.0.2", T0)
+        monitor.detector.window.add("10.0.0.1", T0 - 10000)
+        monitor.detector.window.add("10.0.0.2", T0)
         monitor.poll_once(T0 - 3600)            # NTP stepped the clock back an hour
-        self.assertEqual(list(monitor.detector.clients), ["10.0.0.2"])
+        self.assertEqual(list(monitor.detector.window.clients), ["10.0.0.2"])
 
     def test_cleanup_runs_every_cleanup_interval(self):
         monitor, _ = self.monitor("--cleanup-interval", "300", "--window", "60")
         monitor.poll_once(T0)
-        monitor.detector.add("10.0.0.1", T0)
-        monitor.detector.add("10.0.0.2", T0 + 200)
+        monitor.detector.window.add("10.0.0.1", T0)
+        monitor.detector.window.add("10.0.0.2", T0 + 200)
         monitor.poll_once(T0 + 299)
-        self.assertEqual(len(monitor.detector.clients), 2)
+        self.assertEqual(len(monitor.detector.window.clients), 2)
         monitor.poll_once(T0 + 300)
-        self.assertEqual(list(monitor.detector.clients), ["10.0.0.2"])
+        self.assertEqual(list(monitor.detector.window.clients), ["10.0.0.2"])
