@@ -36,7 +36,9 @@ import calendar
 import collections
 import dataclasses
 import datetime
+import errno
 import gzip
+import hashlib
 import heapq
 import ipaddress
 import json
@@ -50,7 +52,7 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 import typing
 
@@ -78,6 +80,7 @@ MAX_TRACKED_IPS = 200000            # clients held at once (bounds memory under 
 IPV6_PREFIX = 128                   # count IPv6 clients per /N prefix (64: one customer)
 IGNORE_IPS = []                     # addresses or CIDR blocks never counted
 ROTATED_FILE_IDLE = 300             # seconds a rotated-away file is still read after its last growth
+MAX_CLOCK_AHEAD = 60                # seconds a live line's time may be ahead of the clock; later: clock time
 MAX_LINE_BYTES = 65536              # longer lines are skipped (Apache writes far shorter ones)
 READ_CHUNK_BYTES = 1 << 20          # bytes read from a file at a time
 LOG_LEVEL = "INFO"                  # diagnostics on stderr; DEBUG adds the traceback of a failed pass
@@ -114,6 +117,7 @@ class Settings:
     ipv6_prefix: int = IPV6_PREFIX
     ignore_ip: list = dataclasses.field(default_factory=list)
     rotated_idle: float = ROTATED_FILE_IDLE
+    max_clock_ahead: float = MAX_CLOCK_AHEAD
     max_line_bytes: int = MAX_LINE_BYTES
     read_chunk_bytes: int = READ_CHUNK_BYTES
     from_start: bool = False
@@ -180,9 +184,10 @@ def parse_address(token):
 class Scanner:
     """Turns spans of complete log lines into (client, second) pairs of matching requests.
 
-    Pure: no I/O, no clock. Public: scan(data, default_time, start, end),
-    client(line), log_time(stamp); clients (a ClientKeys); counters lines,
-    matches, skipped (with the reasons in skipped_why) and last_line_time.
+    Pure: no I/O, no clock. Public: scan(data, default_time, start, end,
+    newest_allowed), client(line), log_time(stamp); clients (a ClientKeys);
+    counters lines, matches, skipped (with the reasons in skipped_why), ahead
+    and ahead_seconds (lines stamped after newest_allowed), last_line_time.
 
     Only lines that contain the target cost Python work; the rest is found by
     bytes.find in C. Timestamps and client tokens are parsed once each and
@@ -195,14 +200,18 @@ class Scanner:
         self.max_line_bytes = max_line_bytes
         self.lines = self.matches = self.skipped = 0
         self.skipped_why = collections.Counter()
+        self.ahead = self.ahead_seconds = 0
         self.last_line_time = None  # log time of the last line read, matching or not
         self._times = {}
 
-    def scan(self, data, default_time, start=0, end=None):
+    def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
         """(client, second) of each matching request in data[start:end]; a list.
 
         The span holds whole lines, each ending with a newline. default_time
-        (epoch seconds) is used for lines without a CLF timestamp.
+        (epoch seconds) is used for lines without a CLF timestamp, and for a
+        line stamped later than newest_allowed (live: the clock plus a small
+        tolerance), so that one line from a skewed clock cannot move the
+        window's clock hours ahead.
         """
         if end is None:
             end = len(data)
@@ -220,6 +229,10 @@ class Scanner:
             else:
                 pair = self._read_line(data, line_start, line_end, default_time)
                 if pair is not None:
+                    if newest_allowed is not None and pair[1] > newest_allowed:
+                        self.ahead += 1
+                        self.ahead_seconds = max(self.ahead_seconds, pair[1] - int(default_time))
+                        pair = pair[0], int(default_time)
                     found.append(pair)
             i = find(needle, line_end, end)
         # how far behind the log we are: one timestamp per chunk, not per line
@@ -257,8 +270,13 @@ class Scanner:
         return t
 
     def client(self, data, start=0, end=None):
-        """The counted client of the line data[start:end]: its first field (%h), or the
-        second after a `vhost:port` field (vhost_combined); None or '' when none counts."""
+        """The counted client of the line data[start:end]; None or '' when none counts.
+
+        The first field (%h), or the second when the line starts with a server
+        name (vhost_combined: `www.example.com:443 192.0.2.9 - - ...`). When
+        both fields are addresses, the first is the server's (`::1:80` is a
+        valid IPv6 address too) and the second the client.
+        """
         if end is None:
             end = len(data)
         space = data.find(b" ", start, end)
@@ -266,9 +284,11 @@ class Scanner:
             space = end
         key_of = self.clients.key
         key = key_of(bytes(data[start:space]))
-        if key is None and space < end and data.find(b":", start, space) != -1:
+        if space < end and (key is not None or data.find(b":", start, space) != -1):
             second = data.find(b" ", space + 1, end)
-            key = key_of(bytes(data[space + 1:second if second != -1 else end]))
+            second_key = key_of(bytes(data[space + 1:second if second != -1 else end]))
+            if second_key is not None:
+                key = second_key
         return key
 
 
@@ -414,11 +434,17 @@ class SlidingWindow:
 
     Late lines: Apache logs a request's start time when it ends, so lines come
     out of order. A request up to one window older than the newest one seen is
-    put in its own second and every window that holds it is checked; an older
-    one is counted in `late` and ignored. Clients are kept for `horizon_seconds`
-    (two windows) after their newest request so that late lines find their
-    neighbours.
+    put in its own second and every window that holds it is checked. An older
+    one is a long request (a download that outlasted the window): it is
+    counted at the newest log time, about when it ended, and in
+    `late_counted`. Only a request more than late_limit_seconds older than the
+    newest is no request of this log's present (a clock or a merge gone wrong):
+    it is counted in `late` and ignored. Clients are kept for
+    `horizon_seconds` (two windows) after their newest request so that late
+    lines find their neighbours.
     """
+
+    late_limit_seconds = 86400
 
     def __init__(self, window_seconds=TIME_WINDOW, threshold=THRESHOLD_COUNT,
                  max_clients=MAX_TRACKED_IPS):
@@ -428,7 +454,7 @@ class SlidingWindow:
         self.max_clients = max_clients
         self.clients = {}       # client -> int (the second of its only request) or Hits
         self.log_now = None     # newest log second of a counted request
-        self.late = self.evictions = 0
+        self.late = self.late_counted = self.evictions = 0
 
     def add(self, key, t):
         """Count one request of client key at log second t; an Alert or None."""
@@ -436,8 +462,11 @@ class SlidingWindow:
         if now is None or t > now:
             self.log_now = now = t
         elif t <= now - self.window:
-            self.late += 1
-            return None
+            if t < now - self.late_limit_seconds:
+                self.late += 1
+                return None
+            self.late_counted += 1
+            t = now
         clients = self.clients
         entry = clients.get(key)
         if entry is None:
@@ -521,10 +550,33 @@ def alert_message(client, target, count, window_seconds):
 
 
 def iso_time(t, utc=False):
-    """Epoch seconds t as ISO 8601 in the local zone (or UTC): 2025-07-09T14:30:25+09:00."""
-    zone = datetime.timezone.utc if utc else None
-    stamp = datetime.datetime.fromtimestamp(t, zone)
-    return (stamp if zone else stamp.astimezone()).isoformat()
+    """Epoch seconds t as ISO 8601 in the local zone (or UTC): 2025-07-09T14:30:25+09:00.
+
+    Any t: a time the platform cannot convert is given in UTC, and one beyond
+    the years 1 to 9999 as @<epoch seconds>.
+    """
+    try:
+        if utc:
+            return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
+        return datetime.datetime.fromtimestamp(t).astimezone().isoformat()
+    except (OverflowError, OSError, ValueError):
+        try:
+            epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+            return (epoch + datetime.timedelta(seconds=t)).isoformat()
+        except OverflowError:
+            return "@%d" % t
+
+
+def duration_text(seconds):
+    """A duration for people: 45s, 2m30s, 1h02m, 3d04h."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return "%ds" % seconds
+    if seconds < 3600:
+        return "%dm%02ds" % divmod(seconds, 60)
+    if seconds < 86400:
+        return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)
+    return "%dd%02dh" % (seconds // 86400, seconds % 86400 // 3600)
 
 
 def alert_line(alert, target, window_seconds, utc=False):
@@ -542,14 +594,16 @@ class LineReader:
     until its newline arrives. One held back longer than max_line_bytes is
     dropped and the rest of that line skipped up to its newline, so a line
     that never ends costs bounded memory. No per-line work and no copy of the
-    chunk. spans() is the one loop that reads a file to its end this way.
+    chunk. spans() is the one loop that reads a file to its end this way; at
+    the end of the file it gives the buffer back (release()), so files that
+    are only waited on (rotated files retiring) hold no buffer.
     """
 
     def __init__(self, chunk_bytes=READ_CHUNK_BYTES, max_line_bytes=MAX_LINE_BYTES):
         self.chunk_bytes = chunk_bytes
         self.max_line_bytes = max_line_bytes
-        self.buffer = bytearray(chunk_bytes + max_line_bytes + 1)
-        self.view = memoryview(self.buffer)
+        self.buffer = self.view = None
+        self.held = b""         # the incomplete line while the buffer is released
         self.rest = (0, 0)      # buffer[rest[0]:rest[1]] is the incomplete line held back
         self.skipping = False
         self.overlong = 0
@@ -558,10 +612,21 @@ class LineReader:
     @property
     def pending(self):
         """Bytes read but not handed out (the held-back incomplete line)."""
-        return self.rest[1] - self.rest[0]
+        return len(self.held) if self.buffer is None else self.rest[1] - self.rest[0]
+
+    def release(self):
+        """Give the buffer back, keeping only the held-back line."""
+        if self.buffer is not None:
+            self.held = bytes(self.buffer[self.rest[0]:self.rest[1]])
+            self.buffer = self.view = None
 
     def read(self, handle, limit=None):
         """Read once (at most limit bytes) from handle: (buffer, start, end, bytes read)."""
+        if self.buffer is None:
+            self.buffer = bytearray(self.chunk_bytes + self.max_line_bytes + 1)
+            self.view = memoryview(self.buffer)
+            self.buffer[:len(self.held)] = self.held
+            self.rest, self.held = (0, len(self.held)), b""
         buf = self.buffer
         rest_start, rest_end = self.rest
         held = rest_end - rest_start
@@ -596,6 +661,7 @@ class LineReader:
         while left is None or left > 0:
             buf, start, end, count = self.read(handle, left)
             if not count:
+                self.release()
                 return
             if left is not None:
                 left -= count
@@ -604,9 +670,9 @@ class LineReader:
 
     def flush(self):
         """The held-back incomplete line as a complete line (bytes), when its writer is gone."""
-        rest_start, rest_end = self.rest
-        self.rest, self.skipping = (0, 0), False
-        return bytes(self.buffer[rest_start:rest_end]) + b"\n" if rest_end > rest_start else b""
+        self.release()
+        held, self.held, self.rest, self.skipping = self.held, b"", (0, 0), False
+        return held + b"\n" if held else b""
 
 
 def file_identity(path):
@@ -619,7 +685,13 @@ def file_identity(path):
 
 
 class LogFile:
-    """One open log file, read from an offset; knows its (device, inode). Touches disk."""
+    """One open log file, read from an offset; knows its (device, inode). Touches disk.
+
+    Public: open(path, at_end, offset, fingerprint), read(now), read_before(t),
+    fingerprint(offset), close(); path, identity, offset, done_offset, last_growth.
+    """
+
+    fingerprint_bytes = 256     # from the start and from before the offset
 
     def __init__(self, path, handle, identity, offset):
         self.path = path
@@ -628,19 +700,37 @@ class LogFile:
         self.start_offset = offset      # where reading began
         self.lines = LineReader()
         self.last_growth = None         # clock time of the last read that returned data
+        self.tail = b""                 # the last bytes read, to see a truncated file regrown
 
     @classmethod
-    def open(cls, path, at_end=False, offset=0):
-        """Open path for reading at offset, or at its end; raises OSError."""
-        handle = open(path, "rb", buffering=0)
+    def open(cls, path, at_end=False, offset=0, fingerprint=None):
+        """Open the regular file path at offset, or at its end; raises OSError.
+
+        With a fingerprint (saved earlier at offset) that the file no longer
+        matches, or a file now shorter than offset, it is read from its start:
+        it was truncated or replaced meanwhile. Never blocks: a FIFO at the
+        path is refused, not waited on.
+        """
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         try:
-            st = os.fstat(handle.fileno())
-            offset = st.st_size if at_end else offset
-            handle.seek(offset)
-        except OSError:
-            handle.close()
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                raise OSError(errno.EINVAL, "not a regular file")
+            os.set_blocking(fd, True)
+            log_file = cls(path, os.fdopen(fd, "rb", buffering=0), (st.st_dev, st.st_ino), 0)
+        except BaseException:
+            os.close(fd)
             raise
-        return cls(path, handle, (st.st_dev, st.st_ino), offset)
+        offset = st.st_size if at_end else offset
+        if offset and (offset > st.st_size or (fingerprint is not None
+                                                and log_file.fingerprint(offset) != fingerprint)):
+            log.warning("%s changed since offset %d was read (truncated, or replaced); reading it "
+                        "from the start", path, offset)
+            offset = 0
+        log_file.handle.seek(offset)
+        log_file.start_offset = offset
+        log_file.tail = log_file._bytes_before(offset)
+        return log_file
 
     @property
     def offset(self):
@@ -652,13 +742,28 @@ class LogFile:
         """Offset up to which every complete line has been handed out."""
         return self.offset - self.lines.pending
 
+    def fingerprint(self, offset=None):
+        """A digest of the file's first bytes and of those before offset (default: done_offset)."""
+        offset = self.done_offset if offset is None else offset
+        n = min(self.fingerprint_bytes, offset)
+        fd = self.handle.fileno()
+        return hashlib.sha256(os.pread(fd, n, 0) + b"|" + os.pread(fd, n, offset - n)).hexdigest()[:32]
+
+    def _bytes_before(self, offset, n=64):
+        n = min(n, offset)
+        return os.pread(self.handle.fileno(), n, offset - n) if n else b""
+
     def read(self, now):
         """Yield (buffer, start, end) runs of complete lines appended since the last read.
 
         Each run is valid until the next one is asked for. A file that shrank
-        (copytruncate) is read again from its start.
+        (copytruncate), or that no longer holds the bytes last read before the
+        offset (truncated and regrown between two polls), is read again from
+        its start.
         """
-        if os.fstat(self.handle.fileno()).st_size < self.offset:
+        size = os.fstat(self.handle.fileno()).st_size
+        if size < self.offset or (size > self.offset and self.tail
+                                  and self._bytes_before(self.offset, len(self.tail)) != self.tail):
             log.warning("%s was truncated; reading it from the start", self.path)
             self.handle.seek(0)
             self.start_offset = 0
@@ -669,6 +774,7 @@ class LogFile:
             yield span
         if self.lines.bytes_read != before:
             self.last_growth = now
+            self.tail = self._bytes_before(self.offset)
 
     def read_before(self, since_log_time):
         """Yield runs of the complete lines from about since_log_time up to the current offset.
@@ -696,13 +802,14 @@ class Follower:
     Public: poll(now) yields runs of new complete lines; reopen() (SIGHUP),
     adopt(log_file, now) (a file resumed from the state file), files(), close().
 
-    The current file is re-checked every poll: when the name points to a new
-    file (rename-and-create, delete-and-recreate, a new date) the old one is
-    kept open as `retiring` and read until it has been idle ROTATED_FILE_IDLE
-    seconds, so lines a writer still appends to it are counted; the new file
-    is read from its start. A file that shrinks (copytruncate) is read again
-    from its start. Only a file present when the monitor starts is read from
-    its end (unless from_start).
+    The name is re-checked every poll: when it points to a new file
+    (rename-and-create, delete-and-recreate, a new date) the old one is kept
+    open as `retiring` and read until it has been idle `rotated_idle` seconds,
+    so lines a writer still appends to it are counted; the new file is read
+    from its start. A file already followed, or let go a short while ago, is
+    never opened anew from its start (a clock stepped back to yesterday's
+    date): it is continued at its offset. Only a file present when the monitor
+    starts is read from its end (unless from_start).
     """
 
     def __init__(self, path_for, from_start=False, rotated_idle=ROTATED_FILE_IDLE):
@@ -711,6 +818,7 @@ class Follower:
         self.rotated_idle = rotated_idle
         self.current = None
         self.retiring = []
+        self.finished = collections.OrderedDict()   # identity -> (offset, fingerprint), let go
         self.starting = True
         self.reopen_requested = False
         self.reporter = Reporter()
@@ -719,26 +827,25 @@ class Follower:
         """Yield (buffer, start, end) runs of complete lines from every followed file, retiring
         ones first; each run is valid until the next is asked for."""
         path = self.path_for(now)
+        reopen, self.reopen_requested = self.reopen_requested, False
         for old in list(self.retiring):
             yield from old.read(now)
-            if self.reopen_requested or now - old.last_growth >= self.rotated_idle:
+            if abs(now - old.last_growth) >= self.rotated_idle:
                 self.retiring.remove(old)
+                self._let_go(old)
                 yield old.close()
         current = self.current
         if current is not None:
-            moved = current.path != path or file_identity(path) != current.identity
-            if moved or self.reopen_requested:
-                yield from current.read(now)
+            if current.path != path or file_identity(path) != current.identity:
+                yield from current.read(now)    # rotated, replaced or a new date: retire it
+                current.last_growth = now
+                self.retiring.append(current)
                 self.current = None
-                if not self.reopen_requested:
-                    current.last_growth = now
-                    self.retiring.append(current)
-                elif moved:     # SIGHUP (logrotate postrotate): let go of the rotated file
-                    yield current.close()
-                else:           # SIGHUP on an unchanged file: open it again where we were
-                    current.handle.close()
-                    self._open(path, now, offset=current.done_offset)
-        self.reopen_requested = False
+            elif reopen:    # SIGHUP on an unchanged file: open it again where we were
+                yield from current.read(now)
+                current.handle.close()
+                self.current = None
+                self._open(path, now, offset=current.done_offset)
         if self.current is None:
             self._open(path, now)
         self.starting = False
@@ -746,7 +853,7 @@ class Follower:
             yield from self.current.read(now)
 
     def reopen(self):
-        """Close and re-open every file at the next poll (SIGHUP)."""
+        """Re-check the names and re-open the current file at the next poll (SIGHUP)."""
         self.reopen_requested = True
 
     def adopt(self, log_file, now):
@@ -768,10 +875,27 @@ class Follower:
             log_file.handle.close()
         self.current, self.retiring = None, []
 
-    def _open(self, path, now, offset=0):
-        at_end = self.starting and not self.from_start
+    def _let_go(self, log_file):
         try:
-            self.current = LogFile.open(path, at_end=at_end, offset=offset)
+            self.finished[log_file.identity] = (log_file.done_offset, log_file.fingerprint())
+        except OSError:
+            return
+        while len(self.finished) > 64:
+            self.finished.popitem(last=False)
+
+    def _open(self, path, now, offset=0):
+        identity = file_identity(path)
+        for old in self.retiring:
+            if old.identity == identity:    # followed already: take it back where it is
+                self.retiring.remove(old)
+                self.current, old.path = old, path
+                return
+        fingerprint = None
+        if identity in self.finished:
+            offset, fingerprint = self.finished.pop(identity)
+        try:
+            self.current = LogFile.open(path, self.starting and not self.from_start, offset,
+                                        fingerprint)
         except FileNotFoundError:
             self.reporter.report("open", ("missing", path), "Waiting for log file: %s" % path,
                                  logging.INFO)
@@ -822,13 +946,15 @@ def offset_for_time(handle, size, t, block=65536):
 
 # ---------------------------------------------------------------- the state file
 class StateFile:
-    """The read position kept across restarts: what is followed, each file's identity and
-    offset, and the newest log time. Touches disk.
+    """The read position kept across restarts: what is followed, each file's identity,
+    offset and fingerprint, and the newest log time. Touches disk.
 
-    Public: save(files, log_time), resume(now) -> (files opened at their offsets,
+    Public: save(files, log_time), resume() -> (files opened at their offsets,
     log time) or None. Saved atomically (temporary file, fsync, rename) and only
-    when it changed. Any doubt about a saved state: one warning, and start as
-    if there were none.
+    when it changed. A saved state that cannot be used at all is one warning
+    and a start without it; a file that changed while we were stopped
+    (copytruncate, deleted and recreated on the same inode) is read from its
+    start, the others resume where they were.
     """
 
     def __init__(self, path, follow_spec):
@@ -839,13 +965,13 @@ class StateFile:
 
     def save(self, files, log_time):
         """Save the offsets of files (LogFiles) and log_time, if they changed since the last save."""
-        state = {"version": 1, "follow": self.follow_spec, "log_time": log_time,
-                 "files": [{"path": f.path, "dev": f.identity[0], "ino": f.identity[1],
-                            "offset": f.done_offset} for f in files]}
-        if state == self.saved:
-            return
-        temporary = "%s.tmp" % self.path
         try:
+            entries = [{"path": f.path, "dev": f.identity[0], "ino": f.identity[1],
+                        "offset": f.done_offset, "fingerprint": f.fingerprint()} for f in files]
+            state = {"version": 2, "follow": self.follow_spec, "log_time": log_time, "files": entries}
+            if state == self.saved:
+                return
+            temporary = "%s.tmp" % self.path
             with open(temporary, "w", encoding="utf-8") as f:
                 json.dump(state, f)
                 f.flush()
@@ -853,21 +979,30 @@ class StateFile:
             os.replace(temporary, self.path)
             self.saved = state
             self.reporter.report("state", None, None)
-        except OSError as e:
-            self.reporter.report("state", e.errno, "Cannot write state file %s: %s"
+        except (OSError, ValueError) as e:
+            self.reporter.report("state", str(e), "Cannot write state file %s: %s"
                                  % (self.path, e), logging.ERROR)
 
     def load(self):
         """The saved state dict; ValueError or OSError (FileNotFoundError if none)."""
         with open(self.path, encoding="utf-8") as f:
-            state = json.load(f)
+            try:
+                state = json.load(f)
+            except RecursionError:
+                raise ValueError("nested too deeply") from None
+
+        def number(value):
+            return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 63
+
         if not isinstance(state, dict) or not isinstance(state.get("files"), list):
             raise ValueError("not a log_monitor state file")
         for entry in state["files"]:
             if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
-                    and all(isinstance(entry.get(k), int) for k in ("dev", "ino", "offset"))):
+                    and all(number(entry.get(k)) for k in ("dev", "ino", "offset"))
+                    and isinstance(entry.get("fingerprint", ""), str)):
                 raise ValueError("not a log_monitor state file")
-        if state.get("log_time") is not None and not isinstance(state["log_time"], int):
+        if state.get("log_time") is not None and not (
+                isinstance(state["log_time"], int) and abs(state["log_time"]) < 1 << 40):
             raise ValueError("not a log_monitor state file")
         return state
 
@@ -878,7 +1013,7 @@ class StateFile:
         except FileNotFoundError:
             log.warning("State file %s does not exist yet; starting without it", self.path)
             return None
-        except (OSError, ValueError) as e:
+        except (OSError, ValueError, UnicodeDecodeError) as e:
             log.warning("Ignoring state file %s: %s", self.path, e)
             return None
         if state.get("follow") != self.follow_spec:
@@ -886,23 +1021,21 @@ class StateFile:
                         self.path, state.get("follow"), self.follow_spec)
             return None
         opened = []
-        try:
-            for entry in state["files"]:
-                found = find_by_identity(entry["path"], (entry["dev"], entry["ino"]))
-                if found is None:   # e.g. a rotated file already deleted: nothing left to read
-                    log.warning("State file %s: %s is gone; skipping it", self.path, entry["path"])
-                    continue
-                log_file = LogFile.open(found, offset=entry["offset"])
-                opened.append(log_file)
-                if log_file.identity != (entry["dev"], entry["ino"]):
-                    raise ValueError("%s changed while it was opened" % found)
-                if os.fstat(log_file.handle.fileno()).st_size < entry["offset"]:
-                    raise ValueError("offset %d is beyond the end of %s" % (entry["offset"], found))
-        except (OSError, ValueError) as e:
-            for log_file in opened:
+        for entry in state["files"]:
+            found = find_by_identity(entry["path"], (entry["dev"], entry["ino"]))
+            if found is None:   # e.g. a rotated file already deleted: nothing left to read
+                log.warning("State file %s: %s is gone; skipping it", self.path, entry["path"])
+                continue
+            try:
+                log_file = LogFile.open(found, offset=entry["offset"],
+                                        fingerprint=entry.get("fingerprint"))
+            except OSError as e:
+                log.warning("State file %s: cannot open %s: %s; skipping it", self.path, found, e)
+                continue
+            if log_file.identity != (entry["dev"], entry["ino"]):   # replaced just now
                 log_file.handle.close()
-            log.warning("Ignoring state file %s: %s", self.path, e)
-            return None
+                continue
+            opened.append(log_file)
         return opened, state.get("log_time")
 
 
@@ -935,19 +1068,25 @@ def socket_ready(path):
 
 
 class SyslogSender:
-    """Sends alert text to syslog with `logger`; falls back when logger is missing or fails.
+    """Sends one message to syslog with `logger`; falls back when logger is missing or fails.
 
     Runs `logger -p FACILITY -t TAG [--socket PATH] -- MESSAGE`: an argument
-    list, no shell, with a timeout. On failure it prints "Error calling
-    'logger': ..." once per condition and delivers the alert itself: an RFC
-    3164 datagram to the socket, or the stdlib syslog module for /dev/log.
+    list, no shell, with a timeout, no temporary file. On failure it prints
+    "Error calling 'logger': ..." once per condition and delivers the message
+    itself as an RFC 3164 datagram to the socket, sent without waiting. A
+    logger that hung is given up once and not run again for retry_seconds.
+    Public: send(message, now) -> True if delivered; command(message).
     """
+
+    retry_seconds = 60      # after a hung logger, the fallback alone for this long
 
     def __init__(self, facility=SYSLOG_FACILITY, tag=SYSLOG_TAG, socket_path=SYSLOG_SOCKET,
                  timeout=LOGGER_TIMEOUT):
         self.facility, self.tag, self.socket_path, self.timeout = facility, tag, socket_path, timeout
         self.priority = syslog_priority(facility)
         self.reporter = Reporter()
+        self.hung_at = None         # clock time logger last hung
+        self.child = None           # the logger process running now (for kill at exit)
 
     def command(self, message):
         """The logger argument list for message."""
@@ -956,22 +1095,27 @@ class SyslogSender:
             argv += ["--socket", self.socket_path]
         return argv + ["--", message]
 
-    def send(self, message):
+    def send(self, message, now=None):
         """Deliver message to syslog; True if some way worked. Runs a process, touches a socket."""
+        now = time.time() if now is None else now
         target = self.socket_path or DEFAULT_SYSLOG_SOCKET
         if not socket_ready(target):
-            self.reporter.report("socket", "missing",
-                                 "Syslog socket %s does not exist: alerts reach stdout only" % target,
-                                 logging.ERROR)
+            self.reporter.report("socket", "missing", "Syslog socket %s does not exist: alerts "
+                                 "reach stdout only until it is back" % target, logging.ERROR)
             return False
-        self.reporter.report("socket", None, None)
-        reason = self._run_logger(message)
-        if reason is None:
-            self.reporter.report("logger", None, "logger works again", logging.INFO)
-            return True
-        self.reporter.report("logger", reason, "Error calling 'logger': %s" % reason, logging.ERROR)
+        self.reporter.report("socket", None, "Syslog socket %s is back" % target, logging.INFO)
+        if self.hung_at is None or abs(now - self.hung_at) >= self.retry_seconds:
+            reason = self._run_logger(message)
+            if reason is None:
+                self.hung_at = None
+                self.reporter.report("logger", None, "logger works again", logging.INFO)
+                return True
+            if reason.startswith("no answer"):
+                self.hung_at = now
+            self.reporter.report("logger", reason, "Error calling 'logger': %s" % reason,
+                                 logging.ERROR)
         try:
-            self._fallback(message)
+            self._fallback(message, target)
         except OSError as e:
             self.reporter.report("fallback", str(e), "Syslog fallback failed too: %s" % e,
                                  logging.ERROR)
@@ -980,35 +1124,158 @@ class SyslogSender:
         return True
 
     def _run_logger(self, message):
-        # stderr goes to a file, not a pipe: a child left behind by a hung logger
-        # could hold a pipe open and block us after the timeout.
-        with tempfile.TemporaryFile() as errors:
+        """None if logger delivered message, else the reason. Waits at most timeout seconds."""
+        try:
+            self.child = subprocess.Popen(self.command(message), stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        except OSError as e:
+            return e.strerror or str(e)
+        child, self.child = self.child, None
+        with child.stderr:
             try:
-                done = subprocess.run(self.command(message), stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=errors,
-                                      timeout=self.timeout, check=False)
+                status = child.wait(self.timeout)
             except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
                 return "no answer within %g s" % self.timeout
-            except OSError as e:
-                return e.strerror or str(e)
-            if done.returncode == 0:
+            if status == 0:
                 return None
-            errors.seek(0)
-            detail = errors.read(4096).decode("utf-8", "replace").strip().splitlines()
-        return "exit status %d%s" % (done.returncode, (": " + detail[0]) if detail else "")
+            # read what is there, never waiting: a child logger left behind may hold the pipe
+            os.set_blocking(child.stderr.fileno(), False)
+            try:
+                detail = (os.read(child.stderr.fileno(), 4096) or b"").decode("utf-8", "replace")
+            except BlockingIOError:
+                detail = ""
+        detail = detail.strip().splitlines()
+        return "exit status %d%s" % (status, (": " + detail[0]) if detail else "")
 
-    def _fallback(self, message):
-        if self.socket_path:
-            stamp = time.localtime()
-            header = "<%d>%s %2d %s %s: " % (self.priority, MONTH_NAMES[stamp.tm_mon - 1],
-                                              stamp.tm_mday, time.strftime("%H:%M:%S", stamp), self.tag)
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
-                s.settimeout(self.timeout)
-                s.sendto((header + message).encode("utf-8"), self.socket_path)
-        else:
-            import syslog   # Unix only; imported where it is needed
-            syslog.openlog(self.tag)
-            syslog.syslog(self.priority, message)   # facility and level in one number
+    def _fallback(self, message, target):
+        stamp = time.localtime()
+        header = "<%d>%s %2d %s %s: " % (self.priority, MONTH_NAMES[stamp.tm_mon - 1],
+                                          stamp.tm_mday, time.strftime("%H:%M:%S", stamp), self.tag)
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            # never wait on a full socket (a blocking send to it spins or hangs): retried later
+            s.sendto((header + message).encode("utf-8"), socket.MSG_DONTWAIT, target)
+
+
+class Courier(threading.Thread):
+    """Delivers syslog messages in the background, in order, so the log is never held up.
+
+    Public: put(message, log_time), close(timeout), pending, lost. A message
+    that cannot be delivered now (socket missing or full, logger and fallback
+    failing) is kept, at most max_pending of them, and retried every
+    retry_seconds; once delivered late it carries its original time. Waits on
+    an Event, never spins.
+    """
+
+    def __init__(self, sender, utc=False, retry_seconds=1.0, max_pending=10000, clock=time.time):
+        super().__init__(name="syslog courier", daemon=True)
+        self.sender, self.utc, self.clock = sender, utc, clock
+        self.retry_seconds, self.max_pending = retry_seconds, max_pending
+        self.queue = collections.deque()    # [message, log time, failed before]
+        self.lost = 0
+        self.wake = threading.Event()
+        self.stopping = False
+        self.deadline = None    # monotonic time by which close() wants us gone
+
+    @property
+    def pending(self):
+        """Messages not delivered yet."""
+        return len(self.queue)
+
+    def put(self, message, log_time):
+        """Queue one message; never blocks. Over max_pending the oldest is dropped and counted."""
+        if len(self.queue) >= self.max_pending:
+            self.queue.popleft()
+            self.lost += 1
+            log.error("More than %d alerts wait for syslog: dropped the oldest (%d so far)",
+                      self.max_pending, self.lost)
+        self.queue.append([message, log_time, False])
+        self.wake.set()
+
+    def run(self):
+        while not (self.stopping and not self.queue):
+            self.wake.wait()
+            self.wake.clear()
+            while self.queue:
+                entry = self.queue[0]
+                message = entry[0]
+                if entry[2]:
+                    message += " (alert of %s, delivered late)" % iso_time(entry[1], self.utc)
+                try:
+                    delivered = self.sender.send(message, self.clock())
+                except Exception as e:  # one failing alert must not stop the others
+                    log.error("Error delivering an alert to syslog (will retry): %r", e)
+                    delivered = False
+                if not delivered:
+                    entry[2] = True
+                    wait = self.retry_seconds
+                    if self.stopping:
+                        wait = min(wait, self.deadline - time.monotonic())
+                        if wait <= 0:
+                            return
+                    self.wake.clear()
+                    self.wake.wait(wait)   # close() ends the wait
+                    continue
+                self.queue.popleft()
+
+    def close(self, timeout):
+        """Deliver what is queued within timeout seconds, then stop; returns the undelivered count."""
+        self.deadline = time.monotonic() + timeout
+        self.stopping = True
+        self.wake.set()
+        self.join(timeout)
+        child = self.sender.child
+        if self.is_alive() and child is not None:
+            child.kill()        # a logger hung at exit must not outlive us
+        return len(self.queue)
+
+
+class StdoutWriter(threading.Thread):
+    """Writes lines to stdout in the background: a stdout nobody reads never blocks the monitor.
+
+    Public: write(line), close(timeout), dropped. At most max_lines wait; more
+    are dropped and counted, reported once per blocked spell.
+    """
+
+    def __init__(self, fd=1, max_lines=1000):
+        super().__init__(name="stdout writer", daemon=True)
+        self.fd, self.max_lines = fd, max_lines
+        self.lines = collections.deque()
+        self.dropped = 0
+        self.wake = threading.Event()
+        self.stopping = False
+        self.reporter = Reporter()
+
+    def write(self, line):
+        """Queue one line; never blocks."""
+        if len(self.lines) >= self.max_lines:
+            self.dropped += 1
+            self.reporter.report("full", True, "stdout is not being read: alert lines are "
+                                 "dropped (syslog delivery goes on)", logging.ERROR)
+            return
+        self.lines.append(line)
+        self.wake.set()
+
+    def run(self):
+        while not (self.stopping and not self.lines):
+            self.wake.wait()
+            self.wake.clear()
+            while self.lines:
+                data = (self.lines[0] + "\n").encode("utf-8", "replace")
+                try:
+                    while data:
+                        data = data[os.write(self.fd, data):]
+                except OSError:
+                    pass        # a closed stdout is not a reason to stop
+                self.lines.popleft()
+                self.reporter.report("full", None, None)
+
+    def close(self, timeout):
+        """Write what is queued within timeout seconds; a blocked stdout is left behind."""
+        self.stopping = True
+        self.wake.set()
+        self.join(timeout)
 
 
 def print_line(text):
@@ -1020,29 +1287,41 @@ def print_line(text):
 
 
 class Alerting:
-    """Turns an Alert into its stdout line and syslog message, and sends them.
+    """Turns an Alert into its stdout line and syslog message, and hands them on.
 
-    Public: send(alert). sender is a SyslogSender, or None for a dry run (stdout
-    only); out prints one line. The syslog message goes first, then the line.
+    Public: send(alert). out prints one line (never blocking, in the daemon);
+    courier, if any, takes the syslog message (None: a dry run or a replay).
+    The stdout line comes first, whatever syslog does. An alert whose log time
+    is more than stale_after seconds behind clock() is printed with its age
+    and not sent to syslog: an old burst read late is no reason to page now.
     """
 
-    def __init__(self, target, window_seconds, utc=False, sender=None, out=print_line):
+    def __init__(self, target, window_seconds, utc=False, courier=None, out=print_line,
+                 stale_after=None, clock=time.time):
         self.target, self.window, self.utc = target, window_seconds, utc
-        self.sender, self.out = sender, out
+        self.courier, self.out = courier, out
+        self.stale_after, self.clock = stale_after, clock
 
     def send(self, alert):
-        """Deliver one Alert. Runs logger unless this is a dry run."""
-        if self.sender is not None:
-            self.sender.send(alert_message(alert.client, self.target, alert.count, self.window))
-        self.out(alert_line(alert, self.target, self.window, self.utc))
+        """Deliver one Alert: the stdout line now, the syslog message through the courier."""
+        line = alert_line(alert, self.target, self.window, self.utc)
+        age = None if self.stale_after is None else self.clock() - alert.time
+        if age is not None and age > self.stale_after:
+            self.out("%s (logged %s ago: not sent to syslog)" % (line, duration_text(age)))
+            return
+        self.out(line)
+        if self.courier is not None:
+            self.courier.put(alert_message(alert.client, self.target, alert.count, self.window),
+                             alert.time)
 
 
 # ---------------------------------------------------------------- the loop
 class Detector:
     """The one path of every line: a Scanner's (client, second) pairs into a SlidingWindow.
 
-    Public: feed(data, default_time, start, end) -> [Alert]; alerts (how many
-    it decided); scanner, window. tally, if given, sees every pair too (replay).
+    Public: feed(data, default_time, start, end, newest_allowed) -> [Alert];
+    alerts (how many it decided); scanner, window. tally, if given, sees every
+    pair too (replay).
     """
 
     def __init__(self, scanner, window, tally=None):
@@ -1056,10 +1335,10 @@ class Detector:
                            settings.max_line_bytes),
                    SlidingWindow(settings.window, settings.threshold, settings.max_clients), tally)
 
-    def feed(self, data, default_time, start=0, end=None):
-        """Count the complete lines in data[start:end]; the Alerts they raise."""
+    def feed(self, data, default_time, start=0, end=None, newest_allowed=None):
+        """Count the complete lines in data[start:end]; the Alerts they raise (see Scanner.scan)."""
         add, tally, alerts = self.window.add, self.tally, []
-        for client, second in self.scanner.scan(data, default_time, start, end):
+        for client, second in self.scanner.scan(data, default_time, start, end, newest_allowed):
             if tally is not None:
                 tally.add(client, second)
             alert = add(client, second)
@@ -1074,8 +1353,9 @@ class Monitor:
     does the cleanup, the state save and the status line; run() is only the loop around them.
 
     Public: poll_once, periodic, run, resume, status_line; stop_requested and
-    status_requested are flags set by signal handlers. alert is called with
-    each Alert; clock and sleep are injected so tests run on simulated time.
+    status_requested are flags set by signal handlers; status_parts, callables
+    whose text ends the status line. alert is called with each Alert; clock
+    and sleep are injected so tests run on simulated time.
     """
 
     def __init__(self, settings, alert, clock=time.time, sleep=time.sleep):
@@ -1095,13 +1375,24 @@ class Monitor:
         self.state = StateFile(settings.state_file, follow_spec) if settings.state_file else None
         self.stop_requested = self.status_requested = False
         self.last_cleanup = self.last_save = None
+        self.status_parts = []
         self.reporter = Reporter()
 
     def poll_once(self, now):
-        """One pass: read and count new lines, send their alerts, then the periodic work."""
+        """One pass: read and count new lines, send their alerts, then the periodic work.
+
+        A line stamped more than max_clock_ahead after now counts at now: one
+        line from a skewed clock must not make every real request after it late.
+        """
+        newest_allowed = now + self.settings.max_clock_ahead
         for buf, start, end in self.follower.poll(now):
-            for alert in self.detector.feed(buf, now, start, end):
+            for alert in self.detector.feed(buf, now, start, end, newest_allowed):
                 self.alert(alert)
+        scanner = self.detector.scanner
+        if scanner.ahead:
+            self.reporter.report("ahead", True, "Log times up to %s ahead of the clock (a skewed "
+                                 "clock?): such lines count at the clock time"
+                                 % duration_text(scanner.ahead_seconds))
         self.periodic(now)
 
     def periodic(self, now):
@@ -1158,19 +1449,20 @@ class Monitor:
         window = self.detector.window
         rebuild = Detector(Scanner(self.settings.target, self.settings.ipv6_prefix,
                                    self.settings.ignore_ip, self.settings.max_line_bytes), window)
-        late = window.late
+        late = window.late, window.late_counted
         for log_file in files:
             if log_time is not None:
                 for buf, start, end in log_file.read_before(log_time - window.horizon_seconds):
                     rebuild.feed(buf, log_time, start, end)     # alerts already sent: dropped
             self.follower.adopt(log_file, now)
             log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
-        window.late = late
+        window.late, window.late_counted = late
         return True
 
     def status_line(self, now):
         """The status line (SIGUSR1) at clock time now."""
-        return status_line(self.detector, self.follower.files(), now)
+        return "; ".join([status_line(self.detector, self.follower.files(), now)]
+                         + [part() for part in self.status_parts])
 
 
 def status_line(detector, files, now):
@@ -1180,11 +1472,16 @@ def status_line(detector, files, now):
     newest = max((t for t in (scanner.last_line_time, window.log_now) if t is not None),
                  default=None)
     skipped = scanner.skipped + sum(f.lines.overlong for f in files)
-    behind = "unknown" if newest is None else "%ds" % max(0, int(now) - newest)
+    if newest is None:
+        behind = "unknown behind"
+    elif newest > now:
+        behind = "%ds ahead" % (newest - int(now))
+    else:
+        behind = "%ds behind" % (int(now) - newest)
     return ("status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
-            "late %d, skipped %d; newest line %s behind"
+            "late counted %d, late %d, ahead of the clock %d, skipped %d; newest line %s"
             % (names, scanner.lines, scanner.matches, len(window.clients), detector.alerts,
-               window.late, skipped, behind))
+               window.late_counted, window.late, scanner.ahead, skipped, behind))
 
 
 class Stopper:
@@ -1258,8 +1555,12 @@ class Tally:
 
 
 def open_replay(path):
-    """Open a plain or gzip-compressed log for reading bytes."""
-    return gzip.open(path, "rb") if path.endswith(".gz") else open(path, "rb")
+    """Open a log for reading bytes: a file, a pipe (<(xzcat ...)) or "-" (standard input),
+    gzip-compressed or not (told by its first bytes, not its name)."""
+    raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb") if path == "-" else open(path, "rb")
+    if raw.peek(2)[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    return raw
 
 
 def replay(settings, out=print_line):
@@ -1267,7 +1568,7 @@ def replay(settings, out=print_line):
     tally = Tally(settings.max_clients)
     detector = Detector.from_settings(settings, tally)
     window = detector.window
-    alerting = Alerting(settings.target, settings.window, settings.utc, sender=None, out=out)
+    alerting = Alerting(settings.target, settings.window, settings.utc, out=out)
     next_cleanup = None
     lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
 
@@ -1310,6 +1611,8 @@ def replay_report(detector, tally, top, width):
               "  matching requests  %d" % scanner.matches,
               "  distinct clients   %s" % distinct,
               "  alerts             %d" % detector.alerts,
+              "  late lines counted  %d (older than the window: counted at the newest time)"
+              % window.late_counted,
               "  late lines ignored %d" % window.late,
               "  time span          %s" % span]
     ranked = [(key, [1, 1] if row.__class__ is int else row) for key, row in heapq.nlargest(
@@ -1428,13 +1731,14 @@ def parse_args(argv=None):
             args.ignore_ip = [network(n) for n in IGNORE_IPS]
         except argparse.ArgumentTypeError as e:
             p.error("IGNORE_IPS: %s" % e)
-    for path in args.replay or ():
-        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+    for path in args.replay or ():   # files, pipes (<(xzcat ...)) and "-" are fine
+        if path != "-" and (os.path.isdir(path) or not os.access(path, os.R_OK)):
             p.error("cannot read replay file %s" % path)
     # tunables without a flag: the configuration block as it is now
     return Settings(**vars(args), logger_timeout=LOGGER_TIMEOUT,
                     state_save_interval=STATE_SAVE_INTERVAL, max_clients=MAX_TRACKED_IPS,
-                    rotated_idle=ROTATED_FILE_IDLE, max_line_bytes=MAX_LINE_BYTES,
+                    rotated_idle=ROTATED_FILE_IDLE, max_clock_ahead=MAX_CLOCK_AHEAD,
+                    max_line_bytes=MAX_LINE_BYTES,
                     read_chunk_bytes=READ_CHUNK_BYTES)
 
 
@@ -1443,20 +1747,38 @@ def main(argv=None):
     logging.basicConfig(level=LOG_LEVEL, format="%(message)s", stream=sys.stderr)
     settings = parse_args(argv)
     if settings.replay:
-        return replay(settings)
-    sender = None if settings.dry_run else SyslogSender(
-        settings.facility, settings.tag, settings.syslog_socket, settings.logger_timeout)
-    if sender is not None and not socket_ready(settings.syslog_socket or DEFAULT_SYSLOG_SOCKET):
-        log.warning("Syslog socket %s does not exist: logger would drop alerts silently; "
-                    "they still appear on stdout", settings.syslog_socket or DEFAULT_SYSLOG_SOCKET)
-    alerting = Alerting(settings.target, settings.window, settings.utc, sender)
+        try:
+            return replay(settings)
+        except KeyboardInterrupt:
+            log.error("Replay interrupted")
+            return 130
+    writer = StdoutWriter()
+    writer.start()
+    courier = None
+    if not settings.dry_run:
+        courier = Courier(SyslogSender(settings.facility, settings.tag, settings.syslog_socket,
+                                       settings.logger_timeout), settings.utc)
+        courier.start()
+        if not socket_ready(settings.syslog_socket or DEFAULT_SYSLOG_SOCKET):
+            log.warning("Syslog socket %s does not exist: logger would drop alerts silently; they "
+                        "appear on stdout and wait for it", settings.syslog_socket or DEFAULT_SYSLOG_SOCKET)
+    alerting = Alerting(settings.target, settings.window, settings.utc, courier, writer.write,
+                        stale_after=settings.window)
     monitor = Monitor(settings, alerting.send)
     monitor.sleep = Stopper(monitor).sleep
+    if courier is not None:
+        monitor.status_parts.append(lambda: "syslog: %d waiting, %d dropped"
+                                    % (courier.pending, courier.lost))
+    monitor.status_parts.append(lambda: "stdout lines dropped %d" % writer.dropped)
     if monitor.state:
         monitor.resume(monitor.clock())
     log.info("log_monitor %s: alerting at %d requests for %r within %s",
              __version__, settings.threshold, settings.target, window_text(settings.window))
     monitor.run()
+    if courier is not None and courier.close(1.0):
+        log.error("Stopping with %d alerts not delivered to syslog (they are on stdout)",
+                  courier.pending)
+    writer.close(0.5)
     return 0
 
 

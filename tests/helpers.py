@@ -23,6 +23,9 @@ import log_monitor  # noqa: E402
 
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 T0 = calendar.timegm((2025, 7, 9, 5, 30, 25))     # 09/Jul/2025:14:30:25 +0900
+# Log times for live tests that expect syslog delivery: a live alert more than a window
+# old is not paged, and one more than a minute ahead of the clock counts at the clock time.
+RECENT = int(time.time()) - 300
 
 
 def clf_time(t, offset_minutes=540):
@@ -147,6 +150,20 @@ class Daemon:
                 self._lines.get(timeout=min(left, 0.2))
             except queue.Empty:
                 pass
+
+    def wait_read(self, lines, timeout=10.0):
+        """Ask for the status line (SIGUSR1) until the daemon has read this many lines."""
+        deadline = time.monotonic() + timeout
+        asked = len([line for line in self.err if "status:" in line])
+        while True:
+            self.proc.send_signal(signal.SIGUSR1)
+            asked += 1
+            status = self.wait_for("status:", count=asked, timeout=timeout)[-1]
+            if "lines read %d," % lines in status:
+                return status
+            if time.monotonic() > deadline:
+                raise AssertionError("never read %d lines: %s" % (lines, status))
+            time.sleep(0.1)
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         """Send sig and wait for the exit status."""

@@ -5,6 +5,7 @@ broken syslog, hostile lines and file permissions.
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,8 +13,8 @@ import sys
 import time
 import unittest
 
-from helpers import (EXPECTED, SCRIPT, T0, TempDirTest, append, burst, clf, fake_logger,
-                     parse_datagram)
+from helpers import (EXPECTED, RECENT, SCRIPT, T0, TempDirTest, append, burst, clf, clf_time,
+                     fake_logger, parse_datagram)
 
 FAST = ("--interval", "0.1")
 
@@ -23,13 +24,13 @@ class LiveModesTest(TempDirTest):
     def test_dated_file_alert_through_logger(self):
         receiver = self.receiver()
         today = os.path.join(self.dir, "ssl_www_log-" + time.strftime("%Y-%m-%d"))
-        append(today, burst("192.0.2.50", 12))      # before the start: read from the end, not counted
+        append(today, burst("192.0.2.50", 12, RECENT))      # before the start: read from the end, not counted
         d = self.daemon("--log-dir", self.dir, "--syslog-socket", receiver.path, *FAST)
         d.wait_for("Following %s" % today)
-        append(today, burst("192.168.1.100", 9) + clf("10.0.0.9"))
+        append(today, burst("192.168.1.100", 9, RECENT) + clf("10.0.0.9", RECENT))
         time.sleep(0.3)
         self.assertIsNone(receiver.receive(timeout=0.2))
-        append(today, clf("192.168.1.100", T0 + 60))
+        append(today, clf("192.168.1.100", RECENT + 60))
         self.assertEqual(parse_datagram(receiver.receive()),
                          (11, "AlbumMonitor", EXPECTED % ("192.168.1.100", 10)))
         line = d.wait_for("SUSPICIOUS", where="out")[0]
@@ -44,11 +45,11 @@ class LiveModesTest(TempDirTest):
         d = self.daemon("--log-file", path, "--syslog-socket", receiver.path, "--tag", "Album",
                         "--facility", "local1.crit", *FAST)
         d.wait_for("Waiting for log file: %s" % path)
-        append(path, burst("2001:db8::7", 5))
+        append(path, burst("2001:db8::7", 5, RECENT))
         d.wait_for("Following %s" % path)
         os.rename(path, path + ".1")
-        append(path + ".1", burst("2001:db8::7", 3, T0 + 100))
-        append(path, burst("2001:db8::7", 2, T0 + 200))
+        append(path + ".1", burst("2001:db8::7", 3, RECENT + 100))
+        append(path, burst("2001:db8::7", 2, RECENT + 200))
         self.assertEqual(parse_datagram(receiver.receive()),
                          (17 * 8 + 2, "Album", EXPECTED % ("2001:db8::7", 10)))
         self.assertEqual(d.stop(signal.SIGINT), 0)
@@ -71,7 +72,7 @@ class LiveModesTest(TempDirTest):
         d = self.daemon("--log-file", path, "--dry-run", "--syslog-socket", receiver.path, *FAST,
                         env=env)
         d.wait_for("Following")
-        append(path, burst("10.0.0.1", 10))
+        append(path, burst("10.0.0.1", 10, RECENT))
         line = d.wait_for("SUSPICIOUS", where="out")[0]
         self.assertTrue(line.endswith(EXPECTED % ("10.0.0.1", 10)))
         self.assertIsNone(receiver.receive(timeout=0.5))
@@ -90,7 +91,7 @@ class LiveModesTest(TempDirTest):
         append(path, "")
         d = self.daemon("--log-file", path, "--dry-run", *FAST)
         d.wait_for("Following")
-        append(path, burst("10.0.0.1", 3) + "not matching\n")
+        append(path, burst("10.0.0.1", 3, RECENT) + "not matching\n")
         for attempt in range(1, 50):        # ask until the daemon has read the four lines
             d.proc.send_signal(signal.SIGUSR1)
             status = d.wait_for("status:", count=attempt)[-1]
@@ -110,7 +111,7 @@ class LiveModesTest(TempDirTest):
         d = self.daemon("--log-file", path, "--dry-run", "--interval", "30", "--threshold", "2")
         d.wait_for("Following")
         os.rename(path, path + ".1")
-        append(path, burst("10.0.0.1", 2))
+        append(path, burst("10.0.0.1", 2, RECENT))
         d.proc.send_signal(signal.SIGHUP)   # without it the next poll is 30 s away
         d.wait_for("SUSPICIOUS", where="out", timeout=5)
         self.assertEqual(d.stop(), 0)
@@ -122,7 +123,7 @@ class LiveModesTest(TempDirTest):
         d = self.daemon("--log-file", path, "--syslog-socket", missing, *FAST)
         d.wait_for("Syslog socket %s does not exist" % missing)
         d.wait_for("Following %s" % path)     # an existing file is read from its end
-        append(path, burst("10.0.0.1", 10) + burst("10.0.0.2", 10))
+        append(path, burst("10.0.0.1", 10, RECENT) + burst("10.0.0.2", 10, RECENT))
         d.wait_for("SUSPICIOUS", where="out", count=2)
         self.assertEqual(d.stop(), 0)
 
@@ -140,10 +141,10 @@ class BrokenSyslogTest(TempDirTest):
 
     def test_logger_missing_falls_back_and_keeps_counting(self):
         receiver, path, d = self.run_with_logger(None)
-        append(path, burst("10.0.0.1", 10))
+        append(path, burst("10.0.0.1", 10, RECENT))
         self.assertEqual(parse_datagram(receiver.receive()),
                          (11, "AlbumMonitor", EXPECTED % ("10.0.0.1", 10)))
-        append(path, burst("10.0.0.2", 10))
+        append(path, burst("10.0.0.2", 10, RECENT))
         self.assertEqual(parse_datagram(receiver.receive())[2], EXPECTED % ("10.0.0.2", 10))
         d.wait_for("SUSPICIOUS", where="out", count=2)
         self.assertEqual(d.stop(), 0)
@@ -165,9 +166,12 @@ class BrokenSyslogTest(TempDirTest):
             b'10.6.6.6 - - [09/Jul/2025:14:30:27 +0900] "GET /today_download?x=\\"; -n" 200 1 "-" "-"\n',
             b'10.6.6.6 - - [09/Jul/2025:14:30:28 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "-"\n',
         ]
+        # recent log times, so that the alerts are sent, not held back as stale
+        hostile = [re.sub(rb"09/Jul/2025:14:30:2(\d) \+0900",
+                          lambda m: clf_time(RECENT + int(m.group(1))).encode(), line) for line in hostile]
         append(path, b"".join(hostile))
         d.wait_for("SUSPICIOUS", where="out")
-        append(path, burst("10.0.0.1", 3))
+        append(path, burst("10.0.0.1", 3, RECENT))
         d.wait_for("SUSPICIOUS", where="out", count=2)
         self.assertEqual(d.stop(), 0)
         with open(argv_file) as f:
@@ -180,7 +184,7 @@ class BrokenSyslogTest(TempDirTest):
         receiver, path, d = self.run_with_logger(None, ("--threshold", "3"))
         for _ in range(40):                 # 40 MB without a newline, written over several polls
             append(path, b"A" * (1 << 20))
-        append(path, b"\n" + burst("10.0.0.1", 3).encode())
+        append(path, b"\n" + burst("10.0.0.1", 3, RECENT).encode())
         self.assertEqual(parse_datagram(receiver.receive(timeout=20))[2], EXPECTED % ("10.0.0.1", 3))
         d.proc.send_signal(signal.SIGTERM)
         _, status, usage = os.wait4(d.proc.pid, 0)
@@ -191,10 +195,10 @@ class BrokenSyslogTest(TempDirTest):
     def test_hanging_logger_times_out_and_falls_back(self):
         sleep = shutil.which("sleep")
         receiver, path, d = self.run_with_logger("exec %s 60" % sleep, config={"LOGGER_TIMEOUT": 0.5})
-        append(path, burst("10.0.0.1", 10))
+        append(path, burst("10.0.0.1", 10, RECENT))
         self.assertEqual(parse_datagram(receiver.receive(timeout=15))[2], EXPECTED % ("10.0.0.1", 10))
         d.wait_for("Error calling 'logger': no answer within")
-        append(path, burst("10.0.0.2", 10))
+        append(path, burst("10.0.0.2", 10, RECENT))
         self.assertEqual(parse_datagram(receiver.receive(timeout=15))[2], EXPECTED % ("10.0.0.2", 10))
         self.assertEqual(d.stop(), 0)
 
@@ -256,7 +260,9 @@ class ReplayTest(TempDirTest):
         d.wait_for("SUSPICIOUS", where="out", count=len(replayed), timeout=30)
         time.sleep(0.3)
         self.assertEqual(d.stop(), 0)
-        self.assertEqual(d.out, replayed)
+        # live, these year-old alerts are printed with their age and not paged
+        self.assertEqual([line.split(" (logged ")[0] for line in d.out], replayed)
+        self.assertTrue(all(line.endswith(" ago: not sent to syslog)") for line in d.out), d.out)
 
 
 @unittest.skipUnless(hasattr(os, "geteuid"), "POSIX only")

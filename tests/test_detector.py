@@ -169,11 +169,20 @@ class WindowTest(unittest.TestCase):
         alerts = self.hits(win, "10.0.0.1", [T0 + 5])
         self.assertEqual([(a.count, a.time) for a in alerts], [(10, T0 + 8)])
 
-    def test_line_older_than_a_window_is_late_and_ignored(self):
+    def test_downloads_longer_than_the_window_count_at_the_newest_log_time(self):
+        # 10 parallel downloads that each take 12 minutes: Apache logs each with its start
+        # time when it ends, 12 minutes later, behind the other traffic
+        win = Window(600, 10)
+        win.add("10.0.0.2", T0 + 720)
+        alerts = self.hits(win, "10.0.0.1", [T0 + i for i in range(10)])
+        self.assertEqual([(a.client, a.count, a.time) for a in alerts], [("10.0.0.1", 10, T0 + 720)])
+        self.assertEqual((win.late_counted, win.late), (10, 0))
+
+    def test_a_request_a_day_older_than_the_newest_is_late_and_ignored(self):
         win = Window(600, 2)
-        self.hits(win, "10.0.0.2", [T0 + 1000])
-        self.assertEqual(self.hits(win, "10.0.0.1", [T0, T0 + 1]), [])
-        self.assertEqual(win.late, 2)
+        win.add("10.0.0.2", T0 + 86401)
+        self.assertEqual(self.hits(win, "10.0.0.1", [T0, T0]), [])
+        self.assertEqual((win.late, win.late_counted), (2, 0))
         self.assertNotIn("10.0.0.1", win.clients)
 
     def test_threshold_one(self):

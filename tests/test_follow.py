@@ -118,12 +118,24 @@ class FollowOneFileTest(TempDirTest):
         self.follower.reopen()
         append(self.path, "o\n")
         self.assertEqual(poll(self.follower), "two\n")
-        self.follower.reopen()
+
+    def test_sighup_after_a_rename_retires_the_old_file_and_keeps_reading_it(self):
+        # logrotate `create` + postrotate `systemctl reload`: Apache's old children still
+        # write to the renamed file after the SIGHUP
+        append(self.path, "")
+        poll(self.follower)
         os.rename(self.path, self.path + ".1")
         append(self.path + ".1", "three\n")
         append(self.path, "four\n")
-        self.assertEqual(poll(self.follower), "three\nfour\n")
-        self.assertEqual(len(self.follower.files()), 1)
+        self.follower.reopen()
+        self.assertEqual(poll(self.follower, T0 + 1), "three\nfour\n")
+        append(self.path + ".1", "five, from an old child\n")
+        self.follower.reopen()
+        self.assertEqual(poll(self.follower, T0 + 2), "five, from an old child\n")
+        self.assertEqual(len(self.follower.files()), 2)
+        self.assertEqual(poll(self.follower, T0 + 40), "")     # idle rotated_idle: let go
+        self.assertEqual([f.identity for f in self.follower.files()],
+                         [log_monitor.file_identity(self.path)])
 
 
 class DatedFilesTest(TempDirTest):

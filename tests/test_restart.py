@@ -117,8 +117,11 @@ class StateFileTest(TempDirTest):
         state["follow"] = "/somewhere/else.log"
         self.check_ignored(state, "/somewhere/else.log")
 
-    def test_state_offset_beyond_the_end(self):
-        self.check_ignored(self.real_state(offset=10 ** 9), "beyond the end")
+    def test_unusable_numbers_and_nesting_are_one_warning_not_a_crash(self):
+        for state in (self.real_state(offset=10 ** 30), self.real_state(offset=-1),
+                      self.real_state(ino=True), "[" * 100000 + "]" * 100000):
+            with self.subTest(state=str(state)[:40]):
+                self.check_ignored(state, "Ignoring state file")
 
     def test_missing_state_file(self):
         append(self.log, burst("10.0.0.1", 3))
@@ -173,8 +176,8 @@ class ResumeTest(TempDirTest):
         self.addCleanup(second.follower.close)
         self.assertTrue(second.resume(T0 + 2))
         second.poll_once(T0 + 2)
-        self.assertIn("lines read 0, matching 0, tracked clients 2, alerts 0, late 0, skipped 0",
-                      second.status_line(T0 + 2))
+        self.assertIn("lines read 0, matching 0, tracked clients 2, alerts 0, late counted 0, "
+                      "late 0, ahead of the clock 0, skipped 0", second.status_line(T0 + 2))
         append(log, burst("10.0.0.2", 4, T0 + 60))     # the rebuilt window completes this burst
         second.poll_once(T0 + 3)
         self.assertEqual([(a.client, a.count) for a in alerts], [("10.0.0.1", 10), ("10.0.0.2", 10)])
