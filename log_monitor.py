@@ -37,6 +37,7 @@ import collections
 import dataclasses
 import datetime
 import errno
+import functools
 import gzip
 import hashlib
 import heapq
@@ -44,6 +45,7 @@ import ipaddress
 import json
 import logging
 import os
+import queue
 import re
 import select
 import shutil
@@ -84,6 +86,10 @@ MAX_CLOCK_AHEAD = 60                # seconds a live line's time may be ahead of
 MAX_LINE_BYTES = 65536              # longer lines are skipped (Apache writes far shorter ones)
 READ_CHUNK_BYTES = 1 << 20          # bytes read from a file at a time
 LOG_LEVEL = "INFO"                  # diagnostics on stderr; DEBUG adds the traceback of a failed pass
+WATCH_URLS = []                     # URLs to request every WATCH_EVERY seconds; alert when not 200
+WATCH_EVERY = 60                    # seconds between requests of each watched URL
+WATCH_TIMEOUT = 10                  # seconds a watched URL has to answer
+WATCH_FAILURES = 2                  # failed requests in a row that make a URL down
 
 DEFAULT_SYSLOG_SOCKET = "/dev/log"
 log = logging.getLogger("log_monitor")
@@ -124,6 +130,11 @@ class Settings:
     dry_run: bool = False
     replay: typing.Optional[list] = None
     top: int = 10
+    watch_urls: list = dataclasses.field(default_factory=list)
+    watch_every: float = WATCH_EVERY
+    watch_timeout: float = WATCH_TIMEOUT
+    watch_failures: int = WATCH_FAILURES
+    watch_only: bool = False        # URLs given and no log: follow no file
 
 
 class Reporter:
@@ -1165,10 +1176,10 @@ class Courier(threading.Thread):
     that cannot be delivered now (socket missing or full, logger and fallback
     failing) is kept, at most max_pending of them, and retried every
     retry_seconds; once delivered late it carries its original time. Waits on
-    an Event, never spins.
+    an Event, never spins. At close, each waiting message gets one more try.
     """
 
-    def __init__(self, sender, utc=False, retry_seconds=1.0, max_pending=10000, clock=time.time):
+    def __init__(self, sender, utc=False, retry_seconds=0.5, max_pending=10000, clock=time.time):
         super().__init__(name="syslog courier", daemon=True)
         self.sender, self.utc, self.clock = sender, utc, clock
         self.retry_seconds, self.max_pending = retry_seconds, max_pending
@@ -1176,7 +1187,6 @@ class Courier(threading.Thread):
         self.lost = 0
         self.wake = threading.Event()
         self.stopping = False
-        self.deadline = None    # monotonic time by which close() wants us gone
 
     @property
     def pending(self):
@@ -1194,34 +1204,36 @@ class Courier(threading.Thread):
         self.wake.set()
 
     def run(self):
-        while not (self.stopping and not self.queue):
-            self.wake.wait()
+        queue = self.queue
+        while True:
+            self.wake.wait(self.retry_seconds if queue else None)
             self.wake.clear()
-            while self.queue:
-                entry = self.queue[0]
-                message = entry[0]
-                if entry[2]:
-                    message += " (alert of %s, delivered late)" % iso_time(entry[1], self.utc)
-                try:
-                    delivered = self.sender.send(message, self.clock())
-                except Exception as e:  # one failing alert must not stop the others
-                    log.error("Error delivering an alert to syslog (will retry): %r", e)
-                    delivered = False
-                if not delivered:
-                    entry[2] = True
-                    wait = self.retry_seconds
-                    if self.stopping:
-                        wait = min(wait, self.deadline - time.monotonic())
-                        if wait <= 0:
-                            return
-                    self.wake.clear()
-                    self.wake.wait(wait)   # close() ends the wait
-                    continue
-                self.queue.popleft()
+            stopping = self.stopping
+            for _ in range(len(queue)):
+                if self._deliver(queue[0]):
+                    queue.popleft()
+                elif stopping:
+                    queue.rotate(-1)    # the last try for each: keep going
+                else:
+                    break               # keep the order; retry later
+            if stopping:
+                return
+
+    def _deliver(self, entry):
+        message = entry[0]
+        if entry[2]:
+            message += " (alert of %s, delivered late)" % iso_time(entry[1], self.utc)
+        try:
+            delivered = self.sender.send(message, self.clock())
+        except Exception as e:  # one failing alert must not stop the others
+            log.error("Error delivering an alert to syslog (will retry): %r", e)
+            delivered = False
+        entry[2] = entry[2] or not delivered
+        return delivered
 
     def close(self, timeout):
-        """Deliver what is queued within timeout seconds, then stop; returns the undelivered count."""
-        self.deadline = time.monotonic() + timeout
+        """Give each waiting message one more try within timeout seconds, then stop; returns
+        how many stay undelivered."""
         self.stopping = True
         self.wake.set()
         self.join(timeout)
@@ -1289,7 +1301,7 @@ def print_line(text):
 class Alerting:
     """Turns an Alert into its stdout line and syslog message, and hands them on.
 
-    Public: send(alert). out prints one line (never blocking, in the daemon);
+    Public: send(alert), send_event(url_event). out prints one line (never blocking, in the daemon);
     courier, if any, takes the syslog message (None: a dry run or a replay).
     The stdout line comes first, whatever syslog does. An alert whose log time
     is more than stale_after seconds behind clock() is printed with its age
@@ -1313,6 +1325,272 @@ class Alerting:
         if self.courier is not None:
             self.courier.put(alert_message(alert.client, self.target, alert.count, self.window),
                              alert.time)
+
+    def send_event(self, event):
+        """Deliver one UrlEvent (time, message) the same way: stdout line, then syslog."""
+        self.out(url_alert_line(event, self.utc))
+        if self.courier is not None:
+            self.courier.put(event.message, event.time)
+
+
+# ---------------------------------------------------------------- watching URLs
+
+# One alert about a watched URL.
+UrlEvent = collections.namedtuple("UrlEvent", "time message")
+UrlEvent.time.__doc__ = "epoch seconds when the probe that changed the state started"
+UrlEvent.message.__doc__ = "the alert text: 'URL DOWN: ...' or 'URL RECOVERED: ...'"
+
+
+class UrlState:
+    """One URL's up/down state from its probe results. Pure: no I/O, no clock.
+
+    update(ok, detail, now, seconds) -> the alert text on a change of state, else None
+    status() -> the URL's part of the SIGUSR1 status line
+
+    Down takes `failures` failed probes in a row, so one lost probe among
+    successes pages nobody; up takes one success. A URL starts neither up nor
+    down: a first success is silent, and a URL already down at start alerts
+    once its failures add up. Each change alerts once, however many probes follow.
+    """
+
+    def __init__(self, url, failures):
+        self.url = url
+        self.failures = max(1, failures)
+        self.down = False
+        self.failed = 0             # failed probes in a row
+        self.failing_since = None   # probe time (epoch seconds) of the first of them
+        self.last = None            # (ok, detail, seconds) of the newest probe
+
+    def update(self, ok, detail, now, seconds=None):
+        """Take one probe result started at now (epoch seconds); the alert text or None.
+
+        detail is the final status ('500') or short error words ('timeout after
+        10 s'); seconds is the response time, for status() only.
+        """
+        self.last = (ok, detail, seconds)
+        if ok:
+            was_down, since = self.down, self.failing_since
+            self.down, self.failed, self.failing_since = False, 0, None
+            if was_down:
+                # max(): a clock stepped back must not make a negative duration
+                return "URL RECOVERED: %s after %s" % (self.url, duration_text(max(0, now - since)))
+            return None
+        self.failed += 1
+        if self.failed == 1:
+            self.failing_since = now
+        if not self.down and self.failed >= self.failures:
+            self.down = True
+            return "URL DOWN: %s returned %s" % (self.url, detail)
+        return None
+
+    def status(self):
+        """'url U up 200 12 ms', 'url U down (500) since <ISO time>', 'url U failing (500) 1 of 2',
+        or 'url U not checked yet'."""
+        if self.last is None:
+            return "url %s not checked yet" % self.url
+        ok, detail, seconds = self.last
+        if ok:
+            return "url %s up %s %d ms" % (self.url, detail, round((seconds or 0) * 1000))
+        if self.down:
+            return "url %s down (%s) since %s" % (self.url, detail, iso_time(int(self.failing_since)))
+        return "url %s failing (%s) %d of %d" % (self.url, detail, self.failed, self.failures)
+
+
+def url_alert_line(event, utc=False):
+    """The stdout line of a UrlEvent: '<probe time, ISO 8601, whole seconds> <message>', like alert_line."""
+    return "%s %s" % (iso_time(int(event.time), utc), event.message)
+
+
+def http_url(text):
+    """A URL to watch, checked (argparse type for --watch-url and WATCH_URLS): http or https,
+    a host, a valid port; no spaces or control characters, no user:password (it would reach syslog)."""
+    import urllib.parse     # here, not at the top: start-up time of everything else
+    parts = urllib.parse.urlsplit(text)
+    try:    # .port raises ValueError for a port that is no number or above 65535
+        valid = (parts.scheme in ("http", "https") and bool(parts.hostname)
+                 and (parts.port is None or parts.port > 0)
+                 and not any(c.isspace() or not c.isprintable() for c in text))
+    except ValueError:
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError("not an http:// or https:// URL: %r" % text)
+    if "@" in parts.netloc:
+        raise argparse.ArgumentTypeError("no user:password in a watched URL: alerts would show it")
+    return text
+
+
+@functools.lru_cache(maxsize=None)
+def url_opener():
+    """The urllib opener for probes, built once: verifies TLS certificates and host names with
+    the system's CA store (ssl.create_default_context), follows redirects, honours *_proxy."""
+    import ssl
+    import urllib.request   # 30 ms of imports that only URL watching needs
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+
+
+def probe_url(url, timeout):
+    """GET url once: (ok, detail, seconds). Touches the network.
+
+    ok only for a final status of 200, after redirects; detail is that status
+    ('200', '500') or short error words (see probe_error); seconds is the time
+    to the status line. No body is read: the answer is closed at its headers,
+    and nothing the server wrote but the status code reaches an alert.
+    timeout bounds each connect and read; a name lookup can outlast it, which
+    is why UrlWatcher stops waiting at the timeout itself.
+    """
+    import http.client
+    import urllib.error
+    import urllib.request
+    request = urllib.request.Request(url, headers={
+        "User-Agent": "log_monitor/%s url-check" % __version__,
+        "Cache-Control": "no-cache"})     # ask the site, not a cache in front of it
+    started = time.monotonic()
+    try:
+        with url_opener().open(request, timeout=timeout) as answer:
+            status = answer.status
+    except urllib.error.HTTPError as e:     # urllib raises for every final status outside 2xx
+        e.close()
+        status = e.code
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        return False, probe_error(e, timeout), time.monotonic() - started
+    return status == 200, str(status), time.monotonic() - started
+
+
+def probe_error(error, timeout):
+    """Short words for a probe that got no status: 'timeout after 10 s', 'connection refused',
+    'DNS failure: <resolver message>', 'TLS error: <reason>', 'bad answer (BadStatusLine)'.
+
+    Only our own and the system's words: a malformed answer is named by its
+    kind, never quoted. At most 200 printable characters.
+    """
+    import http.client
+    import ssl
+    import urllib.error
+    reason = error.reason if isinstance(error, urllib.error.URLError) else error
+    if isinstance(reason, (socket.timeout, TimeoutError)):     # socket.timeout is OSError on 3.9
+        words = "timeout after %g s" % timeout
+    elif isinstance(reason, socket.gaierror):
+        words = "DNS failure: %s" % reason.strerror
+    elif isinstance(reason, ssl.SSLCertVerificationError):
+        words = "TLS error: certificate verify failed: %s" % reason.verify_message
+    elif isinstance(reason, ssl.SSLError):
+        words = "TLS error: %s" % (reason.reason or type(reason).__name__).lower().replace("_", " ")
+    elif isinstance(reason, ConnectionRefusedError):
+        words = "connection refused"
+    elif isinstance(reason, http.client.RemoteDisconnected):
+        words = "connection closed without an answer"
+    elif isinstance(reason, ConnectionResetError):
+        words = "connection reset"
+    elif isinstance(reason, (http.client.InvalidURL, ValueError)):
+        words = "invalid URL"
+    elif isinstance(reason, http.client.HTTPException):
+        words = "bad answer (%s)" % type(reason).__name__
+    elif isinstance(reason, OSError):
+        words = (reason.strerror or type(reason).__name__).lower()
+    else:                                   # URLError("unknown url type: ...") and the like
+        words = str(reason)
+    return "".join(c if c.isprintable() else "?" for c in words)[:200]
+
+
+class UrlWatcher:
+    """Probes URLs in background threads; the loop collects the results. Threads, network.
+
+    start()      one daemon thread per URL: a probe every `every` seconds
+    poll(now)    never blocks: the results that arrived, fed to each URL's UrlState;
+                 a list of UrlEvents, one per change of state
+    status()     '; '-joined UrlState.status() texts, for the SIGUSR1 status line
+    stop()       sets a flag; the threads end within a second
+
+    Each probe gets `timeout` seconds in all: one with no answer by then is
+    'timeout after N s', even if it is stuck where urllib's timeout does not
+    reach (a name lookup). A URL never has two probes at once: while a stuck
+    one runs, each turn counts as another timeout, and the thread is left
+    behind at exit (daemon). URLs are probed side by side, so slow ones do not
+    add up. probe(url, timeout) -> (ok, detail, seconds) is injected for tests.
+    Time enters only through poll(now): a result's time is now minus its age.
+    """
+
+    def __init__(self, urls, every, timeout, failures, probe=probe_url):
+        self.urls = list(dict.fromkeys(urls))   # a URL given twice is watched once
+        self.every, self.timeout, self.probe = every, timeout, probe
+        self.states = {url: UrlState(url, failures) for url in self.urls}
+        # (url, monotonic start, (ok, detail, seconds)); deque append/popleft are atomic,
+        # and only the loop's thread pops, so no lock is needed
+        self._results = collections.deque()
+        self._answers = {url: queue.Queue() for url in self.urls}   # probe thread -> URL thread
+        self._stopping = threading.Event()
+        self._threads = []
+
+    def start(self):
+        """Start one daemon thread per URL; the first probes begin at once."""
+        for url in self.urls:
+            thread = threading.Thread(target=self._watch, args=(url,), name="watch " + url,
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def poll(self, now):
+        """The UrlEvents of the results that arrived since the last poll; now is epoch seconds."""
+        events = []
+        while self._results:
+            url, started, (ok, detail, seconds) = self._results.popleft()
+            probe_time = now - (time.monotonic() - started)
+            message = self.states[url].update(ok, detail, probe_time, seconds)
+            if message is not None:
+                events.append(UrlEvent(probe_time, message))
+        return events
+
+    def status(self):
+        """Every URL's state, last status and response time as of the last poll()."""
+        return "; ".join(self.states[url].status() for url in self.urls)
+
+    def stop(self, wait=1.0):
+        """Ask the threads to end and give them up to wait seconds; a hung probe is not waited for."""
+        self._stopping.set()
+        for answers in self._answers.values():
+            answers.put(None)       # wakes a URL thread waiting for its probe
+        deadline = time.monotonic() + wait
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _watch(self, url):
+        """One URL's turns, in its own thread: probe, hand the result over, wait for the next turn."""
+        answers = self._answers[url]
+        stuck = False       # the last probe overran its timeout and has not answered yet
+        while not self._stopping.is_set():
+            turn = time.monotonic()
+            if stuck:       # its late answer counts for nothing; wait for it, never start a second
+                stuck = self._answer(answers, turn + self.timeout) is None
+            started = turn
+            if not stuck:
+                started = time.monotonic()
+                threading.Thread(target=self._probe_into, args=(url, answers),
+                                 name="probe " + url, daemon=True).start()
+                answer = self._answer(answers, started + self.timeout)
+                stuck = answer is None
+            if self._stopping.is_set():
+                return
+            if stuck:
+                answer = (False, "timeout after %g s" % self.timeout, self.timeout)
+            self._results.append((url, started, answer))
+            self._stopping.wait(max(0.0, turn + self.every - time.monotonic()))
+
+    @staticmethod
+    def _answer(answers, deadline):
+        """The probe's (ok, detail, seconds), or None at the monotonic deadline or on stop()."""
+        try:
+            return answers.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            return None
+
+    def _probe_into(self, url, answers):
+        """Run one probe (in its own daemon thread) and hand its answer to the URL's thread."""
+        try:
+            answer = self.probe(url, self.timeout)
+        except Exception as e:  # a failing probe is a down URL, not a dead watch
+            log.debug("probe of %s failed", url, exc_info=True)
+            answer = (False, "probe failed (%s)" % type(e).__name__, None)
+        answers.put(answer)
 
 
 # ---------------------------------------------------------------- the loop
@@ -1358,10 +1636,14 @@ class Monitor:
     and sleep are injected so tests run on simulated time.
     """
 
-    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep):
+    pass_seconds = 0.5      # reading time of one pass before signals and periodic work
+
+    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep, watcher=None,
+                 url_alert=None):
         self.settings = settings
         self.alert = alert
         self.clock, self.sleep = clock, sleep
+        self.watcher, self.url_alert = watcher, url_alert     # URL checks, if any
         self.detector = Detector.from_settings(settings)
         if settings.log_file:
             follow_spec = os.path.abspath(settings.log_file)
@@ -1372,10 +1654,14 @@ class Monitor:
             path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format,
                                   settings.utc)
         self.follower = Follower(path_for, settings.from_start, settings.rotated_idle)
-        self.state = StateFile(settings.state_file, follow_spec) if settings.state_file else None
+        self.state = None       # URLs only (watch_only): no log to follow, no position to keep
+        if settings.state_file and not settings.watch_only:
+            self.state = StateFile(settings.state_file, follow_spec)
         self.stop_requested = self.status_requested = False
         self.last_cleanup = self.last_save = None
         self.status_parts = []
+        self.behind = False
+        self.notifier = Notifier()
         self.reporter = Reporter()
 
     def poll_once(self, now):
@@ -1383,11 +1669,20 @@ class Monitor:
 
         A line stamped more than max_clock_ahead after now counts at now: one
         line from a skewed clock must not make every real request after it late.
+        A pass reads for at most pass_seconds; with more to read (a flood, a
+        backlog) `behind` is set and run() starts the next pass at once, so
+        signals and the periodic work never wait for the end of a backlog.
         """
         newest_allowed = now + self.settings.max_clock_ahead
-        for buf, start, end in self.follower.poll(now):
-            for alert in self.detector.feed(buf, now, start, end, newest_allowed):
-                self.alert(alert)
+        deadline = time.monotonic() + self.pass_seconds
+        self.behind = False
+        if not self.settings.watch_only:
+            for buf, start, end in self.follower.poll(now):
+                for alert in self.detector.feed(buf, now, start, end, newest_allowed):
+                    self.alert(alert)
+                if time.monotonic() > deadline:
+                    self.behind = True
+                    break
         scanner = self.detector.scanner
         if scanner.ahead:
             self.reporter.report("ahead", True, "Log times up to %s ahead of the clock (a skewed "
@@ -1399,7 +1694,11 @@ class Monitor:
         """Cleanup every cleanup_interval, state save every state_save_interval, the status line.
 
         Compares now with the last run with abs(): a clock stepped back must not stall it.
+        The results of URL checks that arrived are turned into their alerts here.
         """
+        if self.watcher is not None:
+            for event in self.watcher.poll(now):
+                self.url_alert(event)
         if self.last_cleanup is None:   # the first pass saves at once
             self.last_cleanup, self.last_save = now, None
         if abs(now - self.last_cleanup) >= self.settings.cleanup_interval:
@@ -1415,19 +1714,30 @@ class Monitor:
 
     def run(self):
         """Poll every interval until stop_requested; one failing pass is reported, not fatal."""
+        if self.watcher is not None:
+            self.watcher.start()
+        ready = "READY=1"
         while not self.stop_requested:
+            now = self.clock()
             try:
-                self.poll_once(self.clock())
+                self.poll_once(now)
                 self.reporter.report("pass", None, None)
             except Exception as e:  # one bad pass must not stop the monitor
                 self.reporter.report("pass", repr(e), "Error in a pass (will retry): %r" % e,
                                      logging.ERROR)
                 log.debug("traceback of the failed pass", exc_info=True)
+            # systemd: ready after the first pass; WatchdogSec= restarts a monitor stuck in one
+            self.notifier.notify(*filter(None, (ready, "WATCHDOG=1",
+                                                "STATUS=" + self.status_line(now))))
+            ready = None
             if not self.stop_requested:
-                self.sleep(self.settings.interval)
+                self.sleep(0 if self.behind else self.settings.interval)
+        self.notifier.notify("STOPPING=1")
         if self.state:
             self.save_state()
         self.follower.close()
+        if self.watcher is not None:
+            self.watcher.stop()
 
     def save_state(self):
         """Save the read position (see StateFile)."""
@@ -1461,8 +1771,10 @@ class Monitor:
 
     def status_line(self, now):
         """The status line (SIGUSR1) at clock time now."""
-        return "; ".join([status_line(self.detector, self.follower.files(), now)]
-                         + [part() for part in self.status_parts])
+        parts = [status_line(self.detector, self.follower.files(), now)]
+        if self.watcher is not None:
+            parts.append(self.watcher.status())
+        return "; ".join(parts + [part() for part in self.status_parts])
 
 
 def status_line(detector, files, now):
@@ -1482,6 +1794,34 @@ def status_line(detector, files, now):
             "late counted %d, late %d, ahead of the clock %d, skipped %d; newest line %s"
             % (names, scanner.lines, scanner.matches, len(window.clients), detector.alerts,
                window.late_counted, window.late, scanner.ahead, skipped, behind))
+
+
+class Notifier:
+    """systemd's notify protocol (sd_notify) with the standard library: one datagram of
+    KEY=VALUE lines to $NOTIFY_SOCKET (a path, or "@name" for an abstract socket).
+
+    Public: notify(*lines). A no-op when the variable is unset; never blocks,
+    never raises (a vanished systemd is no reason to stop).
+    """
+
+    def __init__(self, address=None):
+        address = os.environ.get("NOTIFY_SOCKET") if address is None else address
+        if address and address.startswith("@"):
+            address = "\0" + address[1:]
+        self.address = address or None
+        self.sock = None
+
+    def notify(self, *lines):
+        """Send the lines (READY=1, WATCHDOG=1, STATUS=..., STOPPING=1) as one datagram."""
+        if self.address is None:
+            return
+        try:
+            if self.sock is None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.sock.sendto("\n".join(lines).encode("utf-8", "replace"), socket.MSG_DONTWAIT,
+                             self.address)
+        except OSError:
+            pass
 
 
 class Stopper:
@@ -1680,7 +2020,7 @@ def build_parser():
                        epilog="Exit status: 0 stopped or replay done; 1 replay file unreadable; "
                               "2 bad configuration.")
     d = "(default: %(default)s)"
-    p.add_argument("--log-dir", default=LOG_DIR, help="directory of the dated logs " + d)
+    p.add_argument("--log-dir", help="directory of the dated logs (default: %s)" % LOG_DIR)
     p.add_argument("--log-prefix", default=LOG_PREFIX, help="file name before the date " + d)
     p.add_argument("--date-format", default=LOG_DATE_FORMAT, help="strftime date in the name " + d)
     p.add_argument("--utc", action="store_true", default=USE_UTC,
@@ -1716,6 +2056,15 @@ def build_parser():
                    help="count IPv6 clients per /N prefix " + d)
     p.add_argument("--ignore-ip", type=network, action="append", metavar="ADDR_OR_CIDR",
                    help="never count this address or block; repeatable (default: IGNORE_IPS)")
+    p.add_argument("--watch-url", dest="watch_urls", type=http_url, action="append", metavar="URL",
+                   help="also request this URL every --watch-every seconds and alert when it is "
+                        "down or back; repeatable (default: WATCH_URLS). Alone: watch URLs only")
+    p.add_argument("--watch-every", type=positive(float), default=WATCH_EVERY,
+                   help="seconds between requests of each watched URL " + d)
+    p.add_argument("--watch-timeout", type=positive(float), default=WATCH_TIMEOUT,
+                   help="seconds a watched URL has to answer " + d)
+    p.add_argument("--watch-failures", type=positive(int), default=WATCH_FAILURES,
+                   help="failed requests in a row that make a URL down " + d)
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return p
 
@@ -1731,6 +2080,14 @@ def parse_args(argv=None):
             args.ignore_ip = [network(n) for n in IGNORE_IPS]
         except argparse.ArgumentTypeError as e:
             p.error("IGNORE_IPS: %s" % e)
+    args.watch_only = bool(args.watch_urls) and args.log_dir is None and args.log_file is None
+    if args.log_dir is None:
+        args.log_dir = LOG_DIR
+    if args.watch_urls is None:
+        try:
+            args.watch_urls = [http_url(url) for url in WATCH_URLS]
+        except argparse.ArgumentTypeError as e:
+            p.error("WATCH_URLS: %s" % e)
     for path in args.replay or ():   # files, pipes (<(xzcat ...)) and "-" are fine
         if path != "-" and (os.path.isdir(path) or not os.access(path, os.R_OK)):
             p.error("cannot read replay file %s" % path)
@@ -1764,7 +2121,9 @@ def main(argv=None):
                         "appear on stdout and wait for it", settings.syslog_socket or DEFAULT_SYSLOG_SOCKET)
     alerting = Alerting(settings.target, settings.window, settings.utc, courier, writer.write,
                         stale_after=settings.window)
-    monitor = Monitor(settings, alerting.send)
+    watcher = UrlWatcher(settings.watch_urls, settings.watch_every, settings.watch_timeout,
+                         settings.watch_failures) if settings.watch_urls else None
+    monitor = Monitor(settings, alerting.send, watcher=watcher, url_alert=alerting.send_event)
     monitor.sleep = Stopper(monitor).sleep
     if courier is not None:
         monitor.status_parts.append(lambda: "syslog: %d waiting, %d dropped"
