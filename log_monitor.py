@@ -34,12 +34,9 @@ import argparse
 import bisect
 import calendar
 import collections
-import dataclasses
 import datetime
 import errno
-import functools
 import gzip
-import hashlib
 import heapq
 import ipaddress
 import json
@@ -56,7 +53,6 @@ import subprocess
 import sys
 import threading
 import time
-import typing
 
 __version__ = "1.0.0"
 
@@ -95,46 +91,54 @@ DEFAULT_SYSLOG_SOCKET = "/dev/log"
 log = logging.getLogger("log_monitor")
 
 
-@dataclasses.dataclass
 class Settings:
     """Every tunable the code uses, from the configuration block and the flags.
 
     parse_args() builds one; tests build or change one to shorten intervals
-    instead of sleeping. Times are seconds.
+    instead of sleeping. Times are seconds. A name not given keeps its default
+    here; an unknown name is a TypeError.
     """
 
-    log_dir: str = LOG_DIR
-    log_prefix: str = LOG_PREFIX
-    date_format: str = LOG_DATE_FORMAT
-    utc: bool = USE_UTC
-    log_file: typing.Optional[str] = LOG_FILE
-    target: str = TARGET_MESSAGE
-    interval: float = CHECK_INTERVAL
-    window: int = TIME_WINDOW
-    threshold: int = THRESHOLD_COUNT
-    cleanup_interval: float = CLEANUP_INTERVAL
-    facility: str = SYSLOG_FACILITY
-    tag: str = SYSLOG_TAG
-    syslog_socket: typing.Optional[str] = SYSLOG_SOCKET
-    logger_timeout: float = LOGGER_TIMEOUT
-    state_file: typing.Optional[str] = STATE_FILE
-    state_save_interval: float = STATE_SAVE_INTERVAL
-    max_clients: int = MAX_TRACKED_IPS
-    ipv6_prefix: int = IPV6_PREFIX
-    ignore_ip: list = dataclasses.field(default_factory=list)
-    rotated_idle: float = ROTATED_FILE_IDLE
-    max_clock_ahead: float = MAX_CLOCK_AHEAD
-    max_line_bytes: int = MAX_LINE_BYTES
-    read_chunk_bytes: int = READ_CHUNK_BYTES
-    from_start: bool = False
-    dry_run: bool = False
-    replay: typing.Optional[list] = None
-    top: int = 10
-    watch_urls: list = dataclasses.field(default_factory=list)
-    watch_every: float = WATCH_EVERY
-    watch_timeout: float = WATCH_TIMEOUT
-    watch_failures: int = WATCH_FAILURES
-    watch_only: bool = False        # URLs given and no log: follow no file
+    log_dir = LOG_DIR
+    log_prefix = LOG_PREFIX
+    date_format = LOG_DATE_FORMAT
+    utc = USE_UTC
+    log_file = LOG_FILE
+    target = TARGET_MESSAGE
+    interval = CHECK_INTERVAL
+    window = TIME_WINDOW
+    threshold = THRESHOLD_COUNT
+    cleanup_interval = CLEANUP_INTERVAL
+    facility = SYSLOG_FACILITY
+    tag = SYSLOG_TAG
+    syslog_socket = SYSLOG_SOCKET
+    logger_timeout = LOGGER_TIMEOUT
+    state_file = STATE_FILE
+    state_save_interval = STATE_SAVE_INTERVAL
+    max_clients = MAX_TRACKED_IPS
+    ipv6_prefix = IPV6_PREFIX
+    rotated_idle = ROTATED_FILE_IDLE
+    max_clock_ahead = MAX_CLOCK_AHEAD
+    max_line_bytes = MAX_LINE_BYTES
+    read_chunk_bytes = READ_CHUNK_BYTES
+    from_start = False
+    dry_run = False
+    replay = None
+    top = 10
+    watch_every = WATCH_EVERY
+    watch_timeout = WATCH_TIMEOUT
+    watch_failures = WATCH_FAILURES
+    watch_only = False        # URLs given and no log: follow no file
+
+    def __init__(self, **values):
+        self.ignore_ip, self.watch_urls = [], []
+        for name, value in values.items():
+            if not hasattr(self, name):
+                raise TypeError("unknown setting %r" % name)
+            setattr(self, name, value)
+
+    def __repr__(self):
+        return "Settings(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
 
 
 class Reporter:
@@ -755,6 +759,7 @@ class LogFile:
 
     def fingerprint(self, offset=None):
         """A digest of the file's first bytes and of those before offset (default: done_offset)."""
+        import hashlib      # here: start-up of a replay or --help does not need it
         offset = self.done_offset if offset is None else offset
         n = min(self.fingerprint_bytes, offset)
         fd = self.handle.fileno()
@@ -1419,13 +1424,19 @@ def http_url(text):
     return text
 
 
-@functools.lru_cache(maxsize=None)
 def url_opener():
     """The urllib opener for probes, built once: verifies TLS certificates and host names with
     the system's CA store (ssl.create_default_context), follows redirects, honours *_proxy."""
-    import ssl
-    import urllib.request   # 30 ms of imports that only URL watching needs
-    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+    global _url_opener
+    if _url_opener is None:
+        import ssl
+        import urllib.request   # 30 ms of imports that only URL watching needs
+        _url_opener = urllib.request.build_opener(
+            urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+    return _url_opener
+
+
+_url_opener = None
 
 
 def probe_url(url, timeout):

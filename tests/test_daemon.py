@@ -59,7 +59,7 @@ class LiveModesTest(TempDirTest):
         path = os.path.join(self.dir, "ssl_www_log-" + time.strftime("%Y-%m-%d"))
         d = self.daemon("--log-dir", self.dir, "--dry-run", *FAST)
         d.wait_for("Waiting for log file: %s" % path)
-        time.sleep(0.5)                     # five more polls
+        time.sleep(0.3)                     # three more polls
         self.assertEqual(d.stop(), 0)
         self.assertEqual(sum("Waiting for log file" in line for line in d.err), 1)
 
@@ -75,7 +75,7 @@ class LiveModesTest(TempDirTest):
         append(path, burst("10.0.0.1", 10, RECENT))
         line = d.wait_for("SUSPICIOUS", where="out")[0]
         self.assertTrue(line.endswith(EXPECTED % ("10.0.0.1", 10)))
-        self.assertIsNone(receiver.receive(timeout=0.5))
+        self.assertIsNone(receiver.receive(timeout=0.3))
         self.assertFalse(os.path.exists(os.path.join(self.dir, "logger-called")))
         self.assertEqual(d.stop(), 0)
 
@@ -191,16 +191,6 @@ class BrokenSyslogTest(TempDirTest):
         d.proc.returncode = os.waitstatus_to_exitcode(status)
         self.assertEqual(d.proc.returncode, 0)
         self.assertLess(usage.ru_maxrss / 1024, 60)    # the 40 MB line was never held
-
-    def test_hanging_logger_times_out_and_falls_back(self):
-        sleep = shutil.which("sleep")
-        receiver, path, d = self.run_with_logger("exec %s 60" % sleep, config={"LOGGER_TIMEOUT": 0.5})
-        append(path, burst("10.0.0.1", 10, RECENT))
-        self.assertEqual(parse_datagram(receiver.receive(timeout=15))[2], EXPECTED % ("10.0.0.1", 10))
-        d.wait_for("Error calling 'logger': no answer within")
-        append(path, burst("10.0.0.2", 10, RECENT))
-        self.assertEqual(parse_datagram(receiver.receive(timeout=15))[2], EXPECTED % ("10.0.0.2", 10))
-        self.assertEqual(d.stop(), 0)
 
 
 class ReplayTest(TempDirTest):
