@@ -58,34 +58,34 @@ __version__ = "1.0.0"
 
 # ---------------------------------------------------------------- configuration
 # Edit these, or override them with the command-line flags (--help).
-LOG_DIR = "/logs/apache"            # directory of the dated access logs
-LOG_PREFIX = "ssl_www_log-"         # file name before the date
-LOG_DATE_FORMAT = "%Y-%m-%d"        # strftime format of the date in the name
-USE_UTC = False                     # name files by the UTC date (rotatelogs without -l)
-LOG_FILE = None                     # follow this one file instead of the dated series
-TARGET_MESSAGE = "today_download"   # text that makes a request count
-CHECK_INTERVAL = 1                  # seconds between polls of the log
-TIME_WINDOW = 600                   # seconds: the sliding window
-THRESHOLD_COUNT = 10                # requests within TIME_WINDOW that raise an alert
-CLEANUP_INTERVAL = 300              # seconds between sweeps of idle clients
-SYSLOG_FACILITY = "user.error"      # logger -p; facility.level
-SYSLOG_TAG = "AlbumMonitor"         # logger -t (an SMS gateway may keep 5 characters)
-SYSLOG_SOCKET = None                # Unix socket for alerts; None: logger's /dev/log
-LOGGER_TIMEOUT = 3                  # seconds before a hung logger is given up
-STATE_FILE = None                   # path that keeps the read position across restarts
-STATE_SAVE_INTERVAL = 5             # seconds between saves of the state file
-MAX_TRACKED_IPS = 200000            # clients held at once (bounds memory under a flood)
-IPV6_PREFIX = 128                   # count IPv6 clients per /N prefix (64: one customer)
-IGNORE_IPS = []                     # addresses or CIDR blocks never counted
-ROTATED_FILE_IDLE = 300             # seconds a rotated-away file is still read after its last growth
-MAX_CLOCK_AHEAD = 60                # seconds a live line's time may be ahead of the clock; later: clock time
-MAX_LINE_BYTES = 65536              # longer lines are skipped (Apache writes far shorter ones)
-READ_CHUNK_BYTES = 1 << 20          # bytes read from a file at a time
-LOG_LEVEL = "INFO"                  # diagnostics on stderr; DEBUG adds the traceback of a failed pass
-WATCH_URLS = []                     # URLs to request every WATCH_EVERY seconds; alert when not 200
-WATCH_EVERY = 60                    # seconds between requests of each watched URL
-WATCH_TIMEOUT = 10                  # seconds a watched URL has to answer
-WATCH_FAILURES = 2                  # failed requests in a row that make a URL down
+LOG_DIR = "/logs/apache"  # directory of the dated access logs
+LOG_PREFIX = "ssl_www_log-"  # file name before the date
+LOG_DATE_FORMAT = "%Y-%m-%d"  # strftime format of the date in the name
+USE_UTC = False  # name files by the UTC date (rotatelogs without -l)
+LOG_FILE = None  # follow this one file instead of the dated series
+TARGET_MESSAGE = "today_download"  # text that makes a request count
+CHECK_INTERVAL = 1  # seconds between polls of the log
+TIME_WINDOW = 600  # seconds: the sliding window
+THRESHOLD_COUNT = 10  # requests within TIME_WINDOW that raise an alert
+CLEANUP_INTERVAL = 300  # seconds between sweeps of idle clients
+SYSLOG_FACILITY = "user.error"  # logger -p; facility.level
+SYSLOG_TAG = "AlbumMonitor"  # logger -t (an SMS gateway may keep 5 characters)
+SYSLOG_SOCKET = None  # Unix socket for alerts; None: logger's /dev/log
+LOGGER_TIMEOUT = 3  # seconds before a hung logger is given up
+STATE_FILE = None  # path that keeps the read position across restarts
+STATE_SAVE_INTERVAL = 5  # seconds between saves of the state file
+MAX_TRACKED_IPS = 200000  # clients held at once (bounds memory under a flood)
+IPV6_PREFIX = 128  # count IPv6 clients per /N prefix (64: one customer)
+IGNORE_IPS = []  # addresses or CIDR blocks never counted
+ROTATED_FILE_IDLE = 300  # seconds a rotated-away file is still read after its last growth
+MAX_CLOCK_AHEAD = 60  # seconds a live line's time may be ahead of the clock; later: clock time
+MAX_LINE_BYTES = 65536  # longer lines are skipped (Apache writes far shorter ones)
+READ_CHUNK_BYTES = 1 << 20  # bytes read from a file at a time
+LOG_LEVEL = "INFO"  # diagnostics on stderr; DEBUG adds the traceback of a failed pass
+WATCH_URLS = []  # URLs to request every WATCH_EVERY seconds; alert when not 200
+WATCH_EVERY = 60  # seconds between requests of each watched URL
+WATCH_TIMEOUT = 10  # seconds a watched URL has to answer
+WATCH_FAILURES = 2  # failed requests in a row that make a URL down
 
 DEFAULT_SYSLOG_SOCKET = "/dev/log"
 log = logging.getLogger("log_monitor")
@@ -128,7 +128,7 @@ class Settings:
     watch_every = WATCH_EVERY
     watch_timeout = WATCH_TIMEOUT
     watch_failures = WATCH_FAILURES
-    watch_only = False        # URLs given and no log: follow no file
+    watch_only = False  # URLs given and no log: follow no file
 
     def __init__(self, **values):
         self.ignore_ip, self.watch_urls = [], []
@@ -161,7 +161,8 @@ MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # %t then "%r" of Common/Combined Log Format. Apache writes a quote inside the
 # request as \" so the request ends at the first unescaped quote.
 CLF_TIME_REQUEST = re.compile(
-    rb'\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "([^"\\]*(?:\\.[^"\\]*)*)"')
+    rb'\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "([^"\\]*(?:\\.[^"\\]*)*)"'
+)
 
 
 def parse_clf_time(text):
@@ -169,9 +170,10 @@ def parse_clf_time(text):
     month = MONTHS.get(text[3:6])
     if month is None:
         return None
-    try:   # datetime rejects 31/Feb and 25:61:61
-        moment = datetime.datetime(int(text[7:11]), month, int(text[0:2]),
-                                   int(text[12:14]), int(text[15:17]), int(text[18:20]))
+    try:  # datetime rejects 31/Feb and 25:61:61
+        moment = datetime.datetime(
+            int(text[7:11]), month, int(text[0:2]), int(text[12:14]), int(text[15:17]), int(text[18:20])
+        )
     except ValueError:
         return None
     t = calendar.timegm(moment.timetuple())
@@ -260,7 +262,7 @@ class Scanner:
         match = CLF_TIME_REQUEST.search(data, start, end)
         if match is not None:
             if self.needle not in match.group(2):
-                return None     # the target is only in the referer or user agent
+                return None  # the target is only in the referer or user agent
             t = self.log_time(match.group(1)) or int(default_time)
         else:
             t = int(default_time)
@@ -301,7 +303,7 @@ class Scanner:
         key = key_of(bytes(data[start:space]))
         if space < end and (key is not None or data.find(b":", start, space) != -1):
             second = data.find(b" ", space + 1, end)
-            second_key = key_of(bytes(data[space + 1:second if second != -1 else end]))
+            second_key = key_of(bytes(data[space + 1 : second if second != -1 else end]))
             if second_key is not None:
                 key = second_key
         return key
@@ -354,7 +356,7 @@ def window_peak(secs, cnts, t, window_seconds):
     """
     lo = bisect.bisect_right(secs, t - window_seconds)
     j = bisect.bisect_left(secs, t)
-    running = sum(cnts[lo:j + 1])
+    running = sum(cnts[lo : j + 1])
     best, best_end = running, t
     for k in range(j + 1, len(secs)):
         end = secs[k]
@@ -385,9 +387,10 @@ def make_room(table, quota, keep_score):
             if len(victims) >= quota:
                 break
     if len(victims) < quota:
-        others = sorted((keep_score(value), key) for key, value in table.items()
-                        if value.__class__ is not int)
-        victims.extend(key for _, key in others[:quota - len(victims)])
+        others = sorted(
+            (keep_score(value), key) for key, value in table.items() if value.__class__ is not int
+        )
+        victims.extend(key for _, key in others[: quota - len(victims)])
     for key in victims:
         del table[key]
     return len(victims)
@@ -405,7 +408,7 @@ class Hits:
     def __init__(self, first_second):
         self.secs = [first_second]
         self.cnts = [1]
-        self.total = 1          # sum of cnts
+        self.total = 1  # sum of cnts
         self.alerted_at = None  # log second of the last alert
 
     def add(self, t):
@@ -461,14 +464,13 @@ class SlidingWindow:
 
     late_limit_seconds = 86400
 
-    def __init__(self, window_seconds=TIME_WINDOW, threshold=THRESHOLD_COUNT,
-                 max_clients=MAX_TRACKED_IPS):
+    def __init__(self, window_seconds=TIME_WINDOW, threshold=THRESHOLD_COUNT, max_clients=MAX_TRACKED_IPS):
         self.window = int(window_seconds)
         self.horizon_seconds = 2 * self.window
         self.threshold = threshold
         self.max_clients = max_clients
-        self.clients = {}       # client -> int (the second of its only request) or Hits
-        self.log_now = None     # newest log second of a counted request
+        self.clients = {}  # client -> int (the second of its only request) or Hits
+        self.log_now = None  # newest log second of a counted request
         self.late = self.late_counted = self.evictions = 0
 
     def add(self, key, t):
@@ -514,8 +516,11 @@ class SlidingWindow:
         if self.log_now is None:
             return 0
         horizon = self.log_now - self.horizon_seconds
-        stale = [key for key, entry in self.clients.items()
-                 if (entry <= horizon if entry.__class__ is int else entry.forget_until(horizon))]
+        stale = [
+            key
+            for key, entry in self.clients.items()
+            if (entry <= horizon if entry.__class__ is int else entry.forget_until(horizon))
+        ]
         for key in stale:
             del self.clients[key]
         return len(stale)
@@ -523,21 +528,42 @@ class SlidingWindow:
     def _evict(self):
         """Make room in the client table; see make_room."""
         if not self.evictions:
-            log.warning("Tracking %d clients (MAX_TRACKED_IPS): forgetting the oldest "
-                        "one-request clients first", self.max_clients)
-        self.evictions += make_room(self.clients, self.max_clients // 4,
-                                    lambda entry: entry.secs[-1])
+            log.warning(
+                "Tracking %d clients (MAX_TRACKED_IPS): forgetting the oldest one-request clients first",
+                self.max_clients,
+            )
+        self.evictions += make_room(self.clients, self.max_clients // 4, lambda entry: entry.secs[-1])
 
 
 # ---------------------------------------------------------------- alert text
 FACILITIES = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6,
-    "news": 7, "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "security": 4,
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+    "security": 4,
     **{"local%d" % n: 16 + n for n in range(8)},
 }
 LEVELS = {
-    "emerg": 0, "panic": 0, "alert": 1, "crit": 2, "err": 3, "error": 3,
-    "warning": 4, "warn": 4, "notice": 5, "info": 6, "debug": 7,
+    "emerg": 0,
+    "panic": 0,
+    "alert": 1,
+    "crit": 2,
+    "err": 3,
+    "error": 3,
+    "warning": 4,
+    "warn": 4,
+    "notice": 5,
+    "info": 6,
+    "debug": 7,
 }
 
 
@@ -545,8 +571,9 @@ def syslog_priority(facility_level):
     """Numeric syslog priority of "facility.level" (user.error -> 11); ValueError if unknown."""
     facility, _, level = facility_level.partition(".")
     if facility not in FACILITIES or level not in LEVELS:
-        raise ValueError("unknown syslog facility.level %r (e.g. user.error, local0.warning)"
-                         % facility_level)
+        raise ValueError(
+            "unknown syslog facility.level %r (e.g. user.error, local0.warning)" % facility_level
+        )
     return FACILITIES[facility] * 8 + LEVELS[level]
 
 
@@ -561,7 +588,11 @@ def window_text(seconds):
 def alert_message(client, target, count, window_seconds):
     """The alert text; client is a validated address (or IPv6 prefix), never raw log text."""
     return "SUSPICIOUS ACTIVITY: IP %s accessed %s %d times in %s" % (
-        client, target, count, window_text(window_seconds))
+        client,
+        target,
+        count,
+        window_text(window_seconds),
+    )
 
 
 def iso_time(t, utc=False):
@@ -596,8 +627,10 @@ def duration_text(seconds):
 
 def alert_line(alert, target, window_seconds, utc=False):
     """The stdout line of an alert: '<log time, ISO 8601> <message>'."""
-    return "%s %s" % (iso_time(alert.time, utc),
-                      alert_message(alert.client, target, alert.count, window_seconds))
+    return "%s %s" % (
+        iso_time(alert.time, utc),
+        alert_message(alert.client, target, alert.count, window_seconds),
+    )
 
 
 # ---------------------------------------------------------------- reading files
@@ -618,11 +651,11 @@ class LineReader:
         self.chunk_bytes = chunk_bytes
         self.max_line_bytes = max_line_bytes
         self.buffer = self.view = None
-        self.held = b""         # the incomplete line while the buffer is released
-        self.rest = (0, 0)      # buffer[rest[0]:rest[1]] is the incomplete line held back
+        self.held = b""  # the incomplete line while the buffer is released
+        self.rest = (0, 0)  # buffer[rest[0]:rest[1]] is the incomplete line held back
         self.skipping = False
         self.overlong = 0
-        self.bytes_read = 0     # all bytes read so far
+        self.bytes_read = 0  # all bytes read so far
 
     @property
     def pending(self):
@@ -632,7 +665,7 @@ class LineReader:
     def release(self):
         """Give the buffer back, keeping only the held-back line."""
         if self.buffer is not None:
-            self.held = bytes(self.buffer[self.rest[0]:self.rest[1]])
+            self.held = bytes(self.buffer[self.rest[0] : self.rest[1]])
             self.buffer = self.view = None
 
     def read(self, handle, limit=None):
@@ -640,7 +673,7 @@ class LineReader:
         if self.buffer is None:
             self.buffer = bytearray(self.chunk_bytes + self.max_line_bytes + 1)
             self.view = memoryview(self.buffer)
-            self.buffer[:len(self.held)] = self.held
+            self.buffer[: len(self.held)] = self.held
             self.rest, self.held = (0, len(self.held)), b""
         buf = self.buffer
         rest_start, rest_end = self.rest
@@ -648,7 +681,7 @@ class LineReader:
         if held and rest_start:
             buf[:held] = buf[rest_start:rest_end]
         size = self.chunk_bytes if limit is None else min(limit, self.chunk_bytes)
-        count = handle.readinto(self.view[held:held + size]) or 0
+        count = handle.readinto(self.view[held : held + size]) or 0
         self.bytes_read += count
         total = held + count
         start = 0
@@ -706,16 +739,16 @@ class LogFile:
     fingerprint(offset), close(); path, identity, offset, done_offset, last_growth.
     """
 
-    fingerprint_bytes = 256     # from the start and from before the offset
+    fingerprint_bytes = 256  # from the start and from before the offset
 
     def __init__(self, path, handle, identity, offset):
         self.path = path
         self.handle = handle
         self.identity = identity
-        self.start_offset = offset      # where reading began
+        self.start_offset = offset  # where reading began
         self.lines = LineReader()
-        self.last_growth = None         # clock time of the last read that returned data
-        self.tail = b""                 # the last bytes read, to see a truncated file regrown
+        self.last_growth = None  # clock time of the last read that returned data
+        self.tail = b""  # the last bytes read, to see a truncated file regrown
 
     @classmethod
     def open(cls, path, at_end=False, offset=0, fingerprint=None):
@@ -737,10 +770,14 @@ class LogFile:
             os.close(fd)
             raise
         offset = st.st_size if at_end else offset
-        if offset and (offset > st.st_size or (fingerprint is not None
-                                                and log_file.fingerprint(offset) != fingerprint)):
-            log.warning("%s changed since offset %d was read (truncated, or replaced); reading it "
-                        "from the start", path, offset)
+        if offset and (
+            offset > st.st_size or (fingerprint is not None and log_file.fingerprint(offset) != fingerprint)
+        ):
+            log.warning(
+                "%s changed since offset %d was read (truncated, or replaced); reading it from the start",
+                path,
+                offset,
+            )
             offset = 0
         log_file.handle.seek(offset)
         log_file.start_offset = offset
@@ -759,7 +796,8 @@ class LogFile:
 
     def fingerprint(self, offset=None):
         """A digest of the file's first bytes and of those before offset (default: done_offset)."""
-        import hashlib      # here: start-up of a replay or --help does not need it
+        import hashlib  # here: start-up of a replay or --help does not need it
+
         offset = self.done_offset if offset is None else offset
         n = min(self.fingerprint_bytes, offset)
         fd = self.handle.fileno()
@@ -778,8 +816,9 @@ class LogFile:
         its start.
         """
         size = os.fstat(self.handle.fileno()).st_size
-        if size < self.offset or (size > self.offset and self.tail
-                                  and self._bytes_before(self.offset, len(self.tail)) != self.tail):
+        if size < self.offset or (
+            size > self.offset and self.tail and self._bytes_before(self.offset, len(self.tail)) != self.tail
+        ):
             log.warning("%s was truncated; reading it from the start", self.path)
             self.handle.seek(0)
             self.start_offset = 0
@@ -801,7 +840,7 @@ class LogFile:
         start = offset_for_time(handle, end, since_log_time)
         handle.seek(start)
         if start:
-            handle.readline()   # start at a line boundary
+            handle.readline()  # start at a line boundary
         yield from LineReader().spans(handle, limit=end - handle.tell())
         handle.seek(end)
 
@@ -834,7 +873,7 @@ class Follower:
         self.rotated_idle = rotated_idle
         self.current = None
         self.retiring = []
-        self.finished = collections.OrderedDict()   # identity -> (offset, fingerprint), let go
+        self.finished = collections.OrderedDict()  # identity -> (offset, fingerprint), let go
         self.starting = True
         self.reopen_requested = False
         self.reporter = Reporter()
@@ -853,11 +892,11 @@ class Follower:
         current = self.current
         if current is not None:
             if current.path != path or file_identity(path) != current.identity:
-                yield from current.read(now)    # rotated, replaced or a new date: retire it
+                yield from current.read(now)  # rotated, replaced or a new date: retire it
                 current.last_growth = now
                 self.retiring.append(current)
                 self.current = None
-            elif reopen:    # SIGHUP on an unchanged file: open it again where we were
+            elif reopen:  # SIGHUP on an unchanged file: open it again where we were
                 yield from current.read(now)
                 current.handle.close()
                 self.current = None
@@ -902,7 +941,7 @@ class Follower:
     def _open(self, path, now, offset=0):
         identity = file_identity(path)
         for old in self.retiring:
-            if old.identity == identity:    # followed already: take it back where it is
+            if old.identity == identity:  # followed already: take it back where it is
                 self.retiring.remove(old)
                 self.current, old.path = old, path
                 return
@@ -910,19 +949,19 @@ class Follower:
         if identity in self.finished:
             offset, fingerprint = self.finished.pop(identity)
         try:
-            self.current = LogFile.open(path, self.starting and not self.from_start, offset,
-                                        fingerprint)
+            self.current = LogFile.open(path, self.starting and not self.from_start, offset, fingerprint)
         except FileNotFoundError:
-            self.reporter.report("open", ("missing", path), "Waiting for log file: %s" % path,
-                                 logging.INFO)
+            self.reporter.report("open", ("missing", path), "Waiting for log file: %s" % path, logging.INFO)
             return
         except PermissionError:
-            self.reporter.report("open", ("denied", path),
-                                 "Cannot read log file %s: permission denied; retrying" % path)
+            self.reporter.report(
+                "open", ("denied", path), "Cannot read log file %s: permission denied; retrying" % path
+            )
             return
         except OSError as e:
-            self.reporter.report("open", ("error", path, e.errno),
-                                 "Cannot read log file %s: %s; retrying" % (path, e.strerror))
+            self.reporter.report(
+                "open", ("error", path, e.errno), "Cannot read log file %s: %s; retrying" % (path, e.strerror)
+            )
             return
         self.current.last_growth = now
         self.reporter.report("open", None, None)
@@ -935,6 +974,7 @@ def dated_path(log_dir, prefix, date_format, utc):
 
     def path_for(now):
         return os.path.join(log_dir, prefix + time.strftime(date_format, to_tuple(now)))
+
     return path_for
 
 
@@ -982,8 +1022,16 @@ class StateFile:
     def save(self, files, log_time):
         """Save the offsets of files (LogFiles) and log_time, if they changed since the last save."""
         try:
-            entries = [{"path": f.path, "dev": f.identity[0], "ino": f.identity[1],
-                        "offset": f.done_offset, "fingerprint": f.fingerprint()} for f in files]
+            entries = [
+                {
+                    "path": f.path,
+                    "dev": f.identity[0],
+                    "ino": f.identity[1],
+                    "offset": f.done_offset,
+                    "fingerprint": f.fingerprint(),
+                }
+                for f in files
+            ]
             state = {"version": 2, "follow": self.follow_spec, "log_time": log_time, "files": entries}
             if state == self.saved:
                 return
@@ -996,8 +1044,9 @@ class StateFile:
             self.saved = state
             self.reporter.report("state", None, None)
         except (OSError, ValueError) as e:
-            self.reporter.report("state", str(e), "Cannot write state file %s: %s"
-                                 % (self.path, e), logging.ERROR)
+            self.reporter.report(
+                "state", str(e), "Cannot write state file %s: %s" % (self.path, e), logging.ERROR
+            )
 
     def load(self):
         """The saved state dict; ValueError or OSError (FileNotFoundError if none)."""
@@ -1013,12 +1062,16 @@ class StateFile:
         if not isinstance(state, dict) or not isinstance(state.get("files"), list):
             raise ValueError("not a log_monitor state file")
         for entry in state["files"]:
-            if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
-                    and all(number(entry.get(k)) for k in ("dev", "ino", "offset"))
-                    and isinstance(entry.get("fingerprint", ""), str)):
+            if not (
+                isinstance(entry, dict)
+                and isinstance(entry.get("path"), str)
+                and all(number(entry.get(k)) for k in ("dev", "ino", "offset"))
+                and isinstance(entry.get("fingerprint", ""), str)
+            ):
                 raise ValueError("not a log_monitor state file")
         if state.get("log_time") is not None and not (
-                isinstance(state["log_time"], int) and abs(state["log_time"]) < 1 << 40):
+            isinstance(state["log_time"], int) and abs(state["log_time"]) < 1 << 40
+        ):
             raise ValueError("not a log_monitor state file")
         return state
 
@@ -1033,22 +1086,25 @@ class StateFile:
             log.warning("Ignoring state file %s: %s", self.path, e)
             return None
         if state.get("follow") != self.follow_spec:
-            log.warning("Ignoring state file %s: it is for %s, not %s",
-                        self.path, state.get("follow"), self.follow_spec)
+            log.warning(
+                "Ignoring state file %s: it is for %s, not %s",
+                self.path,
+                state.get("follow"),
+                self.follow_spec,
+            )
             return None
         opened = []
         for entry in state["files"]:
             found = find_by_identity(entry["path"], (entry["dev"], entry["ino"]))
-            if found is None:   # e.g. a rotated file already deleted: nothing left to read
+            if found is None:  # e.g. a rotated file already deleted: nothing left to read
                 log.warning("State file %s: %s is gone; skipping it", self.path, entry["path"])
                 continue
             try:
-                log_file = LogFile.open(found, offset=entry["offset"],
-                                        fingerprint=entry.get("fingerprint"))
+                log_file = LogFile.open(found, offset=entry["offset"], fingerprint=entry.get("fingerprint"))
             except OSError as e:
                 log.warning("State file %s: cannot open %s: %s; skipping it", self.path, found, e)
                 continue
-            if log_file.identity != (entry["dev"], entry["ino"]):   # replaced just now
+            if log_file.identity != (entry["dev"], entry["ino"]):  # replaced just now
                 log_file.handle.close()
                 continue
             opened.append(log_file)
@@ -1094,15 +1150,16 @@ class SyslogSender:
     Public: send(message, now) -> True if delivered; command(message).
     """
 
-    retry_seconds = 60      # after a hung logger, the fallback alone for this long
+    retry_seconds = 60  # after a hung logger, the fallback alone for this long
 
-    def __init__(self, facility=SYSLOG_FACILITY, tag=SYSLOG_TAG, socket_path=SYSLOG_SOCKET,
-                 timeout=LOGGER_TIMEOUT):
+    def __init__(
+        self, facility=SYSLOG_FACILITY, tag=SYSLOG_TAG, socket_path=SYSLOG_SOCKET, timeout=LOGGER_TIMEOUT
+    ):
         self.facility, self.tag, self.socket_path, self.timeout = facility, tag, socket_path, timeout
         self.priority = syslog_priority(facility)
         self.reporter = Reporter()
-        self.hung_at = None         # clock time logger last hung
-        self.child = None           # the logger process running now (for kill at exit)
+        self.hung_at = None  # clock time logger last hung
+        self.child = None  # the logger process running now (for kill at exit)
 
     def command(self, message):
         """The logger argument list for message."""
@@ -1116,8 +1173,12 @@ class SyslogSender:
         now = time.time() if now is None else now
         target = self.socket_path or DEFAULT_SYSLOG_SOCKET
         if not socket_ready(target):
-            self.reporter.report("socket", "missing", "Syslog socket %s does not exist: alerts "
-                                 "reach stdout only until it is back" % target, logging.ERROR)
+            self.reporter.report(
+                "socket",
+                "missing",
+                "Syslog socket %s does not exist: alerts reach stdout only until it is back" % target,
+                logging.ERROR,
+            )
             return False
         self.reporter.report("socket", None, "Syslog socket %s is back" % target, logging.INFO)
         if self.hung_at is None or abs(now - self.hung_at) >= self.retry_seconds:
@@ -1128,13 +1189,11 @@ class SyslogSender:
                 return True
             if reason.startswith("no answer"):
                 self.hung_at = now
-            self.reporter.report("logger", reason, "Error calling 'logger': %s" % reason,
-                                 logging.ERROR)
+            self.reporter.report("logger", reason, "Error calling 'logger': %s" % reason, logging.ERROR)
         try:
             self._fallback(message, target)
         except OSError as e:
-            self.reporter.report("fallback", str(e), "Syslog fallback failed too: %s" % e,
-                                 logging.ERROR)
+            self.reporter.report("fallback", str(e), "Syslog fallback failed too: %s" % e, logging.ERROR)
             return False
         self.reporter.report("fallback", None, None)
         return True
@@ -1142,8 +1201,12 @@ class SyslogSender:
     def _run_logger(self, message):
         """None if logger delivered message, else the reason. Waits at most timeout seconds."""
         try:
-            self.child = subprocess.Popen(self.command(message), stdin=subprocess.DEVNULL,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self.child = subprocess.Popen(
+                self.command(message),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
         except OSError as e:
             return e.strerror or str(e)
         child, self.child = self.child, None
@@ -1167,8 +1230,13 @@ class SyslogSender:
 
     def _fallback(self, message, target):
         stamp = time.localtime()
-        header = "<%d>%s %2d %s %s: " % (self.priority, MONTH_NAMES[stamp.tm_mon - 1],
-                                          stamp.tm_mday, time.strftime("%H:%M:%S", stamp), self.tag)
+        header = "<%d>%s %2d %s %s: " % (
+            self.priority,
+            MONTH_NAMES[stamp.tm_mon - 1],
+            stamp.tm_mday,
+            time.strftime("%H:%M:%S", stamp),
+            self.tag,
+        )
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
             # never wait on a full socket (a blocking send to it spins or hangs): retried later
             s.sendto((header + message).encode("utf-8"), socket.MSG_DONTWAIT, target)
@@ -1188,7 +1256,7 @@ class Courier(threading.Thread):
         super().__init__(name="syslog courier", daemon=True)
         self.sender, self.utc, self.clock = sender, utc, clock
         self.retry_seconds, self.max_pending = retry_seconds, max_pending
-        self.queue = collections.deque()    # [message, log time, failed before]
+        self.queue = collections.deque()  # [message, log time, failed before]
         self.lost = 0
         self.wake = threading.Event()
         self.stopping = False
@@ -1203,8 +1271,11 @@ class Courier(threading.Thread):
         if len(self.queue) >= self.max_pending:
             self.queue.popleft()
             self.lost += 1
-            log.error("More than %d alerts wait for syslog: dropped the oldest (%d so far)",
-                      self.max_pending, self.lost)
+            log.error(
+                "More than %d alerts wait for syslog: dropped the oldest (%d so far)",
+                self.max_pending,
+                self.lost,
+            )
         self.queue.append([message, log_time, False])
         self.wake.set()
 
@@ -1218,9 +1289,9 @@ class Courier(threading.Thread):
                 if self._deliver(queue[0]):
                     queue.popleft()
                 elif stopping:
-                    queue.rotate(-1)    # the last try for each: keep going
+                    queue.rotate(-1)  # the last try for each: keep going
                 else:
-                    break               # keep the order; retry later
+                    break  # keep the order; retry later
             if stopping:
                 return
 
@@ -1244,7 +1315,7 @@ class Courier(threading.Thread):
         self.join(timeout)
         child = self.sender.child
         if self.is_alive() and child is not None:
-            child.kill()        # a logger hung at exit must not outlive us
+            child.kill()  # a logger hung at exit must not outlive us
         return len(self.queue)
 
 
@@ -1268,8 +1339,12 @@ class StdoutWriter(threading.Thread):
         """Queue one line; never blocks."""
         if len(self.lines) >= self.max_lines:
             self.dropped += 1
-            self.reporter.report("full", True, "stdout is not being read: alert lines are "
-                                 "dropped (syslog delivery goes on)", logging.ERROR)
+            self.reporter.report(
+                "full",
+                True,
+                "stdout is not being read: alert lines are dropped (syslog delivery goes on)",
+                logging.ERROR,
+            )
             return
         self.lines.append(line)
         self.wake.set()
@@ -1282,9 +1357,9 @@ class StdoutWriter(threading.Thread):
                 data = (self.lines[0] + "\n").encode("utf-8", "replace")
                 try:
                     while data:
-                        data = data[os.write(self.fd, data):]
+                        data = data[os.write(self.fd, data) :]
                 except OSError:
-                    pass        # a closed stdout is not a reason to stop
+                    pass  # a closed stdout is not a reason to stop
                 self.lines.popleft()
                 self.reporter.report("full", None, None)
 
@@ -1313,8 +1388,16 @@ class Alerting:
     and not sent to syslog: an old burst read late is no reason to page now.
     """
 
-    def __init__(self, target, window_seconds, utc=False, courier=None, out=print_line,
-                 stale_after=None, clock=time.time):
+    def __init__(
+        self,
+        target,
+        window_seconds,
+        utc=False,
+        courier=None,
+        out=print_line,
+        stale_after=None,
+        clock=time.time,
+    ):
         self.target, self.window, self.utc = target, window_seconds, utc
         self.courier, self.out = courier, out
         self.stale_after, self.clock = stale_after, clock
@@ -1328,8 +1411,7 @@ class Alerting:
             return
         self.out(line)
         if self.courier is not None:
-            self.courier.put(alert_message(alert.client, self.target, alert.count, self.window),
-                             alert.time)
+            self.courier.put(alert_message(alert.client, self.target, alert.count, self.window), alert.time)
 
     def send_event(self, event):
         """Deliver one UrlEvent (time, message) the same way: stdout line, then syslog."""
@@ -1362,9 +1444,9 @@ class UrlState:
         self.url = url
         self.failures = max(1, failures)
         self.down = False
-        self.failed = 0             # failed probes in a row
-        self.failing_since = None   # probe time (epoch seconds) of the first of them
-        self.last = None            # (ok, detail, seconds) of the newest probe
+        self.failed = 0  # failed probes in a row
+        self.failing_since = None  # probe time (epoch seconds) of the first of them
+        self.last = None  # (ok, detail, seconds) of the newest probe
 
     def update(self, ok, detail, now, seconds=None):
         """Take one probe result started at now (epoch seconds); the alert text or None.
@@ -1409,12 +1491,16 @@ def url_alert_line(event, utc=False):
 def http_url(text):
     """A URL to watch, checked (argparse type for --watch-url and WATCH_URLS): http or https,
     a host, a valid port; no spaces or control characters, no user:password (it would reach syslog)."""
-    import urllib.parse     # here, not at the top: start-up time of everything else
+    import urllib.parse  # here, not at the top: start-up time of everything else
+
     parts = urllib.parse.urlsplit(text)
-    try:    # .port raises ValueError for a port that is no number or above 65535
-        valid = (parts.scheme in ("http", "https") and bool(parts.hostname)
-                 and (parts.port is None or parts.port > 0)
-                 and not any(c.isspace() or not c.isprintable() for c in text))
+    try:  # .port raises ValueError for a port that is no number or above 65535
+        valid = (
+            parts.scheme in ("http", "https")
+            and bool(parts.hostname)
+            and (parts.port is None or parts.port > 0)
+            and not any(c.isspace() or not c.isprintable() for c in text)
+        )
     except ValueError:
         valid = False
     if not valid:
@@ -1430,9 +1516,11 @@ def url_opener():
     global _url_opener
     if _url_opener is None:
         import ssl
-        import urllib.request   # 30 ms of imports that only URL watching needs
+        import urllib.request  # 30 ms of imports that only URL watching needs
+
         _url_opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+            urllib.request.HTTPSHandler(context=ssl.create_default_context())
+        )
     return _url_opener
 
 
@@ -1452,14 +1540,15 @@ def probe_url(url, timeout):
     import http.client
     import urllib.error
     import urllib.request
-    request = urllib.request.Request(url, headers={
-        "User-Agent": "log_monitor/%s url-check" % __version__,
-        "Cache-Control": "no-cache"})     # ask the site, not a cache in front of it
+
+    request = urllib.request.Request(
+        url, headers={"User-Agent": "log_monitor/%s url-check" % __version__, "Cache-Control": "no-cache"}
+    )  # ask the site, not a cache in front of it
     started = time.monotonic()
     try:
         with url_opener().open(request, timeout=timeout) as answer:
             status = answer.status
-    except urllib.error.HTTPError as e:     # urllib raises for every final status outside 2xx
+    except urllib.error.HTTPError as e:  # urllib raises for every final status outside 2xx
         e.close()
         status = e.code
     except (OSError, http.client.HTTPException, ValueError) as e:
@@ -1477,8 +1566,9 @@ def probe_error(error, timeout):
     import http.client
     import ssl
     import urllib.error
+
     reason = error.reason if isinstance(error, urllib.error.URLError) else error
-    if isinstance(reason, (socket.timeout, TimeoutError)):     # socket.timeout is OSError on 3.9
+    if isinstance(reason, (socket.timeout, TimeoutError)):  # socket.timeout is OSError on 3.9
         words = "timeout after %g s" % timeout
     elif isinstance(reason, socket.gaierror):
         words = "DNS failure: %s" % reason.strerror
@@ -1498,7 +1588,7 @@ def probe_error(error, timeout):
         words = "bad answer (%s)" % type(reason).__name__
     elif isinstance(reason, OSError):
         words = (reason.strerror or type(reason).__name__).lower()
-    else:                                   # URLError("unknown url type: ...") and the like
+    else:  # URLError("unknown url type: ...") and the like
         words = str(reason)
     return "".join(c if c.isprintable() else "?" for c in words)[:200]
 
@@ -1522,21 +1612,20 @@ class UrlWatcher:
     """
 
     def __init__(self, urls, every, timeout, failures, probe=probe_url):
-        self.urls = list(dict.fromkeys(urls))   # a URL given twice is watched once
+        self.urls = list(dict.fromkeys(urls))  # a URL given twice is watched once
         self.every, self.timeout, self.probe = every, timeout, probe
         self.states = {url: UrlState(url, failures) for url in self.urls}
         # (url, monotonic start, (ok, detail, seconds)); deque append/popleft are atomic,
         # and only the loop's thread pops, so no lock is needed
         self._results = collections.deque()
-        self._answers = {url: queue.Queue() for url in self.urls}   # probe thread -> URL thread
+        self._answers = {url: queue.Queue() for url in self.urls}  # probe thread -> URL thread
         self._stopping = threading.Event()
         self._threads = []
 
     def start(self):
         """Start one daemon thread per URL; the first probes begin at once."""
         for url in self.urls:
-            thread = threading.Thread(target=self._watch, args=(url,), name="watch " + url,
-                                      daemon=True)
+            thread = threading.Thread(target=self._watch, args=(url,), name="watch " + url, daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -1559,7 +1648,7 @@ class UrlWatcher:
         """Ask the threads to end and give them up to wait seconds; a hung probe is not waited for."""
         self._stopping.set()
         for answers in self._answers.values():
-            answers.put(None)       # wakes a URL thread waiting for its probe
+            answers.put(None)  # wakes a URL thread waiting for its probe
         deadline = time.monotonic() + wait
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -1567,16 +1656,17 @@ class UrlWatcher:
     def _watch(self, url):
         """One URL's turns, in its own thread: probe, hand the result over, wait for the next turn."""
         answers = self._answers[url]
-        stuck = False       # the last probe overran its timeout and has not answered yet
+        stuck = False  # the last probe overran its timeout and has not answered yet
         while not self._stopping.is_set():
             turn = time.monotonic()
-            if stuck:       # its late answer counts for nothing; wait for it, never start a second
+            if stuck:  # its late answer counts for nothing; wait for it, never start a second
                 stuck = self._answer(answers, turn + self.timeout) is None
             started = turn
             if not stuck:
                 started = time.monotonic()
-                threading.Thread(target=self._probe_into, args=(url, answers),
-                                 name="probe " + url, daemon=True).start()
+                threading.Thread(
+                    target=self._probe_into, args=(url, answers), name="probe " + url, daemon=True
+                ).start()
                 answer = self._answer(answers, started + self.timeout)
                 stuck = answer is None
             if self._stopping.is_set():
@@ -1620,9 +1710,11 @@ class Detector:
     @classmethod
     def from_settings(cls, settings, tally=None):
         """A Detector for settings (target, window, threshold, client cap, prefix, ignore list)."""
-        return cls(Scanner(settings.target, settings.ipv6_prefix, settings.ignore_ip,
-                           settings.max_line_bytes),
-                   SlidingWindow(settings.window, settings.threshold, settings.max_clients), tally)
+        return cls(
+            Scanner(settings.target, settings.ipv6_prefix, settings.ignore_ip, settings.max_line_bytes),
+            SlidingWindow(settings.window, settings.threshold, settings.max_clients),
+            tally,
+        )
 
     def feed(self, data, default_time, start=0, end=None, newest_allowed=None):
         """Count the complete lines in data[start:end]; the Alerts they raise (see Scanner.scan)."""
@@ -1647,25 +1739,24 @@ class Monitor:
     and sleep are injected so tests run on simulated time.
     """
 
-    pass_seconds = 0.5      # reading time of one pass before signals and periodic work
+    pass_seconds = 0.5  # reading time of one pass before signals and periodic work
 
-    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep, watcher=None,
-                 url_alert=None):
+    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep, watcher=None, url_alert=None):
         self.settings = settings
         self.alert = alert
         self.clock, self.sleep = clock, sleep
-        self.watcher, self.url_alert = watcher, url_alert     # URL checks, if any
+        self.watcher, self.url_alert = watcher, url_alert  # URL checks, if any
         self.detector = Detector.from_settings(settings)
         if settings.log_file:
             follow_spec = os.path.abspath(settings.log_file)
-            path_for = lambda now: follow_spec     # noqa: E731
+            path_for = lambda now: follow_spec  # noqa: E731
         else:
-            follow_spec = os.path.join(os.path.abspath(settings.log_dir),
-                                       settings.log_prefix + "<%s>" % settings.date_format)
-            path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format,
-                                  settings.utc)
+            follow_spec = os.path.join(
+                os.path.abspath(settings.log_dir), settings.log_prefix + "<%s>" % settings.date_format
+            )
+            path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format, settings.utc)
         self.follower = Follower(path_for, settings.from_start, settings.rotated_idle)
-        self.state = None       # URLs only (watch_only): no log to follow, no position to keep
+        self.state = None  # URLs only (watch_only): no log to follow, no position to keep
         if settings.state_file and not settings.watch_only:
             self.state = StateFile(settings.state_file, follow_spec)
         self.stop_requested = self.status_requested = False
@@ -1696,9 +1787,12 @@ class Monitor:
                     break
         scanner = self.detector.scanner
         if scanner.ahead:
-            self.reporter.report("ahead", True, "Log times up to %s ahead of the clock (a skewed "
-                                 "clock?): such lines count at the clock time"
-                                 % duration_text(scanner.ahead_seconds))
+            self.reporter.report(
+                "ahead",
+                True,
+                "Log times up to %s ahead of the clock (a skewed "
+                "clock?): such lines count at the clock time" % duration_text(scanner.ahead_seconds),
+            )
         self.periodic(now)
 
     def periodic(self, now):
@@ -1710,13 +1804,14 @@ class Monitor:
         if self.watcher is not None:
             for event in self.watcher.poll(now):
                 self.url_alert(event)
-        if self.last_cleanup is None:   # the first pass saves at once
+        if self.last_cleanup is None:  # the first pass saves at once
             self.last_cleanup, self.last_save = now, None
         if abs(now - self.last_cleanup) >= self.settings.cleanup_interval:
             self.detector.window.cleanup()
             self.last_cleanup = now
-        if self.state and (self.last_save is None
-                           or abs(now - self.last_save) >= self.settings.state_save_interval):
+        if self.state and (
+            self.last_save is None or abs(now - self.last_save) >= self.settings.state_save_interval
+        ):
             self.save_state()
             self.last_save = now
         if self.status_requested:
@@ -1734,12 +1829,10 @@ class Monitor:
                 self.poll_once(now)
                 self.reporter.report("pass", None, None)
             except Exception as e:  # one bad pass must not stop the monitor
-                self.reporter.report("pass", repr(e), "Error in a pass (will retry): %r" % e,
-                                     logging.ERROR)
+                self.reporter.report("pass", repr(e), "Error in a pass (will retry): %r" % e, logging.ERROR)
                 log.debug("traceback of the failed pass", exc_info=True)
             # systemd: ready after the first pass; WatchdogSec= restarts a monitor stuck in one
-            self.notifier.notify(*filter(None, (ready, "WATCHDOG=1",
-                                                "STATUS=" + self.status_line(now))))
+            self.notifier.notify(*filter(None, (ready, "WATCHDOG=1", "STATUS=" + self.status_line(now))))
             ready = None
             if not self.stop_requested:
                 self.sleep(0 if self.behind else self.settings.interval)
@@ -1768,13 +1861,20 @@ class Monitor:
         files, log_time = resumed
         self.follower.starting = False  # a file not in the state appeared while we were down
         window = self.detector.window
-        rebuild = Detector(Scanner(self.settings.target, self.settings.ipv6_prefix,
-                                   self.settings.ignore_ip, self.settings.max_line_bytes), window)
+        rebuild = Detector(
+            Scanner(
+                self.settings.target,
+                self.settings.ipv6_prefix,
+                self.settings.ignore_ip,
+                self.settings.max_line_bytes,
+            ),
+            window,
+        )
         late = window.late, window.late_counted
         for log_file in files:
             if log_time is not None:
                 for buf, start, end in log_file.read_before(log_time - window.horizon_seconds):
-                    rebuild.feed(buf, log_time, start, end)     # alerts already sent: dropped
+                    rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
             self.follower.adopt(log_file, now)
             log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
         window.late, window.late_counted = late
@@ -1792,8 +1892,7 @@ def status_line(detector, files, now):
     """One line: files and offsets, counts, and how far the newest log time is behind now."""
     scanner, window = detector.scanner, detector.window
     names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
-    newest = max((t for t in (scanner.last_line_time, window.log_now) if t is not None),
-                 default=None)
+    newest = max((t for t in (scanner.last_line_time, window.log_now) if t is not None), default=None)
     skipped = scanner.skipped + sum(f.lines.overlong for f in files)
     if newest is None:
         behind = "unknown behind"
@@ -1801,10 +1900,22 @@ def status_line(detector, files, now):
         behind = "%ds ahead" % (newest - int(now))
     else:
         behind = "%ds behind" % (int(now) - newest)
-    return ("status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
-            "late counted %d, late %d, ahead of the clock %d, skipped %d; newest line %s"
-            % (names, scanner.lines, scanner.matches, len(window.clients), detector.alerts,
-               window.late_counted, window.late, scanner.ahead, skipped, behind))
+    return (
+        "status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
+        "late counted %d, late %d, ahead of the clock %d, skipped %d; newest line %s"
+        % (
+            names,
+            scanner.lines,
+            scanner.matches,
+            len(window.clients),
+            detector.alerts,
+            window.late_counted,
+            window.late,
+            scanner.ahead,
+            skipped,
+            behind,
+        )
+    )
 
 
 class Notifier:
@@ -1829,8 +1940,7 @@ class Notifier:
         try:
             if self.sock is None:
                 self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self.sock.sendto("\n".join(lines).encode("utf-8", "replace"), socket.MSG_DONTWAIT,
-                             self.address)
+            self.sock.sendto("\n".join(lines).encode("utf-8", "replace"), socket.MSG_DONTWAIT, self.address)
         except OSError:
             pass
 
@@ -1939,7 +2049,7 @@ def replay(settings, out=print_line):
         except (OSError, EOFError, gzip.BadGzipFile) as e:
             log.error("Cannot read %s: %s", path, e)
             return 1
-        count(lines.flush())    # a last line without its newline ends with its file
+        count(lines.flush())  # a last line without its newline ends with its file
     for text in replay_report(detector, tally, settings.top, shutil.get_terminal_size().columns):
         out(text)
     return 0
@@ -1951,30 +2061,43 @@ def replay_report(detector, tally, top, width):
     first = tally.first_time
     span = "no matching request"
     if first is not None:
-        span = "%s to %s (%s)" % (iso_time(first), iso_time(window.log_now),
-                                  datetime.timedelta(seconds=window.log_now - first))
+        span = "%s to %s (%s)" % (
+            iso_time(first),
+            iso_time(window.log_now),
+            datetime.timedelta(seconds=window.log_now - first),
+        )
     distinct = "%d" % len(rows)
     if tally.forgotten:
-        distinct = ("at most %d (over MAX_TRACKED_IPS: one-request clients were not all kept)"
-                    % (len(rows) + tally.forgotten))
-    report = ["", "Replay summary",
-              "  lines read         %d" % scanner.lines,
-              "  matching requests  %d" % scanner.matches,
-              "  distinct clients   %s" % distinct,
-              "  alerts             %d" % detector.alerts,
-              "  late lines counted  %d (older than the window: counted at the newest time)"
-              % window.late_counted,
-              "  late lines ignored %d" % window.late,
-              "  time span          %s" % span]
-    ranked = [(key, [1, 1] if row.__class__ is int else row) for key, row in heapq.nlargest(
-        top, rows.items(), key=lambda item: 1 if item[1].__class__ is int else item[1][0])]
+        distinct = "at most %d (over MAX_TRACKED_IPS: one-request clients were not all kept)" % (
+            len(rows) + tally.forgotten
+        )
+    report = [
+        "",
+        "Replay summary",
+        "  lines read         %d" % scanner.lines,
+        "  matching requests  %d" % scanner.matches,
+        "  distinct clients   %s" % distinct,
+        "  alerts             %d" % detector.alerts,
+        "  late lines counted  %d (older than the window: counted at the newest time)" % window.late_counted,
+        "  late lines ignored %d" % window.late,
+        "  time span          %s" % span,
+    ]
+    ranked = [
+        (key, [1, 1] if row.__class__ is int else row)
+        for key, row in heapq.nlargest(
+            top, rows.items(), key=lambda item: 1 if item[1].__class__ is int else item[1][0]
+        )
+    ]
     if not ranked:
         return report
     name_width = max(len("client"), max(len(key) for key, _ in ranked))
     most = ranked[0][1][0]
     bar_room = max(10, min(width, 100) - name_width - 28)
-    report += ["", "Top %d clients by matching requests" % len(ranked),
-               "  %-*s %9s %9s" % (name_width, "client", "requests", "peak/s")]
+    report += [
+        "",
+        "Top %d clients by matching requests" % len(ranked),
+        "  %-*s %9s %9s" % (name_width, "client", "requests", "peak/s"),
+    ]
     for key, row in ranked:
         bar = "#" * max(1, round(bar_room * row[0] / most))
         report.append("  %-*s %9d %9d  %s" % (name_width, key, row[0], row[1], bar))
@@ -1991,11 +2114,13 @@ class ArgumentParser(argparse.ArgumentParser):
 
 def positive(kind):
     """An argparse type: a number of kind greater than 0."""
+
     def convert(text):
         value = kind(text)
         if value <= 0:
             raise argparse.ArgumentTypeError("must be greater than 0, not %s" % text)
         return value
+
     convert.__name__ = kind.__name__
     return convert
 
@@ -2027,55 +2152,114 @@ def prefix_length(text):
 
 def build_parser():
     """The argument parser; defaults come from the configuration block as it is now."""
-    p = ArgumentParser(prog="log_monitor.py", description=__doc__.split("\n\n")[0],
-                       epilog="Exit status: 0 stopped or replay done; 1 replay file unreadable; "
-                              "2 bad configuration.")
+    p = ArgumentParser(
+        prog="log_monitor.py",
+        description=__doc__.split("\n\n")[0],
+        epilog="Exit status: 0 stopped or replay done; 1 replay file unreadable; 2 bad configuration.",
+    )
     d = "(default: %(default)s)"
     p.add_argument("--log-dir", help="directory of the dated logs (default: %s)" % LOG_DIR)
     p.add_argument("--log-prefix", default=LOG_PREFIX, help="file name before the date " + d)
     p.add_argument("--date-format", default=LOG_DATE_FORMAT, help="strftime date in the name " + d)
-    p.add_argument("--utc", action="store_true", default=USE_UTC,
-                   help="name files by the UTC date, as rotatelogs does without -l " + d)
-    p.add_argument("--log-file", metavar="PATH", default=LOG_FILE,
-                   help="follow this one file instead of the dated series " + d)
+    p.add_argument(
+        "--utc",
+        action="store_true",
+        default=USE_UTC,
+        help="name files by the UTC date, as rotatelogs does without -l " + d,
+    )
+    p.add_argument(
+        "--log-file",
+        metavar="PATH",
+        default=LOG_FILE,
+        help="follow this one file instead of the dated series " + d,
+    )
     p.add_argument("--target", default=TARGET_MESSAGE, help="text in the request that counts " + d)
-    p.add_argument("--interval", type=positive(float), default=CHECK_INTERVAL,
-                   help="seconds between polls " + d)
-    p.add_argument("--window", type=positive(int), default=TIME_WINDOW,
-                   help="sliding window in seconds " + d)
-    p.add_argument("--threshold", type=positive(int), default=THRESHOLD_COUNT,
-                   help="requests within the window that alert " + d)
-    p.add_argument("--cleanup-interval", type=positive(float), default=CLEANUP_INTERVAL,
-                   help="seconds between sweeps of idle clients " + d)
-    p.add_argument("--facility", type=facility_level, default=SYSLOG_FACILITY,
-                   help="syslog facility.level for logger -p " + d)
+    p.add_argument(
+        "--interval", type=positive(float), default=CHECK_INTERVAL, help="seconds between polls " + d
+    )
+    p.add_argument("--window", type=positive(int), default=TIME_WINDOW, help="sliding window in seconds " + d)
+    p.add_argument(
+        "--threshold",
+        type=positive(int),
+        default=THRESHOLD_COUNT,
+        help="requests within the window that alert " + d,
+    )
+    p.add_argument(
+        "--cleanup-interval",
+        type=positive(float),
+        default=CLEANUP_INTERVAL,
+        help="seconds between sweeps of idle clients " + d,
+    )
+    p.add_argument(
+        "--facility",
+        type=facility_level,
+        default=SYSLOG_FACILITY,
+        help="syslog facility.level for logger -p " + d,
+    )
     p.add_argument("--tag", default=SYSLOG_TAG, help="syslog tag for logger -t " + d)
-    p.add_argument("--syslog-socket", metavar="PATH", default=SYSLOG_SOCKET,
-                   help="Unix socket for alerts, passed to logger --socket (default: %s)"
-                        % DEFAULT_SYSLOG_SOCKET)
-    p.add_argument("--from-start", action="store_true",
-                   help="read a file that exists at start from its beginning, not its end")
-    p.add_argument("--replay", nargs="+", metavar="FILE",
-                   help="run the detector over these logs (plain or .gz) in order, print alerts "
-                        "and a report, and exit; never calls logger")
-    p.add_argument("--top", type=positive(int), default=10,
-                   help="clients in the replay report " + d)
+    p.add_argument(
+        "--syslog-socket",
+        metavar="PATH",
+        default=SYSLOG_SOCKET,
+        help="Unix socket for alerts, passed to logger --socket (default: %s)" % DEFAULT_SYSLOG_SOCKET,
+    )
+    p.add_argument(
+        "--from-start",
+        action="store_true",
+        help="read a file that exists at start from its beginning, not its end",
+    )
+    p.add_argument(
+        "--replay",
+        nargs="+",
+        metavar="FILE",
+        help="run the detector over these logs (plain or .gz) in order, print alerts "
+        "and a report, and exit; never calls logger",
+    )
+    p.add_argument("--top", type=positive(int), default=10, help="clients in the replay report " + d)
     p.add_argument("--dry-run", action="store_true", help="print alerts instead of sending them")
-    p.add_argument("--state-file", metavar="PATH", default=STATE_FILE,
-                   help="keep the read position here across restarts " + d)
-    p.add_argument("--ipv6-prefix", type=prefix_length, default=IPV6_PREFIX,
-                   help="count IPv6 clients per /N prefix " + d)
-    p.add_argument("--ignore-ip", type=network, action="append", metavar="ADDR_OR_CIDR",
-                   help="never count this address or block; repeatable (default: IGNORE_IPS)")
-    p.add_argument("--watch-url", dest="watch_urls", type=http_url, action="append", metavar="URL",
-                   help="also request this URL every --watch-every seconds and alert when it is "
-                        "down or back; repeatable (default: WATCH_URLS). Alone: watch URLs only")
-    p.add_argument("--watch-every", type=positive(float), default=WATCH_EVERY,
-                   help="seconds between requests of each watched URL " + d)
-    p.add_argument("--watch-timeout", type=positive(float), default=WATCH_TIMEOUT,
-                   help="seconds a watched URL has to answer " + d)
-    p.add_argument("--watch-failures", type=positive(int), default=WATCH_FAILURES,
-                   help="failed requests in a row that make a URL down " + d)
+    p.add_argument(
+        "--state-file",
+        metavar="PATH",
+        default=STATE_FILE,
+        help="keep the read position here across restarts " + d,
+    )
+    p.add_argument(
+        "--ipv6-prefix", type=prefix_length, default=IPV6_PREFIX, help="count IPv6 clients per /N prefix " + d
+    )
+    p.add_argument(
+        "--ignore-ip",
+        type=network,
+        action="append",
+        metavar="ADDR_OR_CIDR",
+        help="never count this address or block; repeatable (default: IGNORE_IPS)",
+    )
+    p.add_argument(
+        "--watch-url",
+        dest="watch_urls",
+        type=http_url,
+        action="append",
+        metavar="URL",
+        help="also request this URL every --watch-every seconds and alert when it is "
+        "down or back; repeatable (default: WATCH_URLS). Alone: watch URLs only",
+    )
+    p.add_argument(
+        "--watch-every",
+        type=positive(float),
+        default=WATCH_EVERY,
+        help="seconds between requests of each watched URL " + d,
+    )
+    p.add_argument(
+        "--watch-timeout",
+        type=positive(float),
+        default=WATCH_TIMEOUT,
+        help="seconds a watched URL has to answer " + d,
+    )
+    p.add_argument(
+        "--watch-failures",
+        type=positive(int),
+        default=WATCH_FAILURES,
+        help="failed requests in a row that make a URL down " + d,
+    )
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return p
 
@@ -2099,15 +2283,20 @@ def parse_args(argv=None):
             args.watch_urls = [http_url(url) for url in WATCH_URLS]
         except argparse.ArgumentTypeError as e:
             p.error("WATCH_URLS: %s" % e)
-    for path in args.replay or ():   # files, pipes (<(xzcat ...)) and "-" are fine
+    for path in args.replay or ():  # files, pipes (<(xzcat ...)) and "-" are fine
         if path != "-" and (os.path.isdir(path) or not os.access(path, os.R_OK)):
             p.error("cannot read replay file %s" % path)
     # tunables without a flag: the configuration block as it is now
-    return Settings(**vars(args), logger_timeout=LOGGER_TIMEOUT,
-                    state_save_interval=STATE_SAVE_INTERVAL, max_clients=MAX_TRACKED_IPS,
-                    rotated_idle=ROTATED_FILE_IDLE, max_clock_ahead=MAX_CLOCK_AHEAD,
-                    max_line_bytes=MAX_LINE_BYTES,
-                    read_chunk_bytes=READ_CHUNK_BYTES)
+    return Settings(
+        **vars(args),
+        logger_timeout=LOGGER_TIMEOUT,
+        state_save_interval=STATE_SAVE_INTERVAL,
+        max_clients=MAX_TRACKED_IPS,
+        rotated_idle=ROTATED_FILE_IDLE,
+        max_clock_ahead=MAX_CLOCK_AHEAD,
+        max_line_bytes=MAX_LINE_BYTES,
+        read_chunk_bytes=READ_CHUNK_BYTES,
+    )
 
 
 def main(argv=None):
@@ -2124,30 +2313,44 @@ def main(argv=None):
     writer.start()
     courier = None
     if not settings.dry_run:
-        courier = Courier(SyslogSender(settings.facility, settings.tag, settings.syslog_socket,
-                                       settings.logger_timeout), settings.utc)
+        courier = Courier(
+            SyslogSender(settings.facility, settings.tag, settings.syslog_socket, settings.logger_timeout),
+            settings.utc,
+        )
         courier.start()
         if not socket_ready(settings.syslog_socket or DEFAULT_SYSLOG_SOCKET):
-            log.warning("Syslog socket %s does not exist: logger would drop alerts silently; they "
-                        "appear on stdout and wait for it", settings.syslog_socket or DEFAULT_SYSLOG_SOCKET)
-    alerting = Alerting(settings.target, settings.window, settings.utc, courier, writer.write,
-                        stale_after=settings.window)
-    watcher = UrlWatcher(settings.watch_urls, settings.watch_every, settings.watch_timeout,
-                         settings.watch_failures) if settings.watch_urls else None
+            log.warning(
+                "Syslog socket %s does not exist: logger would drop alerts silently; they "
+                "appear on stdout and wait for it",
+                settings.syslog_socket or DEFAULT_SYSLOG_SOCKET,
+            )
+    alerting = Alerting(
+        settings.target, settings.window, settings.utc, courier, writer.write, stale_after=settings.window
+    )
+    watcher = (
+        UrlWatcher(settings.watch_urls, settings.watch_every, settings.watch_timeout, settings.watch_failures)
+        if settings.watch_urls
+        else None
+    )
     monitor = Monitor(settings, alerting.send, watcher=watcher, url_alert=alerting.send_event)
     monitor.sleep = Stopper(monitor).sleep
     if courier is not None:
-        monitor.status_parts.append(lambda: "syslog: %d waiting, %d dropped"
-                                    % (courier.pending, courier.lost))
+        monitor.status_parts.append(
+            lambda: "syslog: %d waiting, %d dropped" % (courier.pending, courier.lost)
+        )
     monitor.status_parts.append(lambda: "stdout lines dropped %d" % writer.dropped)
     if monitor.state:
         monitor.resume(monitor.clock())
-    log.info("log_monitor %s: alerting at %d requests for %r within %s",
-             __version__, settings.threshold, settings.target, window_text(settings.window))
+    log.info(
+        "log_monitor %s: alerting at %d requests for %r within %s",
+        __version__,
+        settings.threshold,
+        settings.target,
+        window_text(settings.window),
+    )
     monitor.run()
     if courier is not None and courier.close(1.0):
-        log.error("Stopping with %d alerts not delivered to syslog (they are on stdout)",
-                  courier.pending)
+        log.error("Stopping with %d alerts not delivered to syslog (they are on stdout)", courier.pending)
     writer.close(0.5)
     return 0
 

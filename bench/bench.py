@@ -70,8 +70,7 @@ ROOT = os.path.dirname(HERE)
 SCRIPT = os.path.join(ROOT, "log_monitor.py")
 TARGET = gen_log.TARGET
 OFFENDER = gen_log.FLOOD_OFFENDER
-PARTS = ["flood", "live-flood", "heavy", "replay", "fail2ban", "gz", "live", "latency", "idle",
-         "startup"]
+PARTS = ["flood", "live-flood", "heavy", "replay", "fail2ban", "gz", "live", "latency", "idle", "startup"]
 STATUS = re.compile(r"lines read (\d+),.*newest line (\d+|unknown)s? behind")
 
 
@@ -134,8 +133,12 @@ def against(value, target, kind, unit=""):
     ratio = value / target
     met = ratio >= 1 if kind == "at least" else ratio <= 1 if kind == "at most" else ratio < 1
     return "(target: %s %s%s; measured/target %.2f: %s)" % (
-        kind, "{:,}".format(target) if isinstance(target, int) else "%g" % target, unit, ratio,
-        "met" if met else "missed")
+        kind,
+        "{:,}".format(target) if isinstance(target, int) else "%g" % target,
+        unit,
+        ratio,
+        "met" if met else "missed",
+    )
 
 
 def replay_variants():
@@ -164,7 +167,7 @@ def time_replays(directory, files, runs, extra=()):
             if status == 0:
                 break
             if wrapped:
-                peak_rss_mb(directory)      # drop what the failed run left
+                peak_rss_mb(directory)  # drop what the failed run left
             wrapped = False
         if status != 0:
             with open(err) as e:
@@ -176,8 +179,7 @@ def time_replays(directory, files, runs, extra=()):
         text = f.read()
     os.unlink(out)
     os.unlink(err)
-    return ((statistics.median(walls), min(walls), max(walls)),
-            None if None in peaks else max(peaks), text)
+    return ((statistics.median(walls), min(walls), max(walls)), None if None in peaks else max(peaks), text)
 
 
 def rss_text(peak):
@@ -201,7 +203,7 @@ def timed_pipeline(argvs):
     for argv in argvs:
         proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         if stdin is not None:
-            stdin.close()       # the next stage owns it now: the writer sees EPIPE if it dies
+            stdin.close()  # the next stage owns it now: the writer sees EPIPE if it dies
         stdin = proc.stdout
         procs.append(proc)
     procs[-1].communicate()
@@ -239,8 +241,10 @@ def start_daemon(directory, log, *extra, sock=None, stdout=subprocess.DEVNULL):
     if not following.wait(60):
         proc.kill()
         proc.wait()
-        raise PartFailed("the daemon did not start following %s: %s"
-                         % (log, "".join(line for _, line in proc.stderr_lines[-3:]).strip()))
+        raise PartFailed(
+            "the daemon did not start following %s: %s"
+            % (log, "".join(line for _, line in proc.stderr_lines[-3:]).strip())
+        )
     return proc
 
 
@@ -287,22 +291,34 @@ def bench_flood(directory, runs, variants, clients=1000000):
     lines = write_flood(flood, clients)
     size_mb = os.path.getsize(flood) / 1e6
     count_lines(flood)
-    print("1. Flood: %s matching lines (%.0f MB) from %s distinct clients (1/4 IPv6), %s's %d requests "
-          "spread through it within 10 minutes, --replay" % ("{:,}".format(lines), size_mb,
-                                                             "{:,}".format(clients + 1), OFFENDER,
-                                                             gen_log.FLOOD_OFFENDER_HITS))
+    print(
+        "1. Flood: %s matching lines (%.0f MB) from %s distinct clients (1/4 IPv6), %s's %d requests "
+        "spread through it within 10 minutes, --replay"
+        % ("{:,}".format(lines), size_mb, "{:,}".format(clients + 1), OFFENDER, gen_log.FLOOD_OFFENDER_HITS)
+    )
     for label, extra in variants:
         wall, peak, out = time_replays(directory, [flood], runs, extra)
         alerts = [line.strip() for line in out.splitlines() if "SUSPICIOUS" in line]
         caught = [a for a in alerts if "IP %s " % OFFENDER in a]
-        print("   %s: median %.2f s (min %.2f, max %.2f) = %s lines/s %s"
-              % (label, wall[0], wall[1], wall[2], "{:,.0f}".format(lines / wall[0]),
-                 against(lines / wall[0], 400000, "at least", " lines/s")))
-        print("   %s: peak RSS %s %s" % (label, rss_text(peak), "" if peak is None
-                                          else against(peak, 100, "under", " MB")))
-        print("   %s: offender caught: %s; %d alert(s) in all (target: caught: %s)"
-              % (label, "yes, %r" % caught[0] if caught else "no", len(alerts),
-                 "met" if caught else "missed"))
+        print(
+            "   %s: median %.2f s (min %.2f, max %.2f) = %s lines/s %s"
+            % (
+                label,
+                wall[0],
+                wall[1],
+                wall[2],
+                "{:,.0f}".format(lines / wall[0]),
+                against(lines / wall[0], 400000, "at least", " lines/s"),
+            )
+        )
+        print(
+            "   %s: peak RSS %s %s"
+            % (label, rss_text(peak), "" if peak is None else against(peak, 100, "under", " MB"))
+        )
+        print(
+            "   %s: offender caught: %s; %d alert(s) in all (target: caught: %s)"
+            % (label, "yes, %r" % caught[0] if caught else "no", len(alerts), "met" if caught else "missed")
+        )
     os.unlink(flood)
 
 
@@ -313,8 +329,10 @@ def flood_blocks(rate, seconds):
     clock in place of each block's placeholder just before writing it.
     """
     tick = rate // 10
-    blocks = [("".join(batch)).encode("ascii") for batch in
-              gen_log.flood_batches(rate * seconds, seconds=seconds, batch=tick)]
+    blocks = [
+        ("".join(batch)).encode("ascii")
+        for batch in gen_log.flood_batches(rate * seconds, seconds=seconds, batch=tick)
+    ]
     stamps = [s.encode() for s in gen_log.clf_stamps(gen_log.START, seconds)]
     # with rate lines a second of log time, block j holds second j // 10
     return blocks, [stamps[j // 10] for j in range(len(blocks))]
@@ -433,34 +451,57 @@ def bench_live_flood(directory, seconds, rate=200000, patience=120):
     # every status line until the first that has counted all lines: each answers a
     # question asked while the writer wrote or while the daemon was still behind
     upto = [i for i, (_, lines, _) in enumerate(statuses) if lines >= total]
-    lags = [lag for _, _, lag in statuses[:upto[0] + 1 if upto else len(statuses)]]
+    lags = [lag for _, _, lag in statuses[: upto[0] + 1 if upto else len(statuses)]]
     delays = watch.answer_delays()
     _, peak = stop_daemon(proc, directory)
     with open(out_path) as f:
         caught = [line.strip() for line in f if "IP %s " % OFFENDER in line]
     elapsed = ended - started
-    print("2. Live flood: %s matching lines from as many clients (1/4 IPv6) + %s's %d, appended in "
-          "%.1f s (%s lines/s; asked %s) to a file the daemon follows with --dry-run --interval 1; "
-          "log times = the wall clock at the write"
-          % ("{:,}".format(total - gen_log.FLOOD_OFFENDER_HITS), OFFENDER, gen_log.FLOOD_OFFENDER_HITS,
-             elapsed, "{:,.0f}".format(total / elapsed), "{:,}".format(rate)))
+    print(
+        "2. Live flood: %s matching lines from as many clients (1/4 IPv6) + %s's %d, appended in "
+        "%.1f s (%s lines/s; asked %s) to a file the daemon follows with --dry-run --interval 1; "
+        "log times = the wall clock at the write"
+        % (
+            "{:,}".format(total - gen_log.FLOOD_OFFENDER_HITS),
+            OFFENDER,
+            gen_log.FLOOD_OFFENDER_HITS,
+            elapsed,
+            "{:,.0f}".format(total / elapsed),
+            "{:,}".format(rate),
+        )
+    )
     known = [lag for lag in lags if lag is not None]
-    print("   worst lag by the status lines ('newest line Ns behind', SIGUSR1 every second): %s "
-          "(%d status lines: %s) %s"
-          % ("%d s" % max(known) if known else "none known", len(lags),
-             " ".join("?" if lag is None else str(lag) for lag in lags) or "-",
-             against(max(known), 2, "under", " s") if known else "(target: under 2 s: missed)"))
-    print("   worst lag seen from outside (read offset against write times, 10 samples a second "
-          "until all was read): %.1f s %s" % (max(watch.outside_lags),
-                                              against(max(watch.outside_lags), 2, "under", " s")))
-    print("   SIGUSR1 answered after median %s, worst %s (%d of %d asked); all read %s, all counted %s "
-          "after the last write"
-          % ("%.2f s" % statistics.median(delays) if delays else "-",
-             "%.2f s" % max(delays) if delays else "-", len(delays), len(watch.asked),
-             "%.1f s" % (read_all - ended) if read_all else "NOT within %d s" % patience,
-             "%.1f s" % (counted_all - ended) if counted_all else "NOT within %d s" % patience))
-    print("   daemon CPU %.1f s after start-up; peak RSS %s; offender caught: %s"
-          % (cpu, rss_text(peak), "yes" if caught else "no"))
+    print(
+        "   worst lag by the status lines ('newest line Ns behind', SIGUSR1 every second): %s "
+        "(%d status lines: %s) %s"
+        % (
+            "%d s" % max(known) if known else "none known",
+            len(lags),
+            " ".join("?" if lag is None else str(lag) for lag in lags) or "-",
+            against(max(known), 2, "under", " s") if known else "(target: under 2 s: missed)",
+        )
+    )
+    print(
+        "   worst lag seen from outside (read offset against write times, 10 samples a second "
+        "until all was read): %.1f s %s"
+        % (max(watch.outside_lags), against(max(watch.outside_lags), 2, "under", " s"))
+    )
+    print(
+        "   SIGUSR1 answered after median %s, worst %s (%d of %d asked); all read %s, all counted %s "
+        "after the last write"
+        % (
+            "%.2f s" % statistics.median(delays) if delays else "-",
+            "%.2f s" % max(delays) if delays else "-",
+            len(delays),
+            len(watch.asked),
+            "%.1f s" % (read_all - ended) if read_all else "NOT within %d s" % patience,
+            "%.1f s" % (counted_all - ended) if counted_all else "NOT within %d s" % patience,
+        )
+    )
+    print(
+        "   daemon CPU %.1f s after start-up; peak RSS %s; offender caught: %s"
+        % (cpu, rss_text(peak), "yes" if caught else "no")
+    )
     os.unlink(log)
 
 
@@ -469,14 +510,29 @@ def bench_heavy(directory, runs, variants):
     path = os.path.join(directory, "heavy.log")
     lines = gen_log.write_log(path, gen_log.heavy_batches(600000))
     count_lines(path)
-    print("3. One client (%s) sending %s matching lines a second for %d s (%s lines), --replay"
-          % (gen_log.HEAVY_CLIENT, "{:,}".format(gen_log.HEAVY_RATE), lines // gen_log.HEAVY_RATE,
-             "{:,}".format(lines)))
+    print(
+        "3. One client (%s) sending %s matching lines a second for %d s (%s lines), --replay"
+        % (
+            gen_log.HEAVY_CLIENT,
+            "{:,}".format(gen_log.HEAVY_RATE),
+            lines // gen_log.HEAVY_RATE,
+            "{:,}".format(lines),
+        )
+    )
     for label, extra in variants:
         wall, peak, _ = time_replays(directory, [path], runs, extra)
-        print("   %s: median %.3f s (min %.3f, max %.3f) = %s lines/s %s; peak RSS %s"
-              % (label, wall[0], wall[1], wall[2], "{:,.0f}".format(lines / wall[0]),
-                 against(lines / wall[0], 1000000, "at least", " lines/s"), rss_text(peak)))
+        print(
+            "   %s: median %.3f s (min %.3f, max %.3f) = %s lines/s %s; peak RSS %s"
+            % (
+                label,
+                wall[0],
+                wall[1],
+                wall[2],
+                "{:,.0f}".format(lines / wall[0]),
+                against(lines / wall[0], 1000000, "at least", " lines/s"),
+                rss_text(peak),
+            )
+        )
     os.unlink(path)
 
 
@@ -484,7 +540,7 @@ def bench_heavy(directory, runs, variants):
 def bench_replay(directory, log, runs, variants):
     """4. A big plain log replayed against grep -c, and the floor of any replay in Python."""
     size_mb = os.path.getsize(log) / 1e6
-    lines = count_lines(log)      # also warms the page cache
+    lines = count_lines(log)  # also warms the page cache
     matching = int(subprocess.run(["grep", "-c", TARGET, log], capture_output=True, text=True).stdout)
 
     def grep():
@@ -494,26 +550,47 @@ def bench_replay(directory, log, runs, variants):
         return time.perf_counter() - started
 
     grep_s = median_of(max(runs, 3), grep)
-    print("4. Replay of %s: %s lines, %.0f MB, %s lines (%.1f %%) contain %r"
-          % (os.path.basename(log), "{:,}".format(lines), size_mb, "{:,}".format(matching),
-             100.0 * matching / lines, TARGET))
+    print(
+        "4. Replay of %s: %s lines, %.0f MB, %s lines (%.1f %%) contain %r"
+        % (
+            os.path.basename(log),
+            "{:,}".format(lines),
+            size_mb,
+            "{:,}".format(matching),
+            100.0 * matching / lines,
+            TARGET,
+        )
+    )
     print("   grep -c | cat         median %.3f s (min %.3f, max %.3f)" % grep_s)
     for label, extra in variants:
         wall, peak, _ = time_replays(directory, [log], runs, extra)
-        print("   %s: log_monitor --replay  median %.3f s (min %.3f, max %.3f)  %.2f M lines/s  "
-              "%.0f MB/s  peak RSS %s" % (label, wall[0], wall[1], wall[2], lines / wall[0] / 1e6,
-                                          size_mb / wall[0], rss_text(peak)))
-        print("   %s: ratio replay / grep -c: %.1fx %s"
-              % (label, wall[0] / grep_s[0], against(wall[0] / grep_s[0], 4, "at most", "x")))
+        print(
+            "   %s: log_monitor --replay  median %.3f s (min %.3f, max %.3f)  %.2f M lines/s  "
+            "%.0f MB/s  peak RSS %s"
+            % (label, wall[0], wall[1], wall[2], lines / wall[0] / 1e6, size_mb / wall[0], rss_text(peak))
+        )
+        print(
+            "   %s: ratio replay / grep -c: %.1fx %s"
+            % (label, wall[0] / grep_s[0], against(wall[0] / grep_s[0], 4, "at most", "x"))
+        )
     bench_floor(log, runs, grep_s[0])
 
 
 def bench_floor(log, runs, grep_s):
     """What any replay in Python pays: start-up, and the two C passes over the data."""
     start = median_of(runs, lambda: run_measured([sys.executable, "-c", "pass"])[0])[0]
-    load = median_of(runs, lambda: run_measured([sys.executable, "-c", "import sys; sys.argv = "
-                                                 "['x', '--version']; import runpy; "
-                                                 "runpy.run_path(%r, run_name='x')" % SCRIPT])[0])[0]
+    load = median_of(
+        runs,
+        lambda: run_measured(
+            [
+                sys.executable,
+                "-c",
+                "import sys; sys.argv = "
+                "['x', '--version']; import runpy; "
+                "runpy.run_path(%r, run_name='x')" % SCRIPT,
+            ]
+        )[0],
+    )[0]
     with open(log, "rb") as f:
         chunks = list(iter(lambda: f.read(1 << 20), b""))
 
@@ -534,17 +611,18 @@ def bench_floor(log, runs, grep_s):
         return time.perf_counter() - started
 
     count_s, find_s = median_of(runs, count)[0], median_of(runs, find)[0]
-    print("   floor: interpreter start %.3f s, + compile and imports %.3f s; in memory, counting "
-          "lines %.3f s and finding the target %.3f s (= %.1fx grep together)"
-          % (start, load - start, count_s, find_s, (count_s + find_s) / grep_s))
+    print(
+        "   floor: interpreter start %.3f s, + compile and imports %.3f s; in memory, counting "
+        "lines %.3f s and finding the target %.3f s (= %.1fx grep together)"
+        % (start, load - start, count_s, find_s, (count_s + find_s) / grep_s)
+    )
 
 
 def bench_fail2ban(directory, log, runs, variants):
     """5. A plain log replayed against fail2ban-regex with the equivalent filter (one run of it)."""
     tool = shutil.which("fail2ban-regex")
     lines = count_lines(log)
-    print("5. Replay of %s (%s lines) against fail2ban-regex" % (os.path.basename(log),
-                                                                 "{:,}".format(lines)))
+    print("5. Replay of %s (%s lines) against fail2ban-regex" % (os.path.basename(log), "{:,}".format(lines)))
     if not tool:
         print("   fail2ban-regex: not installed (apt-get install fail2ban); no ratio")
         return
@@ -552,44 +630,57 @@ def bench_fail2ban(directory, log, runs, variants):
     failregex = r'^<HOST> \S+ \S+ \[\] "[A-Z]+ [^"]*%s' % TARGET
     datepattern = r"^[^\[]*\[({DATE})"
     started = time.perf_counter()
-    done = subprocess.run([tool, "--datepattern", datepattern, log, failregex],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [tool, "--datepattern", datepattern, log, failregex], capture_output=True, text=True
+    )
     seconds = time.perf_counter() - started
     summary = [line for line in done.stdout.splitlines() if "matched" in line.lower()][:2]
-    print("   fail2ban-regex        %.1f s (one run; filter %r, datepattern %r) %s"
-          % (seconds, failregex, datepattern, "; ".join(s.strip() for s in summary)))
+    print(
+        "   fail2ban-regex        %.1f s (one run; filter %r, datepattern %r) %s"
+        % (seconds, failregex, datepattern, "; ".join(s.strip() for s in summary))
+    )
     for label, extra in variants:
         wall, _, out = time_replays(directory, [log], runs, extra)
         matches = re.search(r"matching requests\s+(\d+)", out)
-        print("   %s: log_monitor --replay  median %.3f s (min %.3f, max %.3f), %s matching requests"
-              % (label, wall[0], wall[1], wall[2], matches.group(1) if matches else "?"))
-        print("   %s: ratio fail2ban-regex / replay: %.0fx %s"
-              % (label, seconds / wall[0], against(seconds / wall[0], 50, "at least", "x")))
+        print(
+            "   %s: log_monitor --replay  median %.3f s (min %.3f, max %.3f), %s matching requests"
+            % (label, wall[0], wall[1], wall[2], matches.group(1) if matches else "?")
+        )
+        print(
+            "   %s: ratio fail2ban-regex / replay: %.0fx %s"
+            % (label, seconds / wall[0], against(seconds / wall[0], 50, "at least", "x"))
+        )
 
 
 def bench_gz(directory, runs, variants, parts=8, lines=1000000):
     """6. Rotated .gz files replayed against zcat | grep -c."""
     paths = gen_log.write_gz_series(directory, lines, parts)
     size_mb = sum(os.path.getsize(p) for p in paths) / 1e6
-    for path in paths:       # warm the page cache
+    for path in paths:  # warm the page cache
         count_lines(path)
 
     def zcat_grep():
         return timed_pipeline([["zcat"] + paths, ["grep", "-c", TARGET]])
 
     baseline = median_of(max(runs, 3), zcat_grep)
-    print("6. %d rotated files %s .. %s: %s lines in all, %.0f MB compressed (gzip -6), --replay "
-          "oldest first" % (parts, os.path.basename(paths[0]), os.path.basename(paths[-1]),
-                            "{:,}".format(lines), size_mb))
+    print(
+        "6. %d rotated files %s .. %s: %s lines in all, %.0f MB compressed (gzip -6), --replay "
+        "oldest first"
+        % (parts, os.path.basename(paths[0]), os.path.basename(paths[-1]), "{:,}".format(lines), size_mb)
+    )
     print("   zcat FILES | grep -c  median %.3f s (min %.3f, max %.3f)" % baseline)
     for label, extra in variants:
         wall, peak, _ = time_replays(directory, paths, runs, extra)
         ratio = wall[0] / baseline[0]
-        print("   %s: log_monitor --replay  median %.3f s (min %.3f, max %.3f)  %s lines/s  "
-              "peak RSS %s" % (label, wall[0], wall[1], wall[2], "{:,.0f}".format(lines / wall[0]),
-                               rss_text(peak)))
-        print("   %s: ratio replay / (zcat | grep -c): %.2fx %s"
-              % (label, ratio, against(ratio, 0.6, "at most", "x")))
+        print(
+            "   %s: log_monitor --replay  median %.3f s (min %.3f, max %.3f)  %s lines/s  "
+            "peak RSS %s"
+            % (label, wall[0], wall[1], wall[2], "{:,.0f}".format(lines / wall[0]), rss_text(peak))
+        )
+        print(
+            "   %s: ratio replay / (zcat | grep -c): %.2fx %s"
+            % (label, ratio, against(ratio, 0.6, "at most", "x"))
+        )
     for path in paths:
         os.unlink(path)
 
@@ -603,27 +694,31 @@ def bench_live(directory, source, seconds, rate=100000):
         lines = [line for line in (f.readline() for _ in range(rate * seconds)) if line]
     proc = start_daemon(directory, log)
     time.sleep(1)
-    base_cpu = proc_cpu(proc.pid)           # start-up is not part of the figure
+    base_cpu = proc_cpu(proc.pid)  # start-up is not part of the figure
     written = 0
     with open(log, "ab", buffering=0) as out:
         started = time.perf_counter()
-        for tick in range(seconds * 10):     # 10 writes a second of rate/10 lines each
-            batch = lines[tick * rate // 10:(tick + 1) * rate // 10]
+        for tick in range(seconds * 10):  # 10 writes a second of rate/10 lines each
+            batch = lines[tick * rate // 10 : (tick + 1) * rate // 10]
             out.write(b"".join(batch))
             written += len(batch)
             delay = started + (tick + 1) / 10 - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
         elapsed = time.perf_counter() - started
-    time.sleep(2.5)                          # let it read the last writes
+    time.sleep(2.5)  # let it read the last writes
     cpu = proc_cpu(proc.pid)
     _, peak = stop_daemon(proc, directory)
     per_million = (cpu - base_cpu) / written * 1e6
-    print("7. Live: %s lines of %s appended in %.1f s (%s lines/s), interval 1 s"
-          % ("{:,}".format(written), os.path.basename(source), elapsed, "{:,.0f}".format(written / elapsed)))
-    print("   daemon CPU while appending %.2f s = %.3f CPU-s per million lines %s "
-          "(after start-up, /proc tick resolution); peak RSS %s"
-          % (cpu - base_cpu, per_million, against(per_million, 0.3, "at most", " CPU-s"), rss_text(peak)))
+    print(
+        "7. Live: %s lines of %s appended in %.1f s (%s lines/s), interval 1 s"
+        % ("{:,}".format(written), os.path.basename(source), elapsed, "{:,.0f}".format(written / elapsed))
+    )
+    print(
+        "   daemon CPU while appending %.2f s = %.3f CPU-s per million lines %s "
+        "(after start-up, /proc tick resolution); peak RSS %s"
+        % (cpu - base_cpu, per_million, against(per_million, 0.3, "at most", " CPU-s"), rss_text(peak))
+    )
     os.unlink(log)
 
 
@@ -641,7 +736,7 @@ def bench_latency(directory, runs):
             line = ('%s - - [%s] "GET /%s HTTP/1.1" 200 1 "-" "-"\n' % (ip, stamp, TARGET)).encode()
             with open(log, "ab", buffering=0) as out:
                 out.write(line * 2)
-            time.sleep(random.uniform(0.05, float(interval) + 0.05))   # not in step with the poll
+            time.sleep(random.uniform(0.05, float(interval) + 0.05))  # not in step with the poll
             sock.drain()
             with open(log, "ab", buffering=0) as out:
                 written = time.perf_counter()
@@ -651,10 +746,17 @@ def bench_latency(directory, runs):
             latencies.append(time.perf_counter() - written)
         stop_daemon(proc, directory)
         worst_ms = max(latencies) * 1000
-        print("8. Alert latency, write of the threshold-reaching line to the datagram, --interval %s: "
-              "median %.0f ms, worst %.0f ms of %d %s"
-              % (interval, statistics.median(latencies) * 1000, worst_ms, runs,
-                 against(worst_ms, int((float(interval) + 0.05) * 1000), "at most", " ms")))
+        print(
+            "8. Alert latency, write of the threshold-reaching line to the datagram, --interval %s: "
+            "median %.0f ms, worst %.0f ms of %d %s"
+            % (
+                interval,
+                statistics.median(latencies) * 1000,
+                worst_ms,
+                runs,
+                against(worst_ms, int((float(interval) + 0.05) * 1000), "at most", " ms"),
+            )
+        )
     sock.sock.close()
 
 
@@ -670,9 +772,11 @@ def bench_idle(directory, seconds):
     used, elapsed = proc_cpu(proc.pid) - before, time.perf_counter() - started
     stop_daemon(proc, directory)
     share = 100 * used / elapsed
-    print("9. Idle CPU at the default interval over %.0f s: %.3f CPU-s = %.3f %% of one core %s "
-          "(/proc tick resolution %.2f s)"
-          % (elapsed, used, share, against(share, 0.1, "under", " %"), 1 / ticks))
+    print(
+        "9. Idle CPU at the default interval over %.0f s: %.3f CPU-s = %.3f %% of one core %s "
+        "(/proc tick resolution %.2f s)"
+        % (elapsed, used, share, against(share, 0.1, "under", " %"), 1 / ticks)
+    )
 
 
 def bench_startup(directory, runs, variants):
@@ -694,12 +798,17 @@ def bench_startup(directory, runs, variants):
 def parse_args(argv=None):
     """The command line: --log, --quick, --only (repeatable)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--log", metavar="FILE",
-                   help="replay this file in parts 4, 5 and 7 instead of a generated one")
-    p.add_argument("--quick", action="store_true",
-                   help="fewer repetitions; live runs of 5 s, idle over 10 s")
-    p.add_argument("--only", choices=PARTS, action="append", metavar="NAME",
-                   help="run only this part (repeatable): %s" % ", ".join(PARTS))
+    p.add_argument(
+        "--log", metavar="FILE", help="replay this file in parts 4, 5 and 7 instead of a generated one"
+    )
+    p.add_argument("--quick", action="store_true", help="fewer repetitions; live runs of 5 s, idle over 10 s")
+    p.add_argument(
+        "--only",
+        choices=PARTS,
+        action="append",
+        metavar="NAME",
+        help="run only this part (repeatable): %s" % ", ".join(PARTS),
+    )
     a = p.parse_args(argv)
     if a.log is not None and not os.path.isfile(a.log):
         p.error("--log %s: no such file" % a.log)
@@ -713,10 +822,20 @@ def main(argv=None):
     only = set(a.only or PARTS)
     variants = replay_variants()
     startup = median_of(runs, lambda: run_measured([sys.executable, "-c", "pass"])[0])[0]
-    print("log_monitor benchmark on %s, %s, %d cores, Python %s (%s: start-up %.3f s), %s; replays: %s%s"
-          % (platform.node(), platform.processor() or platform.machine(), os.cpu_count(),
-             platform.python_version(), sys.executable, startup, time.strftime("%Y-%m-%d"),
-             " and ".join(label for label, _ in variants), "; --quick" if a.quick else ""))
+    print(
+        "log_monitor benchmark on %s, %s, %d cores, Python %s (%s: start-up %.3f s), %s; replays: %s%s"
+        % (
+            platform.node(),
+            platform.processor() or platform.machine(),
+            os.cpu_count(),
+            platform.python_version(),
+            sys.executable,
+            startup,
+            time.strftime("%Y-%m-%d"),
+            " and ".join(label for label, _ in variants),
+            "; --quick" if a.quick else "",
+        )
+    )
     sys.stdout.flush()
     with tempfile.TemporaryDirectory(prefix="log_monitor-bench-") as directory:
         mixed = {}
@@ -738,8 +857,10 @@ def main(argv=None):
             ("flood", lambda: bench_flood(directory, big_runs, variants)),
             ("live-flood", lambda: bench_live_flood(directory, 5 if a.quick else 10)),
             ("heavy", lambda: bench_heavy(directory, runs, variants)),
-            ("replay", lambda: (bench_replay(directory, mixed_log(5000000), big_runs, variants),
-                                drop(5000000))),
+            (
+                "replay",
+                lambda: (bench_replay(directory, mixed_log(5000000), big_runs, variants), drop(5000000)),
+            ),
             ("fail2ban", lambda: bench_fail2ban(directory, mixed_log(1000000), big_runs, variants)),
             ("gz", lambda: bench_gz(directory, big_runs, variants)),
             ("live", lambda: bench_live(directory, mixed_log(1000000), 5 if a.quick else 10)),

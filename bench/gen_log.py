@@ -42,28 +42,28 @@ import sys
 import time
 
 # ---------------------------------------------------------------- configuration
-TARGET = "today_download"           # text of the URL that log_monitor counts
+TARGET = "today_download"  # text of the URL that log_monitor counts
 START = calendar.timegm((2025, 7, 9, 5, 0, 0))  # epoch of the first line: 2025-07-09 14:00:00 +0900
-UTC_OFFSET_MINUTES = 540            # time zone the mixed log is written in (+0900)
-RATE = 100                          # mixed: lines a second of log time
-JITTER_SECONDS = 3                  # mixed: most a line's time lags its place in the file
-JITTER_WEIGHTS = (70, 20, 7, 3)     # mixed: share of lines lagging 0, 1, 2, 3 s (slow requests are rare)
-TARGET_SHARE = 0.04                 # mixed: lines that request the target
-BOT_SHARE = 0.04                    # mixed: lines from crawlers
-REFERER_SHARE = 0.011               # mixed: other requests whose referer is a target URL
-CLIENTS = 20000                     # mixed: distinct ordinary clients
-IPV6_SHARE = 0.15                   # mixed: ordinary clients with an IPv6 address
-LINES_PER_OFFENDER = 10000          # mixed: one bursty offender per this many lines ...
-MAX_OFFENDERS = 5                   # ... and at most this many
-OFFENDER_HITS = (12, 30)            # mixed: target requests in one offender's burst
-OFFENDER_SECONDS = (60, 300)        # mixed: how long a burst lasts
-FLOOD_SECONDS = 600                 # flood: log time the flood spans
-FLOOD_OFFENDER = "203.0.113.66"     # flood: the one client that should alert
-FLOOD_OFFENDER_HITS = 10            # flood: its requests, spread through the file
-HEAVY_CLIENT = "198.51.100.9"       # heavy: the one client
-HEAVY_RATE = 10000                  # heavy: its requests a second of log time
+UTC_OFFSET_MINUTES = 540  # time zone the mixed log is written in (+0900)
+RATE = 100  # mixed: lines a second of log time
+JITTER_SECONDS = 3  # mixed: most a line's time lags its place in the file
+JITTER_WEIGHTS = (70, 20, 7, 3)  # mixed: share of lines lagging 0, 1, 2, 3 s (slow requests are rare)
+TARGET_SHARE = 0.04  # mixed: lines that request the target
+BOT_SHARE = 0.04  # mixed: lines from crawlers
+REFERER_SHARE = 0.011  # mixed: other requests whose referer is a target URL
+CLIENTS = 20000  # mixed: distinct ordinary clients
+IPV6_SHARE = 0.15  # mixed: ordinary clients with an IPv6 address
+LINES_PER_OFFENDER = 10000  # mixed: one bursty offender per this many lines ...
+MAX_OFFENDERS = 5  # ... and at most this many
+OFFENDER_HITS = (12, 30)  # mixed: target requests in one offender's burst
+OFFENDER_SECONDS = (60, 300)  # mixed: how long a burst lasts
+FLOOD_SECONDS = 600  # flood: log time the flood spans
+FLOOD_OFFENDER = "203.0.113.66"  # flood: the one client that should alert
+FLOOD_OFFENDER_HITS = 10  # flood: its requests, spread through the file
+HEAVY_CLIENT = "198.51.100.9"  # heavy: the one client
+HEAVY_RATE = 10000  # heavy: its requests a second of log time
 DEFAULT_LINES = {"mixed": 1000000, "flood": 1000000, "heavy": 600000}
-BATCH_LINES = 50000                 # lines built and written at a time
+BATCH_LINES = 50000  # lines built and written at a time
 
 MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 SITE = "https://www.example.com"
@@ -81,20 +81,43 @@ BROWSERS = [
 DOWNLOADERS = ["Wget/1.21.3", "python-requests/2.32.3", "curl/8.5.0"]
 # crawlers: (addresses, user agent); an address always goes with its agent
 BOTS = [
-    (["66.249.66.%d" % n for n in (1, 33, 70, 129)] + ["2001:4860:4801:10::%x" % n for n in (3, 5)],
-     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"),
-    (["157.55.39.%d" % n for n in (12, 80, 201)],
-     "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)"),
-    (["17.241.219.%d" % n for n in (8, 141)],
-     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-     "Version/13.1.1 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)"),
-    (["54.36.148.%d" % n for n in (55, 92)],
-     "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)"),
+    (
+        ["66.249.66.%d" % n for n in (1, 33, 70, 129)] + ["2001:4860:4801:10::%x" % n for n in (3, 5)],
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+    ),
+    (
+        ["157.55.39.%d" % n for n in (12, 80, 201)],
+        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    ),
+    (
+        ["17.241.219.%d" % n for n in (8, 141)],
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/13.1.1 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)",
+    ),
+    (
+        ["54.36.148.%d" % n for n in (55, 92)],
+        "Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
+    ),
 ]
-STATIC = ["/static/app.js", "/static/site.css", "/static/fonts/inter.woff2", "/favicon.ico",
-          "/img/logo.png", "/img/album/cover_%d.jpg", "/img/album/thumb_%d.webp"]
-PAGES = ["/", "/album/%d", "/album/%d/photos", "/album/%d/comments", "/search?q=summer+%d",
-         "/login", "/about", "/news/%d"]
+STATIC = [
+    "/static/app.js",
+    "/static/site.css",
+    "/static/fonts/inter.woff2",
+    "/favicon.ico",
+    "/img/logo.png",
+    "/img/album/cover_%d.jpg",
+    "/img/album/thumb_%d.webp",
+]
+PAGES = [
+    "/",
+    "/album/%d",
+    "/album/%d/photos",
+    "/album/%d/comments",
+    "/search?q=summer+%d",
+    "/login",
+    "/about",
+    "/news/%d",
+]
 BOT_PAGES = ["/robots.txt", "/sitemap.xml", "/", "/album/%d", "/album/%d/photos", "/news/%d"]
 # first octets of ordinary IPv4 clients: public ranges, none of the documentation
 # blocks that the flood and heavy shapes use for their named clients
@@ -118,7 +141,7 @@ def clf_stamps(first, count, utc_offset_minutes=0):
     shifted = first + utc_offset_minutes * 60
     for t in range(shifted, shifted + count):
         if day_start is None or t - day_start >= 86400:
-            day_start = t - t % 86400      # one gmtime a day; the time of day is arithmetic
+            day_start = t - t % 86400  # one gmtime a day; the time of day is arithmetic
             tm = time.gmtime(day_start)
             day_text = "%02d/%s/%04d:" % (tm.tm_mday, MONTH_NAMES[tm.tm_mon - 1], tm.tm_year)
         s = t - day_start
@@ -128,8 +151,12 @@ def clf_stamps(first, count, utc_offset_minutes=0):
 
 def random_ipv4(rng):
     """A public-looking IPv4 address outside the documentation blocks."""
-    return "%d.%d.%d.%d" % (rng.choice(IPV4_FIRST_OCTETS), rng.randrange(256), rng.randrange(256),
-                            rng.randrange(1, 255))
+    return "%d.%d.%d.%d" % (
+        rng.choice(IPV4_FIRST_OCTETS),
+        rng.randrange(256),
+        rng.randrange(256),
+        rng.randrange(1, 255),
+    )
 
 
 def random_ipv6(rng):
@@ -140,7 +167,7 @@ def random_ipv6(rng):
         return prefix + ":%x:%x:%x:%x:%x:%x" % tuple(rng.getrandbits(16) for _ in range(6))
     if x < 0.95:
         return prefix + ":%x:%x::%x" % (rng.getrandbits(16), rng.getrandbits(16), rng.randrange(1, 0x10000))
-    return "::ffff:" + random_ipv4(rng)     # a dual-stack socket's view of an IPv4 client
+    return "::ffff:" + random_ipv4(rng)  # a dual-stack socket's view of an IPv4 client
 
 
 def target_tail(rng, target, agent=None):
@@ -148,9 +175,9 @@ def target_tail(rng, target, agent=None):
     album = rng.randrange(1, 500)
     x = rng.random()
     if x < 0.70:
-        status, size = 200, str(rng.randrange(10 ** 6, 5 * 10 ** 7))
+        status, size = 200, str(rng.randrange(10**6, 5 * 10**7))
     elif x < 0.85:
-        status, size = 206, str(rng.randrange(10 ** 5, 10 ** 7))   # a resumed download
+        status, size = 206, str(rng.randrange(10**5, 10**7))  # a resumed download
     elif x < 0.95:
         status, size = 304, "-"
     else:
@@ -158,8 +185,7 @@ def target_tail(rng, target, agent=None):
     referer = "%s/album/%d" % (SITE, album) if rng.random() < 0.8 else "-"
     if agent is None:
         agent = rng.choice(BROWSERS) if rng.random() < 0.9 else rng.choice(DOWNLOADERS)
-    return '] "GET /%s?album=%d HTTP/1.1" %d %s "%s" "%s"\n' % (target, album, status, size,
-                                                               referer, agent)
+    return '] "GET /%s?album=%d HTTP/1.1" %d %s "%s" "%s"\n' % (target, album, status, size, referer, agent)
 
 
 def ordinary_tail(rng, target):
@@ -188,8 +214,15 @@ def ordinary_tail(rng, target):
         referer = "https://www.google.com/"
     else:
         referer = "%s/album/%d" % (SITE, rng.randrange(1, 500))
-    return '] "%s %s %s" %d %s "%s" "%s"\n' % (method, path, protocol, status, size, referer,
-                                              rng.choice(BROWSERS))
+    return '] "%s %s %s" %d %s "%s" "%s"\n' % (
+        method,
+        path,
+        protocol,
+        status,
+        size,
+        referer,
+        rng.choice(BROWSERS),
+    )
 
 
 class MixedPieces:
@@ -209,8 +242,9 @@ class MixedPieces:
                 seen.add(ip)
                 addresses.append(ip)
         users = ["alice", "bob", "carol", "dave"]
-        self.heads = ["%s - %s [" % (ip, rng.choice(users) if rng.random() < 0.02 else "-")
-                      for ip in addresses]
+        self.heads = [
+            "%s - %s [" % (ip, rng.choice(users) if rng.random() < 0.02 else "-") for ip in addresses
+        ]
         # roughly Zipf: the busiest ordinary client makes a few per mille of the requests
         self.head_weights = list(itertools.accumulate(1.0 / (rank + 20) for rank in range(clients)))
         self.target_tails = [target_tail(rng, target) for _ in range(tails // 4)]
@@ -225,8 +259,10 @@ class MixedPieces:
                         path %= rng.randrange(1, 500)
                     status = 200 if rng.random() < 0.9 else rng.choice((301, 404))
                     self.bot_heads.append("%s - - [" % ip)
-                    self.bot_tails.append('] "GET %s HTTP/1.1" %d %d "-" "%s"\n'
-                                          % (path, status, rng.randrange(300, 40000), agent))
+                    self.bot_tails.append(
+                        '] "GET %s HTTP/1.1" %d %d "-" "%s"\n'
+                        % (path, status, rng.randrange(300, 40000), agent)
+                    )
         self.addresses = seen
 
     def new_address(self, rng, ipv6=False):
@@ -261,8 +297,7 @@ def offender_lines(rng, pieces, lines, rate, count, target):
 
 
 # ---------------------------------------------------------------- shapes
-def mixed_batches(lines, seed=1, target=TARGET, start=START, rate=RATE, offenders=None,
-                  batch=BATCH_LINES):
+def mixed_batches(lines, seed=1, target=TARGET, start=START, rate=RATE, offenders=None, batch=BATCH_LINES):
     """Lists of up to batch lines (str, each with its newline) of the mixed shape; lines in all.
 
     rate is whole lines a second of log time; offenders defaults to one per
@@ -277,7 +312,7 @@ def mixed_batches(lines, seed=1, target=TARGET, start=START, rate=RATE, offender
     # stamps[0] is JITTER_SECONDS before start, so that a lagging first line has one
     stamps = clf_stamps(start - JITTER_SECONDS, lines // rate + JITTER_SECONDS + 1, UTC_OFFSET_MINUTES)
     kind_weights = (TARGET_SHARE, TARGET_SHARE + BOT_SHARE, 1.0)
-    lags = range(JITTER_SECONDS, -1, -1)   # index offset into stamps: JITTER_SECONDS is no lag
+    lags = range(JITTER_SECONDS, -1, -1)  # index offset into stamps: JITTER_SECONDS is no lag
     lag_weights = list(itertools.accumulate(JITTER_WEIGHTS))
     choices = rng.choices
     for first in range(0, lines, batch):
@@ -287,12 +322,22 @@ def mixed_batches(lines, seed=1, target=TARGET, start=START, rate=RATE, offender
         n_ordinary = n - n_target - n_bot
         # draw each kind's pieces in bulk, then deal them out in the order of kinds
         bots = choices(range(len(pieces.bot_heads)), k=n_bot)
-        heads = _dealt(kinds, (choices(pieces.heads, k=n_target),
-                               [pieces.bot_heads[j] for j in bots],
-                               choices(pieces.heads, cum_weights=pieces.head_weights, k=n_ordinary)))
-        tails = _dealt(kinds, (choices(pieces.target_tails, k=n_target),
-                               [pieces.bot_tails[j] for j in bots],
-                               choices(pieces.ordinary_tails, k=n_ordinary)))
+        heads = _dealt(
+            kinds,
+            (
+                choices(pieces.heads, k=n_target),
+                [pieces.bot_heads[j] for j in bots],
+                choices(pieces.heads, cum_weights=pieces.head_weights, k=n_ordinary),
+            ),
+        )
+        tails = _dealt(
+            kinds,
+            (
+                choices(pieces.target_tails, k=n_target),
+                [pieces.bot_tails[j] for j in bots],
+                choices(pieces.ordinary_tails, k=n_ordinary),
+            ),
+        )
         for i in burst_indices:
             if first <= i < first + n:
                 heads[i - first], tails[i - first] = bursts[i]
@@ -307,8 +352,9 @@ def _dealt(kinds, sources):
     return [takers[kind]() for kind in kinds]
 
 
-def flood_batches(lines, start=START, seconds=FLOOD_SECONDS, seed=1, target=TARGET,
-                  batch=BATCH_LINES, utc_offset_minutes=0):
+def flood_batches(
+    lines, start=START, seconds=FLOOD_SECONDS, seed=1, target=TARGET, batch=BATCH_LINES, utc_offset_minutes=0
+):
     """Lists of lines of the flood shape: lines target requests from as many clients, plus the offender.
 
     Client i is IPv6 when i % 4 == 0, else 1.x.y.z; line i's time is
@@ -335,10 +381,14 @@ def flood_batches(lines, start=START, seconds=FLOOD_SECONDS, seed=1, target=TARG
             if i in hits:
                 out.extend([offender % stamp] * hits[i])
             if i & 3:
-                ip = "%d.%s.%s.%s" % (1 + (i >> 24), octet[(i >> 16) & 255], octet[(i >> 8) & 255],
-                                      octet[i & 255])
+                ip = "%d.%s.%s.%s" % (
+                    1 + (i >> 24),
+                    octet[(i >> 16) & 255],
+                    octet[(i >> 8) & 255],
+                    octet[i & 255],
+                )
             else:
-                ip = "2001:db8:%x:%x::%x" % (i >> 16, getrandbits(16), i & 0xffff)
+                ip = "2001:db8:%x:%x::%x" % (i >> 16, getrandbits(16), i & 0xFFFF)
             append(ip + " - - [" + stamp + tail)
         yield out
 
@@ -373,8 +423,9 @@ def write_log(path, batches):
     return count
 
 
-def write_gz_series(directory, lines_total, parts, name="access.log", seed=1, target=TARGET,
-                    batches=None, level=6):
+def write_gz_series(
+    directory, lines_total, parts, name="access.log", seed=1, target=TARGET, batches=None, level=6
+):
     """Write lines_total lines as parts rotated files name.1.gz (newest) .. name.N.gz (oldest).
 
     The lines are those of batches (default: the mixed shape), oldest first,
@@ -388,8 +439,10 @@ def write_gz_series(directory, lines_total, parts, name="access.log", seed=1, ta
     pending = iter(())
     for k, path in enumerate(paths):
         wanted = (k + 1) * lines_total // parts - k * lines_total // parts
-        with open(path, "wb") as raw, gzip.GzipFile("%s.%d" % (name, parts - k), "wb", level, raw,
-                                                   mtime=0) as out:
+        with (
+            open(path, "wb") as raw,
+            gzip.GzipFile("%s.%d" % (name, parts - k), "wb", level, raw, mtime=0) as out,
+        ):
             while wanted > 0:
                 chunk = list(itertools.islice(pending, wanted))
                 if not chunk:
@@ -412,16 +465,23 @@ def write_flood(path, lines=1000000):
 def parse_args(argv=None):
     """The command line as an argparse namespace; --lines defaults by shape."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lines", type=int, help="lines to write (default: mixed and flood 1000000, "
-                   "heavy 600000); flood adds the offender's 10")
+    p.add_argument(
+        "--lines",
+        type=int,
+        help="lines to write (default: mixed and flood 1000000, heavy 600000); flood adds the offender's 10",
+    )
     p.add_argument("--out", required=True, help="file to write (replaced)")
     p.add_argument("--seed", type=int, default=1, help="random seed of mixed and flood (default: 1)")
-    p.add_argument("--shape", choices=sorted(DEFAULT_LINES), default="mixed",
-                   help="kind of log (default: mixed)")
-    p.add_argument("--target", default=TARGET, help="URL text that log_monitor counts "
-                   "(default: %(default)s)")
-    p.add_argument("--gzip-series", type=int, metavar="K",
-                   help="write K rotated files OUT.1.gz (newest) .. OUT.K.gz instead of OUT")
+    p.add_argument(
+        "--shape", choices=sorted(DEFAULT_LINES), default="mixed", help="kind of log (default: mixed)"
+    )
+    p.add_argument("--target", default=TARGET, help="URL text that log_monitor counts (default: %(default)s)")
+    p.add_argument(
+        "--gzip-series",
+        type=int,
+        metavar="K",
+        help="write K rotated files OUT.1.gz (newest) .. OUT.K.gz instead of OUT",
+    )
     a = p.parse_args(argv)
     if a.lines is None:
         a.lines = DEFAULT_LINES[a.shape]

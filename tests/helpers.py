@@ -22,7 +22,7 @@ sys.path.insert(0, ROOT)
 import log_monitor  # noqa: E402
 
 MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
-T0 = calendar.timegm((2025, 7, 9, 5, 30, 25))     # 09/Jul/2025:14:30:25 +0900
+T0 = calendar.timegm((2025, 7, 9, 5, 30, 25))  # 09/Jul/2025:14:30:25 +0900
 # Log times for live tests that expect syslog delivery: a live alert more than a window
 # old is not paged, and one more than a minute ahead of the clock counts at the clock time.
 RECENT = int(time.time()) - 300
@@ -33,14 +33,28 @@ def clf_time(t, offset_minutes=540):
     tm = time.gmtime(t + offset_minutes * 60)
     sign = "+" if offset_minutes >= 0 else "-"
     return "%02d/%s/%04d:%02d:%02d:%02d %s%02d%02d" % (
-        tm.tm_mday, MONTHS[tm.tm_mon - 1], tm.tm_year, tm.tm_hour, tm.tm_min, tm.tm_sec,
-        sign, abs(offset_minutes) // 60, abs(offset_minutes) % 60)
+        tm.tm_mday,
+        MONTHS[tm.tm_mon - 1],
+        tm.tm_year,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        sign,
+        abs(offset_minutes) // 60,
+        abs(offset_minutes) % 60,
+    )
 
 
 def clf(ip, t=T0, path="/today_download", referer="-", agent="Mozilla/5.0", method="GET"):
     """One Combined Log Format line (str, with newline)."""
     return '%s - - [%s] "%s %s HTTP/1.1" 200 1024 "%s" "%s"\n' % (
-        ip, clf_time(t), method, path, referer, agent)
+        ip,
+        clf_time(t),
+        method,
+        path,
+        referer,
+        agent,
+    )
 
 
 EXPECTED = "SUSPICIOUS ACTIVITY: IP %s accessed today_download %d times in 10 minutes"
@@ -78,7 +92,8 @@ class SyslogReceiver:
 
 
 SYSLOG_LINE = re.compile(
-    r"^<(\d+)>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[^ :]+ )?([^ :\[]+)(?:\[\d+\])?: (.*)$", re.S)
+    r"^<(\d+)>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d (?:[^ :]+ )?([^ :\[]+)(?:\[\d+\])?: (.*)$", re.S
+)
 
 
 def parse_datagram(text):
@@ -102,9 +117,11 @@ def fake_logger(directory, body):
 
 # Runs log_monitor.py with some names of its configuration block changed first, as a
 # user editing the block would: how tests shorten intervals instead of waiting them out.
-CONFIGURED = ("import json, os, sys; sys.path.insert(0, os.path.dirname(sys.argv[1])); "
-              "import log_monitor; vars(log_monitor).update(json.loads(sys.argv[2])); "
-              "sys.exit(log_monitor.main(sys.argv[3:]))")
+CONFIGURED = (
+    "import json, os, sys; sys.path.insert(0, os.path.dirname(sys.argv[1])); "
+    "import log_monitor; vars(log_monitor).update(json.loads(sys.argv[2])); "
+    "sys.exit(log_monitor.main(sys.argv[3:]))"
+)
 
 
 def script_argv(args, config=None, python=sys.executable):
@@ -119,13 +136,20 @@ class Daemon:
 
     def __init__(self, *args, env=None, preexec_fn=None, python=sys.executable, config=None):
         self.proc = subprocess.Popen(
-            script_argv(args, config, python), stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-            preexec_fn=preexec_fn)
+            script_argv(args, config, python),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            preexec_fn=preexec_fn,
+        )
         self.out, self.err = [], []
         self._lines = queue.Queue()
-        self._pumps = [threading.Thread(target=self._pump, args=(stream, into), daemon=True)
-                       for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        self._pumps = [
+            threading.Thread(target=self._pump, args=(stream, into), daemon=True)
+            for stream, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
         for pump in self._pumps:
             pump.start()
 
@@ -144,8 +168,10 @@ class Daemon:
                 return found
             left = deadline - time.monotonic()
             if left <= 0 or self.proc.poll() is not None and self._lines.empty():
-                raise AssertionError("no %r on std%s within %gs; stderr: %s; stdout: %s"
-                                     % (text, where, timeout, self.err, self.out))
+                raise AssertionError(
+                    "no %r on std%s within %gs; stderr: %s; stdout: %s"
+                    % (text, where, timeout, self.err, self.out)
+                )
             try:
                 self._lines.get(timeout=min(left, 0.2))
             except queue.Empty:
@@ -180,7 +206,7 @@ class Daemon:
         self._close()
 
     def _close(self):
-        for pump in self._pumps:    # the last lines are read once the pipes hit end of file
+        for pump in self._pumps:  # the last lines are read once the pipes hit end of file
             pump.join(5)
         self.proc.stdout.close()
         self.proc.stderr.close()

@@ -26,9 +26,20 @@ class RealLoggerTest(TempDirTest):
     def test_message_is_never_taken_as_options(self):
         receiver = self.receiver()
         sender = log_monitor.SyslogSender("user.error", "AlbumMonitor", receiver.path)
-        self.assertEqual(sender.command("-n evil.example --tcp"),
-                         ["logger", "-p", "user.error", "-t", "AlbumMonitor",
-                          "--socket", receiver.path, "--", "-n evil.example --tcp"])
+        self.assertEqual(
+            sender.command("-n evil.example --tcp"),
+            [
+                "logger",
+                "-p",
+                "user.error",
+                "-t",
+                "AlbumMonitor",
+                "--socket",
+                receiver.path,
+                "--",
+                "-n evil.example --tcp",
+            ],
+        )
         sender.send("-n evil.example --tcp")
         self.assertEqual(parse_datagram(receiver.receive())[2], "-n evil.example --tcp")
 
@@ -50,13 +61,13 @@ class FallbackTest(TempDirTest):
             self.assertTrue(sender.send(MESSAGE + " again"))
         self.assertEqual(parse_datagram(receiver.receive()), (11, "AlbumMonitor", MESSAGE))
         self.assertEqual(parse_datagram(receiver.receive())[2], MESSAGE + " again")
-        self.assertEqual(len(logs.output), 1, logs.output)     # once per condition
+        self.assertEqual(len(logs.output), 1, logs.output)  # once per condition
         self.assertIn("Error calling 'logger': ", logs.output[0])
         self.assertIn(expected_reason, logs.output[0])
         return sender
 
     def test_logger_missing(self):
-        os.environ["PATH"] = self.dir   # no logger here
+        os.environ["PATH"] = self.dir  # no logger here
         self.check_fallback("No such file or directory")
 
     def test_logger_failing(self):
@@ -70,7 +81,7 @@ class FallbackTest(TempDirTest):
 
     def test_logger_recovers_and_says_so(self):
         marker = os.path.join(self.dir, "works")
-        self.use_logger('[ -e %s ] && exit 0; exit 3' % marker)
+        self.use_logger("[ -e %s ] && exit 0; exit 3" % marker)
         receiver = self.receiver()
         sender = log_monitor.SyslogSender("user.error", "AlbumMonitor", receiver.path)
         with self.assertLogs("log_monitor", "INFO") as logs:
@@ -83,8 +94,7 @@ class FallbackTest(TempDirTest):
         self.assertIn("logger works again", logs.output[1])
 
     def test_socket_missing_is_reported_once(self):
-        sender = log_monitor.SyslogSender("user.error", "AlbumMonitor",
-                                          os.path.join(self.dir, "no.sock"))
+        sender = log_monitor.SyslogSender("user.error", "AlbumMonitor", os.path.join(self.dir, "no.sock"))
         with self.assertLogs("log_monitor", "ERROR") as logs:
             self.assertFalse(sender.send(MESSAGE))
             self.assertFalse(sender.send(MESSAGE))
@@ -93,11 +103,11 @@ class FallbackTest(TempDirTest):
 
     def test_socket_refusing(self):
         receiver = self.receiver()
-        receiver.close()       # the file stays; nobody reads it: connection refused
+        receiver.close()  # the file stays; nobody reads it: connection refused
         os.environ["PATH"] = self.dir
         sender = log_monitor.SyslogSender("user.error", "AlbumMonitor", receiver.path)
         with self.assertLogs("log_monitor", "ERROR") as logs:
             self.assertFalse(sender.send(MESSAGE))
             self.assertFalse(sender.send(MESSAGE))
-        self.assertEqual(len(logs.output), 2, logs.output)   # logger missing; fallback refused
+        self.assertEqual(len(logs.output), 2, logs.output)  # logger missing; fallback refused
         self.assertIn("Syslog fallback failed too", logs.output[1])

@@ -13,8 +13,19 @@ import sys
 import time
 import unittest
 
-from helpers import (EXPECTED, RECENT, SCRIPT, T0, TempDirTest, append, burst, clf, clf_time,
-                     fake_logger, parse_datagram)
+from helpers import (
+    EXPECTED,
+    RECENT,
+    SCRIPT,
+    T0,
+    TempDirTest,
+    append,
+    burst,
+    clf,
+    clf_time,
+    fake_logger,
+    parse_datagram,
+)
 
 FAST = ("--interval", "0.1")
 
@@ -24,15 +35,16 @@ class LiveModesTest(TempDirTest):
     def test_dated_file_alert_through_logger(self):
         receiver = self.receiver()
         today = os.path.join(self.dir, "ssl_www_log-" + time.strftime("%Y-%m-%d"))
-        append(today, burst("192.0.2.50", 12, RECENT))      # before the start: read from the end, not counted
+        append(today, burst("192.0.2.50", 12, RECENT))  # before the start: read from the end, not counted
         d = self.daemon("--log-dir", self.dir, "--syslog-socket", receiver.path, *FAST)
         d.wait_for("Following %s" % today)
         append(today, burst("192.168.1.100", 9, RECENT) + clf("10.0.0.9", RECENT))
         time.sleep(0.3)
         self.assertIsNone(receiver.receive(timeout=0.2))
         append(today, clf("192.168.1.100", RECENT + 60))
-        self.assertEqual(parse_datagram(receiver.receive()),
-                         (11, "AlbumMonitor", EXPECTED % ("192.168.1.100", 10)))
+        self.assertEqual(
+            parse_datagram(receiver.receive()), (11, "AlbumMonitor", EXPECTED % ("192.168.1.100", 10))
+        )
         line = d.wait_for("SUSPICIOUS", where="out")[0]
         self.assertTrue(line.endswith(EXPECTED % ("192.168.1.100", 10)), line)
         self.assertEqual(d.stop(), 0)
@@ -42,16 +54,26 @@ class LiveModesTest(TempDirTest):
     def test_log_file_mode_through_rotation(self):
         receiver = self.receiver()
         path = os.path.join(self.dir, "access.log")
-        d = self.daemon("--log-file", path, "--syslog-socket", receiver.path, "--tag", "Album",
-                        "--facility", "local1.crit", *FAST)
+        d = self.daemon(
+            "--log-file",
+            path,
+            "--syslog-socket",
+            receiver.path,
+            "--tag",
+            "Album",
+            "--facility",
+            "local1.crit",
+            *FAST,
+        )
         d.wait_for("Waiting for log file: %s" % path)
         append(path, burst("2001:db8::7", 5, RECENT))
         d.wait_for("Following %s" % path)
         os.rename(path, path + ".1")
         append(path + ".1", burst("2001:db8::7", 3, RECENT + 100))
         append(path, burst("2001:db8::7", 2, RECENT + 200))
-        self.assertEqual(parse_datagram(receiver.receive()),
-                         (17 * 8 + 2, "Album", EXPECTED % ("2001:db8::7", 10)))
+        self.assertEqual(
+            parse_datagram(receiver.receive()), (17 * 8 + 2, "Album", EXPECTED % ("2001:db8::7", 10))
+        )
         self.assertEqual(d.stop(signal.SIGINT), 0)
         self.assertEqual(len(d.wait_for("Waiting for log file", count=1)), 1)
 
@@ -59,7 +81,7 @@ class LiveModesTest(TempDirTest):
         path = os.path.join(self.dir, "ssl_www_log-" + time.strftime("%Y-%m-%d"))
         d = self.daemon("--log-dir", self.dir, "--dry-run", *FAST)
         d.wait_for("Waiting for log file: %s" % path)
-        time.sleep(0.3)                     # three more polls
+        time.sleep(0.3)  # three more polls
         self.assertEqual(d.stop(), 0)
         self.assertEqual(sum("Waiting for log file" in line for line in d.err), 1)
 
@@ -69,8 +91,7 @@ class LiveModesTest(TempDirTest):
         append(path, "")
         bin_dir = fake_logger(self.dir, "echo called >> %s/logger-called" % self.dir)
         env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"])
-        d = self.daemon("--log-file", path, "--dry-run", "--syslog-socket", receiver.path, *FAST,
-                        env=env)
+        d = self.daemon("--log-file", path, "--dry-run", "--syslog-socket", receiver.path, *FAST, env=env)
         d.wait_for("Following")
         append(path, burst("10.0.0.1", 10, RECENT))
         line = d.wait_for("SUSPICIOUS", where="out")[0]
@@ -92,15 +113,21 @@ class LiveModesTest(TempDirTest):
         d = self.daemon("--log-file", path, "--dry-run", *FAST)
         d.wait_for("Following")
         append(path, burst("10.0.0.1", 3, RECENT) + "not matching\n")
-        for attempt in range(1, 50):        # ask until the daemon has read the four lines
+        for attempt in range(1, 50):  # ask until the daemon has read the four lines
             d.proc.send_signal(signal.SIGUSR1)
             status = d.wait_for("status:", count=attempt)[-1]
             if "lines read 4" in status:
                 break
             time.sleep(0.2)
         size = os.path.getsize(path)
-        for part in ("file %s @ %d" % (path, size), "lines read 4", "matching 3",
-                     "tracked clients 1", "alerts 0", "behind"):
+        for part in (
+            "file %s @ %d" % (path, size),
+            "lines read 4",
+            "matching 3",
+            "tracked clients 1",
+            "alerts 0",
+            "behind",
+        ):
             self.assertIn(part, status)
         self.assertRegex(status, r"newest line \d+s behind")
         self.assertEqual(d.stop(), 0)
@@ -112,7 +139,7 @@ class LiveModesTest(TempDirTest):
         d.wait_for("Following")
         os.rename(path, path + ".1")
         append(path, burst("10.0.0.1", 2, RECENT))
-        d.proc.send_signal(signal.SIGHUP)   # without it the next poll is 30 s away
+        d.proc.send_signal(signal.SIGHUP)  # without it the next poll is 30 s away
         d.wait_for("SUSPICIOUS", where="out", timeout=5)
         self.assertEqual(d.stop(), 0)
 
@@ -122,7 +149,7 @@ class LiveModesTest(TempDirTest):
         missing = os.path.join(self.dir, "nobody-listens.sock")
         d = self.daemon("--log-file", path, "--syslog-socket", missing, *FAST)
         d.wait_for("Syslog socket %s does not exist" % missing)
-        d.wait_for("Following %s" % path)     # an existing file is read from its end
+        d.wait_for("Following %s" % path)  # an existing file is read from its end
         append(path, burst("10.0.0.1", 10, RECENT) + burst("10.0.0.2", 10, RECENT))
         d.wait_for("SUSPICIOUS", where="out", count=2)
         self.assertEqual(d.stop(), 0)
@@ -134,16 +161,18 @@ class BrokenSyslogTest(TempDirTest):
         path = os.path.join(self.dir, "access.log")
         append(path, "")
         env = dict(os.environ, PATH=fake_logger(self.dir, body) if body else self.dir)
-        d = self.daemon("--log-file", path, "--syslog-socket", receiver.path, *FAST, *args,
-                        env=env, config=config)
+        d = self.daemon(
+            "--log-file", path, "--syslog-socket", receiver.path, *FAST, *args, env=env, config=config
+        )
         d.wait_for("Following")
         return receiver, path, d
 
     def test_logger_missing_falls_back_and_keeps_counting(self):
         receiver, path, d = self.run_with_logger(None)
         append(path, burst("10.0.0.1", 10, RECENT))
-        self.assertEqual(parse_datagram(receiver.receive()),
-                         (11, "AlbumMonitor", EXPECTED % ("10.0.0.1", 10)))
+        self.assertEqual(
+            parse_datagram(receiver.receive()), (11, "AlbumMonitor", EXPECTED % ("10.0.0.1", 10))
+        )
         append(path, burst("10.0.0.2", 10, RECENT))
         self.assertEqual(parse_datagram(receiver.receive())[2], EXPECTED % ("10.0.0.2", 10))
         d.wait_for("SUSPICIOUS", where="out", count=2)
@@ -155,7 +184,8 @@ class BrokenSyslogTest(TempDirTest):
         argv_file = os.path.join(self.dir, "argv")
         receiver, path, d = self.run_with_logger(
             'for a in "$@"; do printf "%%s\\n" "$a"; done >> %s; echo --- >> %s' % (argv_file, argv_file),
-            ("--threshold", "3"))
+            ("--threshold", "3"),
+        )
         hostile = [
             b'10.6.6.6 - - [09/Jul/2025:14:30:25 +0900] "GET /today_download;$(reboot)`id`|rm -rf / '
             b'HTTP/1.1" 200 1 "-p kern.emerg -n evil.example" "--tcp\x00\xff"\n',
@@ -167,8 +197,14 @@ class BrokenSyslogTest(TempDirTest):
             b'10.6.6.6 - - [09/Jul/2025:14:30:28 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "-"\n',
         ]
         # recent log times, so that the alerts are sent, not held back as stale
-        hostile = [re.sub(rb"09/Jul/2025:14:30:2(\d) \+0900",
-                          lambda m: clf_time(RECENT + int(m.group(1))).encode(), line) for line in hostile]
+        hostile = [
+            re.sub(
+                rb"09/Jul/2025:14:30:2(\d) \+0900",
+                lambda m: clf_time(RECENT + int(m.group(1))).encode(),
+                line,
+            )
+            for line in hostile
+        ]
         append(path, b"".join(hostile))
         d.wait_for("SUSPICIOUS", where="out")
         append(path, burst("10.0.0.1", 3, RECENT))
@@ -176,13 +212,18 @@ class BrokenSyslogTest(TempDirTest):
         self.assertEqual(d.stop(), 0)
         with open(argv_file) as f:
             calls = f.read().split("---\n")[:-1]
-        self.assertEqual(calls, [
-            "-p\nuser.error\n-t\nAlbumMonitor\n--socket\n%s\n--\n%s\n" % (receiver.path, EXPECTED % (ip, 3))
-            for ip in ("10.6.6.6", "10.0.0.1")])
+        self.assertEqual(
+            calls,
+            [
+                "-p\nuser.error\n-t\nAlbumMonitor\n--socket\n%s\n--\n%s\n"
+                % (receiver.path, EXPECTED % (ip, 3))
+                for ip in ("10.6.6.6", "10.0.0.1")
+            ],
+        )
 
     def test_a_line_that_never_ends_costs_bounded_memory(self):
         receiver, path, d = self.run_with_logger(None, ("--threshold", "3"))
-        for _ in range(40):                 # 40 MB without a newline, written over several polls
+        for _ in range(40):  # 40 MB without a newline, written over several polls
             append(path, b"A" * (1 << 20))
         append(path, b"\n" + burst("10.0.0.1", 3, RECENT).encode())
         self.assertEqual(parse_datagram(receiver.receive(timeout=20))[2], EXPECTED % ("10.0.0.1", 3))
@@ -190,7 +231,7 @@ class BrokenSyslogTest(TempDirTest):
         _, status, usage = os.wait4(d.proc.pid, 0)
         d.proc.returncode = os.waitstatus_to_exitcode(status)
         self.assertEqual(d.proc.returncode, 0)
-        self.assertLess(usage.ru_maxrss / 1024, 60)    # the 40 MB line was never held
+        self.assertLess(usage.ru_maxrss / 1024, 60)  # the 40 MB line was never held
 
 
 class ReplayTest(TempDirTest):
@@ -199,8 +240,9 @@ class ReplayTest(TempDirTest):
         append(path, burst("192.168.1.100", 15, step=30) + clf("10.0.0.1"))
         bin_dir = fake_logger(self.dir, "echo called >> %s/logger-called" % self.dir)
         env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"], TZ="UTC")
-        done = subprocess.run([sys.executable, SCRIPT, "--replay", path], capture_output=True,
-                              text=True, env=env, timeout=30)
+        done = subprocess.run(
+            [sys.executable, SCRIPT, "--replay", path], capture_output=True, text=True, env=env, timeout=30
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         alerts = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
         self.assertEqual(alerts, ["2025-07-09T05:34:55+00:00 " + EXPECTED % ("192.168.1.100", 10)])
@@ -208,23 +250,43 @@ class ReplayTest(TempDirTest):
 
     def test_gzip_and_several_files_are_one_log(self):
         import gzip
+
         first = os.path.join(self.dir, "log.1.gz")
         with gzip.open(first, "wt") as f:
-            f.write(burst("10.0.0.1", 6).rstrip("\n"))   # its last line ends with the file
+            f.write(burst("10.0.0.1", 6).rstrip("\n"))  # its last line ends with the file
         second = os.path.join(self.dir, "log")
         append(second, burst("10.0.0.1", 4, T0 + 30))
-        done = subprocess.run([sys.executable, SCRIPT, "--replay", first, second],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, SCRIPT, "--replay", first, second], capture_output=True, text=True, timeout=30
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn(EXPECTED % ("10.0.0.1", 10), done.stdout)
 
     def test_ipv6_prefix_and_ignore_ip_flags(self):
         path = os.path.join(self.dir, "access.log")
-        append(path, "".join(clf("2001:db8:1:2::%x" % (i + 1), T0 + i) for i in range(10))
-               + burst("192.0.2.1", 10) + burst("10.9.8.7", 10))
-        done = subprocess.run([sys.executable, SCRIPT, "--replay", path, "--ipv6-prefix", "64",
-                               "--ignore-ip", "192.0.2.0/24", "--ignore-ip", "10.9.8.7"],
-                              capture_output=True, text=True, timeout=30)
+        append(
+            path,
+            "".join(clf("2001:db8:1:2::%x" % (i + 1), T0 + i) for i in range(10))
+            + burst("192.0.2.1", 10)
+            + burst("10.9.8.7", 10),
+        )
+        done = subprocess.run(
+            [
+                sys.executable,
+                SCRIPT,
+                "--replay",
+                path,
+                "--ipv6-prefix",
+                "64",
+                "--ignore-ip",
+                "192.0.2.0/24",
+                "--ignore-ip",
+                "10.9.8.7",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         alerts = [line.split(" ", 1)[1] for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
         self.assertEqual(alerts, [EXPECTED % ("2001:db8:1:2::/64", 10)])
@@ -232,17 +294,19 @@ class ReplayTest(TempDirTest):
     def test_corrupt_gzip_exits_1(self):
         path = os.path.join(self.dir, "bad.gz")
         append(path, b"\x1f\x8bnot really gzip")
-        done = subprocess.run([sys.executable, SCRIPT, "--replay", path], capture_output=True,
-                              text=True, timeout=30)
+        done = subprocess.run(
+            [sys.executable, SCRIPT, "--replay", path], capture_output=True, text=True, timeout=30
+        )
         self.assertEqual(done.returncode, 1)
         self.assertIn("Cannot read %s" % path, done.stderr)
         self.assertNotIn("Traceback", done.stderr)
 
     def test_live_and_replay_give_the_same_alerts(self):
-        path = os.path.join(self.dir, "access.log")    # generated: out of order, IPv6, referers
+        path = os.path.join(self.dir, "access.log")  # generated: out of order, IPv6, referers
         shutil.copy(os.path.join(os.path.dirname(SCRIPT), "examples", "sample_access.log"), path)
-        done = subprocess.run([sys.executable, SCRIPT, "--replay", path], capture_output=True,
-                              text=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, SCRIPT, "--replay", path], capture_output=True, text=True, timeout=60
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         replayed = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
         self.assertGreater(len(replayed), 3)
@@ -263,15 +327,17 @@ class PermissionTest(TempDirTest):
         os.chmod(path, 0)
         os.chmod(self.dir, 0o755)
         preexec, python = None, sys.executable
-        if os.geteuid() == 0:       # root reads anything: run the monitor as nobody
+        if os.geteuid() == 0:  # root reads anything: run the monitor as nobody
             python = "/usr/bin/python3"
             if not os.access(python, os.X_OK) or not all(
-                    os.stat(p).st_mode & 0o005 == 0o005 for p in self._parents(SCRIPT)):
+                os.stat(p).st_mode & 0o005 == 0o005 for p in self._parents(SCRIPT)
+            ):
                 self.skipTest("running as root and nobody cannot run /usr/bin/python3 %s" % SCRIPT)
 
             def preexec():
                 os.setgid(65534)
                 os.setuid(65534)
+
         d = self.daemon("--log-file", path, "--dry-run", *FAST, preexec_fn=preexec, python=python)
         d.wait_for("Cannot read log file %s: permission denied" % path)
         time.sleep(0.4)

@@ -8,12 +8,14 @@ import unittest
 from helpers import T0, clf, log_monitor
 
 
-
-def Detector(target="today_download", window=600, threshold=10, max_clients=200000,
-             ipv6_prefix=128, ignore=()):
+def Detector(
+    target="today_download", window=600, threshold=10, max_clients=200000, ipv6_prefix=128, ignore=()
+):
     """The scanner -> window path with these settings."""
-    return log_monitor.Detector(log_monitor.Scanner(target, ipv6_prefix, ignore),
-                                log_monitor.SlidingWindow(window, threshold, max_clients))
+    return log_monitor.Detector(
+        log_monitor.Scanner(target, ipv6_prefix, ignore),
+        log_monitor.SlidingWindow(window, threshold, max_clients),
+    )
 
 
 def Window(window=600, threshold=10, max_clients=200000):
@@ -28,7 +30,8 @@ class AlertTextTest(unittest.TestCase):
     def test_message_is_exact(self):
         self.assertEqual(
             log_monitor.alert_message("192.168.1.100", "today_download", 15, 600),
-            "SUSPICIOUS ACTIVITY: IP 192.168.1.100 accessed today_download 15 times in 10 minutes")
+            "SUSPICIOUS ACTIVITY: IP 192.168.1.100 accessed today_download 15 times in 10 minutes",
+        )
 
     def test_window_text(self):
         self.assertEqual(log_monitor.window_text(600), "10 minutes")
@@ -48,8 +51,10 @@ class AlertTextTest(unittest.TestCase):
 
     def test_alert_line_is_iso_log_time_then_message(self):
         line = log_monitor.alert_line(log_monitor.Alert("10.0.0.1", 10, T0), "x", 600, utc=True)
-        self.assertEqual(line, "2025-07-09T05:30:25+00:00 SUSPICIOUS ACTIVITY: IP 10.0.0.1 "
-                               "accessed x 10 times in 10 minutes")
+        self.assertEqual(
+            line,
+            "2025-07-09T05:30:25+00:00 SUSPICIOUS ACTIVITY: IP 10.0.0.1 accessed x 10 times in 10 minutes",
+        )
 
 
 class ParseTest(unittest.TestCase):
@@ -68,20 +73,21 @@ class ParseTest(unittest.TestCase):
     def test_client_is_first_field_ipv4_ipv6_vhost(self):
         def client(line):
             return log_monitor.Scanner("x").client(line)
+
         self.assertEqual(client(b'192.0.2.7 - - [x] "GET /x"'), "192.0.2.7")
         self.assertEqual(client(b'2001:DB8::1 - - [x] "GET /x"'), "2001:db8::1")
         self.assertEqual(client(b'::ffff:192.0.2.1 - - [x] "GET /x"'), "192.0.2.1")
         self.assertEqual(client(b'www.example.com:443 192.0.2.9 - - [x] "GET /x"'), "192.0.2.9")
-        self.assertEqual(client(b'www.example.com:443 2001:db8::2 - - [x]'), "2001:db8::2")
+        self.assertEqual(client(b"www.example.com:443 2001:db8::2 - - [x]"), "2001:db8::2")
 
     def test_no_client_from_elsewhere_in_the_line(self):
         det = Detector("today_download", threshold=1)
-        stamp = '[09/Jul/2025:14:30:25 +0900] '
+        stamp = "[09/Jul/2025:14:30:25 +0900] "
         lines = [
-            '- - - ' + stamp + '"GET /today_download?ip=10.1.1.1 HTTP/1.1" 200 1 "-" "-"\n',
-            'host - - ' + stamp + '"GET /today_download HTTP/1.1" 200 1 "http://10.1.1.1/" "-"\n',
-            'fe80::1%$(reboot) - - ' + stamp + '"GET /today_download HTTP/1.1" 200 1 "-" "-"\n',
-            '999.1.1.1 - - ' + stamp + '"GET /today_download HTTP/1.1" 200 1 "-" "10.2.2.2"\n',
+            "- - - " + stamp + '"GET /today_download?ip=10.1.1.1 HTTP/1.1" 200 1 "-" "-"\n',
+            "host - - " + stamp + '"GET /today_download HTTP/1.1" 200 1 "http://10.1.1.1/" "-"\n',
+            "fe80::1%$(reboot) - - " + stamp + '"GET /today_download HTTP/1.1" 200 1 "-" "-"\n',
+            "999.1.1.1 - - " + stamp + '"GET /today_download HTTP/1.1" 200 1 "-" "10.2.2.2"\n',
         ]
         self.assertEqual(feed(det, *lines), [])
         self.assertEqual(det.scanner.skipped, 4)
@@ -89,8 +95,9 @@ class ParseTest(unittest.TestCase):
 
     def test_target_must_be_in_the_request(self):
         det = Detector("today_download", threshold=1)
-        self.assertEqual(feed(det, clf("10.0.0.1", path="/album/1",
-                                       referer="https://x/today_download?album=3")), [])
+        self.assertEqual(
+            feed(det, clf("10.0.0.1", path="/album/1", referer="https://x/today_download?album=3")), []
+        )
         self.assertEqual(feed(det, clf("10.0.0.2", path="/", agent="today_download-bot")), [])
         self.assertEqual(det.scanner.matches, 0)
         alerts = feed(det, clf("10.0.0.3", path="/today_download?album=3"))
@@ -103,8 +110,7 @@ class ParseTest(unittest.TestCase):
 
     def test_escaped_quote_in_request_does_not_end_it(self):
         det = Detector("today_download", threshold=1)
-        line = ('10.0.0.4 - - [09/Jul/2025:14:30:25 +0900] "GET /a\\" today_download HTTP/1.1" '
-                '200 1 "-" "-"\n')
+        line = '10.0.0.4 - - [09/Jul/2025:14:30:25 +0900] "GET /a\\" today_download HTTP/1.1" 200 1 "-" "-"\n'
         self.assertEqual(len(feed(det, line)), 1)
 
     def test_other_formats_count_anywhere_at_read_time(self):
@@ -127,7 +133,7 @@ class WindowTest(unittest.TestCase):
     def test_spread_wider_than_window_never_alerts(self):
         win = Window(600, 10)
         self.assertEqual(self.hits(win, "10.0.0.1", range(T0, T0 + 20 * 67, 67)), [])
-        self.assertEqual(win.clients["10.0.0.1"].total, 18)   # two windows kept of 20 requests
+        self.assertEqual(win.clients["10.0.0.1"].total, 18)  # two windows kept of 20 requests
 
     def test_window_edge(self):
         win = Window(600, 2)
@@ -223,11 +229,14 @@ class FloodTest(unittest.TestCase):
             for i in range(10000):
                 if i % 1000 == 500:
                     alerts.append(win.add("198.51.100.7", T0 + i // 20))
-                ip = ("2001:db8:%x::%x" % (rng.getrandbits(16), i) if i % 3 else
-                      "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255))
+                ip = (
+                    "2001:db8:%x::%x" % (rng.getrandbits(16), i)
+                    if i % 3
+                    else "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255)
+                )
                 alerts.append(win.add(ip, T0 + i // 20))
                 self.assertLessEqual(len(win.clients), 2000)
-        self.assertEqual(len(logs.output), 1)   # the table filling up is said once
+        self.assertEqual(len(logs.output), 1)  # the table filling up is said once
         self.assertEqual([(a.client, a.count) for a in alerts if a], [("198.51.100.7", 10)])
         self.assertGreater(win.evictions, 0)
 
@@ -246,8 +255,10 @@ class FloodTest(unittest.TestCase):
         lines = [clf("2001:db8:1:2::%x" % (i + 1), T0 + i) for i in range(4)]
         alerts = feed(det, *lines)
         self.assertEqual([a.client for a in alerts], ["2001:db8:1:2::/64"])
-        self.assertEqual(log_monitor.alert_message(alerts[0].client, "t", 4, 600),
-                         "SUSPICIOUS ACTIVITY: IP 2001:db8:1:2::/64 accessed t 4 times in 10 minutes")
+        self.assertEqual(
+            log_monitor.alert_message(alerts[0].client, "t", 4, 600),
+            "SUSPICIOUS ACTIVITY: IP 2001:db8:1:2::/64 accessed t 4 times in 10 minutes",
+        )
 
     def test_ipv6_prefix_128_counts_each_address(self):
         det = Detector("today_download", 600, 4)
@@ -284,6 +295,7 @@ class HostileLineTest(unittest.TestCase):
             buf, start, end, count = reader.read(io.BytesIO(piece))
             self.assertEqual(count, len(piece))
             return bytes(buf[start:end])
+
         self.assertEqual(read(b"10.0.0.1 - - "), b"")
         self.assertEqual(reader.pending, 13)
         self.assertEqual(read(b"[x] a\nb"), b"10.0.0.1 - - [x] a\n")

@@ -54,11 +54,11 @@ class FollowOneFileTest(TempDirTest):
 
     def test_a_line_in_pieces_is_handed_out_once_complete(self):
         poll(self.follower)
-        append(self.path, '10.0.0.1 - - [09/Jul')
+        append(self.path, "10.0.0.1 - - [09/Jul")
         self.assertEqual(poll(self.follower), "")
         append(self.path, '/2025:14:30:25 +0900] "GET /x"')
         self.assertEqual(poll(self.follower), "")
-        append(self.path, ' 200 1\nnext')
+        append(self.path, " 200 1\nnext")
         self.assertEqual(poll(self.follower), '10.0.0.1 - - [09/Jul/2025:14:30:25 +0900] "GET /x" 200 1\n')
         append(self.path, "\n")
         self.assertEqual(poll(self.follower), "next\n")
@@ -103,7 +103,7 @@ class FollowOneFileTest(TempDirTest):
         self.assertEqual(poll(self.follower), "two\n")
 
     def test_permission_or_other_open_error_is_reported_once(self):
-        os.mkdir(self.path)     # a directory cannot be read as a log: the generic error path
+        os.mkdir(self.path)  # a directory cannot be read as a log: the generic error path
         with self.assertLogs("log_monitor", "WARNING") as logs:
             for i in range(4):
                 self.assertEqual(poll(self.follower, T0 + i), "")
@@ -133,9 +133,8 @@ class FollowOneFileTest(TempDirTest):
         self.follower.reopen()
         self.assertEqual(poll(self.follower, T0 + 2), "five, from an old child\n")
         self.assertEqual(len(self.follower.files()), 2)
-        self.assertEqual(poll(self.follower, T0 + 40), "")     # idle rotated_idle: let go
-        self.assertEqual([f.identity for f in self.follower.files()],
-                         [log_monitor.file_identity(self.path)])
+        self.assertEqual(poll(self.follower, T0 + 40), "")  # idle rotated_idle: let go
+        self.assertEqual([f.identity for f in self.follower.files()], [log_monitor.file_identity(self.path)])
 
 
 class DatedFilesTest(TempDirTest):
@@ -143,7 +142,7 @@ class DatedFilesTest(TempDirTest):
         s = settings("--log-dir", self.dir, "--log-prefix", "ssl_www_log-", "--utc")
         path_for = log_monitor.dated_path(s.log_dir, s.log_prefix, s.date_format, s.utc)
         self.assertEqual(path_for(T0), os.path.join(self.dir, "ssl_www_log-2025-07-09"))
-        evening = T0 + 18 * 3600 + 29 * 60        # 2025-07-09 23:59:25 UTC
+        evening = T0 + 18 * 3600 + 29 * 60  # 2025-07-09 23:59:25 UTC
         yesterday = path_for(evening)
         today = path_for(evening + 60)
         append(yesterday, "")
@@ -166,8 +165,10 @@ class DatedFilesTest(TempDirTest):
         s = settings("--log-dir", "/logs/apache")
         path_for = log_monitor.dated_path(s.log_dir, s.log_prefix, s.date_format, s.utc)
         import time
-        self.assertEqual(path_for(T0), "/logs/apache/ssl_www_log-"
-                         + time.strftime("%Y-%m-%d", time.localtime(T0)))
+
+        self.assertEqual(
+            path_for(T0), "/logs/apache/ssl_www_log-" + time.strftime("%Y-%m-%d", time.localtime(T0))
+        )
 
 
 class MonitorPassTest(TempDirTest):
@@ -218,8 +219,14 @@ class MonitorPassTest(TempDirTest):
             monitor.run()
         errors = [r for r in logs.output if "Error in a pass" in r]
         self.assertEqual(len(errors), 1)
-        self.assertEqual(len(logs.records[[r.getMessage() for r in logs.records].index(
-            "traceback of the failed pass")].exc_info), 3)     # the traceback, at debug level
+        self.assertEqual(
+            len(
+                logs.records[
+                    [r.getMessage() for r in logs.records].index("traceback of the failed pass")
+                ].exc_info
+            ),
+            3,
+        )  # the traceback, at debug level
         self.assertEqual(len(calls), 3)
         self.assertEqual(passes, [1, 1, 1, 1])
 
@@ -229,14 +236,19 @@ class MonitorPassTest(TempDirTest):
         monitor, _ = self.monitor()
         monitor.poll_once(T0)
         self.assertIn("newest line unknown behind", monitor.status_line(T0))
-        append(path, clf("10.0.0.1", T0 + 100, path="/index.html") + "garbage\n"
-               + clf("10.0.0.2", T0 + 90, path="/today_download") + clf("10.0.0.3", T0 + 101, path="/"))
+        append(
+            path,
+            clf("10.0.0.1", T0 + 100, path="/index.html")
+            + "garbage\n"
+            + clf("10.0.0.2", T0 + 90, path="/today_download")
+            + clf("10.0.0.3", T0 + 101, path="/"),
+        )
         monitor.poll_once(T0 + 130)
         status = monitor.status_line(T0 + 130)
-        self.assertIn("newest line 29s behind", status)   # the last line, though it does not match
+        self.assertIn("newest line 29s behind", status)  # the last line, though it does not match
         self.assertIn("lines read 4, matching 1", status)
         self.assertIn("skipped 0", status)
-        append(path, "x" * (log_monitor.MAX_LINE_BYTES + 10))   # a line that never ends
+        append(path, "x" * (log_monitor.MAX_LINE_BYTES + 10))  # a line that never ends
         monitor.poll_once(T0 + 131)
         self.assertIn("skipped 1", monitor.status_line(T0 + 131))
 
@@ -245,7 +257,7 @@ class MonitorPassTest(TempDirTest):
         monitor.poll_once(T0)
         monitor.detector.window.add("10.0.0.1", T0 - 10000)
         monitor.detector.window.add("10.0.0.2", T0)
-        monitor.poll_once(T0 - 3600)            # NTP stepped the clock back an hour
+        monitor.poll_once(T0 - 3600)  # NTP stepped the clock back an hour
         self.assertEqual(list(monitor.detector.window.clients), ["10.0.0.2"])
 
     def test_cleanup_runs_every_cleanup_interval(self):

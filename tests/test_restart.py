@@ -9,7 +9,6 @@ import time
 from helpers import EXPECTED, T0, TempDirTest, append, burst, clf, log_monitor, script_argv
 
 
-
 class StateFileTest(TempDirTest):
     def setUp(self):
         super().setUp()
@@ -18,8 +17,17 @@ class StateFileTest(TempDirTest):
         append(self.log, "")
 
     def start(self, *extra):
-        return self.daemon("--log-file", self.log, "--state-file", self.state, "--dry-run",
-                           "--interval", "0.1", *extra, config={"STATE_SAVE_INTERVAL": 0.1})
+        return self.daemon(
+            "--log-file",
+            self.log,
+            "--state-file",
+            self.state,
+            "--dry-run",
+            "--interval",
+            "0.1",
+            *extra,
+            config={"STATE_SAVE_INTERVAL": 0.1},
+        )
 
     def saved_offset(self):
         try:
@@ -49,7 +57,7 @@ class StateFileTest(TempDirTest):
         d.wait_for(EXPECTED % ("10.0.0.1", 10), where="out")
         time.sleep(0.3)
         self.assertEqual(d.stop(), 0)
-        self.assertEqual(len(d.out), 1, d.out)          # 10.0.0.2 is not alerted again
+        self.assertEqual(len(d.out), 1, d.out)  # 10.0.0.2 is not alerted again
 
     def test_file_created_while_down_is_read_from_its_start(self):
         os.unlink(self.log)
@@ -118,8 +126,12 @@ class StateFileTest(TempDirTest):
         self.check_ignored(state, "/somewhere/else.log")
 
     def test_unusable_numbers_and_nesting_are_one_warning_not_a_crash(self):
-        for state in (self.real_state(offset=10 ** 30), self.real_state(offset=-1),
-                      self.real_state(ino=True), "[" * 100000 + "]" * 100000):
+        for state in (
+            self.real_state(offset=10**30),
+            self.real_state(offset=-1),
+            self.real_state(ino=True),
+            "[" * 100000 + "]" * 100000,
+        ):
             with self.subTest(state=str(state)[:40]):
                 self.check_ignored(state, "Ignoring state file")
 
@@ -133,8 +145,8 @@ class StateFileTest(TempDirTest):
 
     def test_state_is_written_atomically(self):
         monitor = log_monitor.Monitor(
-            log_monitor.parse_args(["--log-file", self.log, "--state-file", self.state]),
-            lambda alert: None)
+            log_monitor.parse_args(["--log-file", self.log, "--state-file", self.state]), lambda alert: None
+        )
         self.addCleanup(monitor.follower.close)
         monitor.poll_once(T0)
         append(self.log, "x\n")
@@ -152,8 +164,14 @@ def write_flood(path, clients, offender="203.0.113.66"):
         t = T0 + i * 600 // clients
         if i % (clients // 10) == clients // 20:
             lines.append(clf(offender, t))
-        lines.append(clf("2001:db8:%x::%x" % (i >> 16, i & 0xffff) if i % 4 == 0 else
-                         "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255), t))
+        lines.append(
+            clf(
+                "2001:db8:%x::%x" % (i >> 16, i & 0xFFFF)
+                if i % 4 == 0
+                else "10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255),
+                t,
+            )
+        )
     append(path, "".join(lines))
 
 
@@ -176,13 +194,15 @@ class ResumeTest(TempDirTest):
         self.addCleanup(second.follower.close)
         self.assertTrue(second.resume(T0 + 2))
         second.poll_once(T0 + 2)
-        self.assertIn("lines read 0, matching 0, tracked clients 2, alerts 0, late counted 0, "
-                      "late 0, ahead of the clock 0, skipped 0", second.status_line(T0 + 2))
-        append(log, burst("10.0.0.2", 4, T0 + 60))     # the rebuilt window completes this burst
+        self.assertIn(
+            "lines read 0, matching 0, tracked clients 2, alerts 0, late counted 0, "
+            "late 0, ahead of the clock 0, skipped 0",
+            second.status_line(T0 + 2),
+        )
+        append(log, burst("10.0.0.2", 4, T0 + 60))  # the rebuilt window completes this burst
         second.poll_once(T0 + 3)
         self.assertEqual([(a.client, a.count) for a in alerts], [("10.0.0.1", 10), ("10.0.0.2", 10)])
-        self.assertIn("lines read 4, matching 4, tracked clients 2, alerts 1",
-                      second.status_line(T0 + 3))
+        self.assertIn("lines read 4, matching 4, tracked clients 2, alerts 1", second.status_line(T0 + 3))
 
 
 class FloodTest(TempDirTest):
@@ -191,8 +211,12 @@ class FloodTest(TempDirTest):
         # are 2,000 new addresses apart, fewer than three quarters of the cap
         path = os.path.join(self.dir, "flood.log")
         write_flood(path, 20000)
-        done = subprocess.run(script_argv(["--replay", path], {"MAX_TRACKED_IPS": 4000}),
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            script_argv(["--replay", path], {"MAX_TRACKED_IPS": 4000}),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         self.assertEqual(done.returncode, 0, done.stderr)
         alerts = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
         self.assertEqual(len(alerts), 1, alerts)

@@ -69,7 +69,7 @@ class Site:
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
             handler.wfile.write(body)
-        except OSError:     # the prober gave up first
+        except OSError:  # the prober gave up first
             pass
 
     def close(self):
@@ -142,47 +142,84 @@ class UrlStateTest(unittest.TestCase):
 
     def test_down_takes_n_failures_in_a_row_and_alerts_once(self):
         state = log_monitor.UrlState(URL, 3)
-        self.assertEqual(feed(state, [(True, "200", 0), (False, "500", 60), (False, "500", 120),
-                                      (False, "500", 180), (False, "502", 240), (False, "500", 300)]),
-                         [None, None, None, "URL DOWN: %s returned 500" % URL, None, None])
+        self.assertEqual(
+            feed(
+                state,
+                [
+                    (True, "200", 0),
+                    (False, "500", 60),
+                    (False, "500", 120),
+                    (False, "500", 180),
+                    (False, "502", 240),
+                    (False, "500", 300),
+                ],
+            ),
+            [None, None, None, "URL DOWN: %s returned 500" % URL, None, None],
+        )
 
     def test_one_failure_is_enough_when_failures_is_1(self):
         state = log_monitor.UrlState(URL, 1)
-        self.assertEqual(state.update(False, "timeout after 10 s", 0),
-                         "URL DOWN: %s returned timeout after 10 s" % URL)
+        self.assertEqual(
+            state.update(False, "timeout after 10 s", 0), "URL DOWN: %s returned timeout after 10 s" % URL
+        )
 
     def test_down_at_start_alerts_once(self):
         state = log_monitor.UrlState(URL, 2)
-        self.assertEqual(feed(state, [(False, "connection refused", t) for t in (0, 60, 120, 180)]),
-                         [None, "URL DOWN: %s returned connection refused" % URL, None, None])
+        self.assertEqual(
+            feed(state, [(False, "connection refused", t) for t in (0, 60, 120, 180)]),
+            [None, "URL DOWN: %s returned connection refused" % URL, None, None],
+        )
 
     def test_down_names_the_failure_that_made_it_down(self):
         state = log_monitor.UrlState(URL, 2)
-        self.assertEqual(feed(state, [(False, "500", 0), (False, "timeout after 10 s", 60)])[1],
-                         "URL DOWN: %s returned timeout after 10 s" % URL)
+        self.assertEqual(
+            feed(state, [(False, "500", 0), (False, "timeout after 10 s", 60)])[1],
+            "URL DOWN: %s returned timeout after 10 s" % URL,
+        )
 
     def test_recovery_counts_from_the_first_failed_probe(self):
         state = log_monitor.UrlState(URL, 2)
-        alerts = feed(state, [(True, "200", 940), (False, "500", 1000), (False, "500", 1060),
-                              (False, "500", 1120), (True, "200", 1150), (True, "200", 1210)])
+        alerts = feed(
+            state,
+            [
+                (True, "200", 940),
+                (False, "500", 1000),
+                (False, "500", 1060),
+                (False, "500", 1120),
+                (True, "200", 1150),
+                (True, "200", 1210),
+            ],
+        )
         self.assertEqual(alerts[4], "URL RECOVERED: %s after 2m30s" % URL)
         self.assertEqual(alerts[5], None)
         # a new spell is timed on its own
-        self.assertEqual(feed(state, [(False, "500", 2000), (False, "500", 2010), (True, "200", 2045)])[2],
-                         "URL RECOVERED: %s after 45s" % URL)
+        self.assertEqual(
+            feed(state, [(False, "500", 2000), (False, "500", 2010), (True, "200", 2045)])[2],
+            "URL RECOVERED: %s after 45s" % URL,
+        )
 
     def test_a_single_failure_does_not_start_the_spell_early(self):
         state = log_monitor.UrlState(URL, 2)
-        alerts = feed(state, [(False, "500", 0), (True, "200", 60), (False, "500", 3600),
-                              (False, "500", 3660), (True, "200", 7320)])
+        alerts = feed(
+            state,
+            [
+                (False, "500", 0),
+                (True, "200", 60),
+                (False, "500", 3600),
+                (False, "500", 3660),
+                (True, "200", 7320),
+            ],
+        )
         self.assertEqual(alerts[4], "URL RECOVERED: %s after 1h02m" % URL)
 
     def test_long_spells_and_a_clock_stepped_back(self):
         state = log_monitor.UrlState(URL, 1)
-        self.assertEqual(feed(state, [(False, "500", 0), (True, "200", 90000)])[1],
-                         "URL RECOVERED: %s after 1d01h" % URL)
-        self.assertEqual(feed(state, [(False, "500", 100000), (True, "200", 99000)])[1],
-                         "URL RECOVERED: %s after 0s" % URL)
+        self.assertEqual(
+            feed(state, [(False, "500", 0), (True, "200", 90000)])[1], "URL RECOVERED: %s after 1d01h" % URL
+        )
+        self.assertEqual(
+            feed(state, [(False, "500", 100000), (True, "200", 99000)])[1], "URL RECOVERED: %s after 0s" % URL
+        )
 
     def test_status_texts(self):
         state = log_monitor.UrlState(URL, 2)
@@ -192,8 +229,11 @@ class UrlStateTest(unittest.TestCase):
         state.update(False, "500", 60, 0.004)
         self.assertEqual(state.status(), "url %s failing (500) 1 of 2" % URL)
         state.update(False, "timeout after 10 s", 120, 10)
-        self.assertRegex(state.status(), r"^url %s down \(timeout after 10 s\) since "
-                                         r"19(69|70)-\d\d-\d\dT\d\d:\d\d:00[+-]\d\d:\d\d$" % re.escape(URL))
+        self.assertRegex(
+            state.status(),
+            r"^url %s down \(timeout after 10 s\) since "
+            r"19(69|70)-\d\d-\d\dT\d\d:\d\d:00[+-]\d\d:\d\d$" % re.escape(URL),
+        )
 
 
 class UrlTextTest(unittest.TestCase):
@@ -202,31 +242,40 @@ class UrlTextTest(unittest.TestCase):
         cert = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
         cert.verify_message = "self-signed certificate"
         for error, words in [
-                (gai, "DNS failure: Name or service not known"),
-                (urllib.error.URLError(cert),
-                 "TLS error: certificate verify failed: self-signed certificate"),
-                (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")),
-                 "connection refused"),
-                (socket.timeout("timed out"), "timeout after 2.5 s"),
-                (http.client.RemoteDisconnected("Remote end closed"), "connection closed without an answer"),
-                (http.client.BadStatusLine("secret\x1b[2J"), "bad answer (BadStatusLine)"),
-                (urllib.error.URLError(OSError(113, "No route to host")), "no route to host"),
-                (urllib.error.URLError("bad\nthing"), "bad?thing")]:
+            (gai, "DNS failure: Name or service not known"),
+            (urllib.error.URLError(cert), "TLS error: certificate verify failed: self-signed certificate"),
+            (urllib.error.URLError(ConnectionRefusedError(111, "Connection refused")), "connection refused"),
+            (socket.timeout("timed out"), "timeout after 2.5 s"),
+            (http.client.RemoteDisconnected("Remote end closed"), "connection closed without an answer"),
+            (http.client.BadStatusLine("secret\x1b[2J"), "bad answer (BadStatusLine)"),
+            (urllib.error.URLError(OSError(113, "No route to host")), "no route to host"),
+            (urllib.error.URLError("bad\nthing"), "bad?thing"),
+        ]:
             self.assertEqual(log_monitor.probe_error(error, 2.5), words)
 
     def test_http_url_checks_what_reaches_an_alert(self):
         for good in ("http://127.0.0.1:8080/", "https://www.example.com/today_download?x=1"):
             self.assertEqual(log_monitor.http_url(good), good)
-        for bad in ("ftp://example.com/", "www.example.com", "http://", "http://exa mple.com/",
-                    "http://example.com/\n", "http://user:secret@example.com/",
-                    "http://example.com:99999/", "http://example.com:x/", "http://example.com:0/"):
+        for bad in (
+            "ftp://example.com/",
+            "www.example.com",
+            "http://",
+            "http://exa mple.com/",
+            "http://example.com/\n",
+            "http://user:secret@example.com/",
+            "http://example.com:99999/",
+            "http://example.com:x/",
+            "http://example.com:0/",
+        ):
             with self.assertRaises(log_monitor.argparse.ArgumentTypeError, msg=bad):
                 log_monitor.http_url(bad)
 
     def test_url_alert_line(self):
         event = log_monitor.UrlEvent(0, "URL DOWN: %s returned 500" % URL)
-        self.assertEqual(log_monitor.url_alert_line(event, utc=True),
-                         "1970-01-01T00:00:00+00:00 URL DOWN: %s returned 500" % URL)
+        self.assertEqual(
+            log_monitor.url_alert_line(event, utc=True),
+            "1970-01-01T00:00:00+00:00 URL DOWN: %s returned 500" % URL,
+        )
 
 
 # ---------------------------------------------------------------- one probe, real network
@@ -245,8 +294,9 @@ class ProbeTest(SiteTest):
         self.assertEqual(log_monitor.probe_url(self.site.url("to-fail"), 1)[:2], (False, "500"))
 
     def test_no_answer_is_a_timeout(self):
-        self.assertEqual(log_monitor.probe_url(self.site.url("hang"), 0.1)[:2],
-                         (False, "timeout after 0.1 s"))
+        self.assertEqual(
+            log_monitor.probe_url(self.site.url("hang"), 0.1)[:2], (False, "timeout after 0.1 s")
+        )
 
     def test_closed_port_is_connection_refused(self):
         self.assertEqual(log_monitor.probe_url(closed_port_url(), 1)[:2], (False, "connection refused"))
@@ -259,10 +309,29 @@ class ProbeTest(SiteTest):
     @unittest.skipUnless(shutil.which("openssl"), "openssl is not installed (to make a certificate)")
     def test_a_certificate_that_cannot_be_verified_is_a_tls_error(self):
         cert, key = os.path.join(self.dir, "cert.pem"), os.path.join(self.dir, "key.pem")
-        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                        "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert,
-                        "-days", "1", "-subj", "/CN=localhost"],
-                       check=True, capture_output=True, timeout=20)
+        subprocess.run(
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                key,
+                "-out",
+                cert,
+                "-days",
+                "1",
+                "-subj",
+                "/CN=localhost",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=20,
+        )
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
@@ -272,7 +341,7 @@ class ProbeTest(SiteTest):
         self.addCleanup(server.shutdown)
         url = "https://localhost:%d/" % server.server_address[1]
         ok, detail, _ = log_monitor.probe_url(url, 1)
-        self.assertFalse(ok)    # OpenSSL 1.1 writes "self signed", 3.x "self-signed"
+        self.assertFalse(ok)  # OpenSSL 1.1 writes "self signed", 3.x "self-signed"
         self.assertRegex(detail, r"^TLS error: certificate verify failed: self.signed certificate$")
 
     def test_a_garbled_answer_is_named_not_quoted(self):
@@ -286,6 +355,7 @@ class ProbeTest(SiteTest):
             with connection:
                 connection.recv(4096)
                 connection.sendall(b"SECRET \x1b[2J garbage\r\n\r\n")
+
         threading.Thread(target=serve, daemon=True).start()
         url = "http://127.0.0.1:%d/" % listener.getsockname()[1]
         self.assertEqual(log_monitor.probe_url(url, 1)[:2], (False, "bad answer (BadStatusLine)"))
@@ -306,13 +376,13 @@ class UrlWatcherTest(SiteTest):
         self.assertEqual(len(events), 1, events)
         self.assertRegex(events[0].message, r"^URL RECOVERED: %s after \d+s$" % re.escape(url))
         self.assertIn("url %s up 200 " % url, watcher.status())
-        self.assertEqual(collect(watcher, lambda events: False, timeout=0.1), [])     # 5 more probes
+        self.assertEqual(collect(watcher, lambda events: False, timeout=0.1), [])  # 5 more probes
 
     def test_first_success_is_silent(self):
         probe = CountingProbe()
         watcher = self.watcher([self.site.url()], probe=probe)
         events = collect(watcher, lambda events: probe.calls >= 4)
-        events += watcher.poll(time.time())    # the third result is in before the fourth probe
+        events += watcher.poll(time.time())  # the third result is in before the fourth probe
         self.assertGreaterEqual(probe.calls, 4)
         self.assertEqual(events, [])
         self.assertRegex(watcher.status(), r"^url %s up 200 \d+ ms$" % re.escape(self.site.url()))
@@ -321,9 +391,12 @@ class UrlWatcherTest(SiteTest):
         urls = [self.site.url("to-ok"), self.site.url("to-fail"), closed_port_url()]
         watcher = self.watcher(urls, failures=1)
         events = collect(watcher, lambda events: len(events) >= 2 and " up " in watcher.status())
-        self.assertEqual(sorted(e.message for e in events), sorted([
-            "URL DOWN: %s returned 500" % urls[1],
-            "URL DOWN: %s returned connection refused" % urls[2]]))
+        self.assertEqual(
+            sorted(e.message for e in events),
+            sorted(
+                ["URL DOWN: %s returned 500" % urls[1], "URL DOWN: %s returned connection refused" % urls[2]]
+            ),
+        )
         status = watcher.status().split("; ")
         self.assertRegex(status[0], r"^url %s up 200 \d+ ms$" % re.escape(urls[0]))
         self.assertTrue(status[1].startswith("url %s down (500) since " % urls[1]), status)
@@ -339,8 +412,10 @@ class UrlWatcherTest(SiteTest):
             slowest_poll = max(slowest_poll, time.monotonic() - before)
             time.sleep(0.005)
         self.assertLess(time.monotonic() - started, 0.8)
-        self.assertEqual(sorted(e.message for e in events),
-                         ["URL DOWN: %s returned timeout after 0.5 s" % url for url in urls])
+        self.assertEqual(
+            sorted(e.message for e in events),
+            ["URL DOWN: %s returned timeout after 0.5 s" % url for url in urls],
+        )
         self.assertLess(slowest_poll, 0.05)
 
     def test_a_stuck_probe_times_out_is_never_doubled_and_does_not_hold_up_stop(self):
@@ -364,18 +439,22 @@ class UrlWatcherTest(SiteTest):
 
         def probe(url, timeout):
             return next(answers, lambda: (True, "200", 0.001))()
+
         watcher = self.watcher([URL], timeout=0.05, failures=1, probe=probe)
         self.assertEqual(len(collect(watcher, lambda events: events)), 1)
         release.set()
         events = collect(watcher, lambda events: events)
-        self.assertRegex(events[0].message, r"^URL RECOVERED: ")   # "late" was never counted
+        self.assertRegex(events[0].message, r"^URL RECOVERED: ")  # "late" was never counted
 
     def test_a_probe_that_raises_is_a_failure(self):
         def probe(url, timeout):
             raise RuntimeError("bug")
+
         watcher = self.watcher([URL], failures=1, probe=probe)
-        self.assertEqual([e.message for e in collect(watcher, lambda events: events)],
-                         ["URL DOWN: %s returned probe failed (RuntimeError)" % URL])
+        self.assertEqual(
+            [e.message for e in collect(watcher, lambda events: events)],
+            ["URL DOWN: %s returned probe failed (RuntimeError)" % URL],
+        )
 
     def test_a_url_given_twice_is_watched_once(self):
         watcher = log_monitor.UrlWatcher([URL, URL], 60, 10, 2)
@@ -383,10 +462,17 @@ class UrlWatcherTest(SiteTest):
 
 
 # ---------------------------------------------------------------- the daemon, end to end
-WATCH_FAST = ("--watch-every", "0.1", "--watch-timeout", "0.5", "--watch-failures", "2",
-              "--interval", "0.1")
-WATCH_FASTER = ("--watch-every", "0.05", "--watch-timeout", "0.5", "--watch-failures", "1",
-                "--interval", "0.05")
+WATCH_FAST = ("--watch-every", "0.1", "--watch-timeout", "0.5", "--watch-failures", "2", "--interval", "0.1")
+WATCH_FASTER = (
+    "--watch-every",
+    "0.05",
+    "--watch-timeout",
+    "0.5",
+    "--watch-failures",
+    "1",
+    "--interval",
+    "0.05",
+)
 
 
 class DaemonWatchTest(SiteTest):
@@ -406,17 +492,39 @@ class DaemonWatchTest(SiteTest):
         self.fail("no status line with %s: %s" % (wanted, line))
 
     def test_flags_and_defaults(self):
-        self.assertEqual((log_monitor.WATCH_URLS, log_monitor.WATCH_EVERY, log_monitor.WATCH_TIMEOUT,
-                          log_monitor.WATCH_FAILURES), ([], 60, 10, 2))
+        self.assertEqual(
+            (
+                log_monitor.WATCH_URLS,
+                log_monitor.WATCH_EVERY,
+                log_monitor.WATCH_TIMEOUT,
+                log_monitor.WATCH_FAILURES,
+            ),
+            ([], 60, 10, 2),
+        )
         s = settings()
-        self.assertEqual((s.watch_urls, s.watch_every, s.watch_timeout, s.watch_failures),
-                         ([], 60, 10, 2))
-        s = settings("--watch-url", "https://a.example/", "--watch-url", "http://b.example/x",
-                     "--watch-every", "5", "--watch-timeout", "1.5", "--watch-failures", "3")
-        self.assertEqual((s.watch_urls, s.watch_every, s.watch_timeout, s.watch_failures),
-                         (["https://a.example/", "http://b.example/x"], 5, 1.5, 3))
-        for bad in (["--watch-url", "ftp://a.example/"], ["--watch-every", "0"],
-                    ["--watch-timeout", "-1"], ["--watch-failures", "0"]):
+        self.assertEqual((s.watch_urls, s.watch_every, s.watch_timeout, s.watch_failures), ([], 60, 10, 2))
+        s = settings(
+            "--watch-url",
+            "https://a.example/",
+            "--watch-url",
+            "http://b.example/x",
+            "--watch-every",
+            "5",
+            "--watch-timeout",
+            "1.5",
+            "--watch-failures",
+            "3",
+        )
+        self.assertEqual(
+            (s.watch_urls, s.watch_every, s.watch_timeout, s.watch_failures),
+            (["https://a.example/", "http://b.example/x"], 5, 1.5, 3),
+        )
+        for bad in (
+            ["--watch-url", "ftp://a.example/"],
+            ["--watch-every", "0"],
+            ["--watch-timeout", "-1"],
+            ["--watch-failures", "0"],
+        ):
             with contextlib.redirect_stderr(io.StringIO()), self.assertRaises(SystemExit) as exit:
                 settings(*bad)
             self.assertEqual(exit.exception.code, 2, bad)
@@ -428,13 +536,14 @@ class DaemonWatchTest(SiteTest):
         url = self.site.url()
         down = "URL DOWN: %s returned 500" % url
         recovered = r"^URL RECOVERED: %s after \d+s$" % re.escape(url)
-        d = self.daemon("--watch-url", url, "--syslog-socket", receiver.path,
-                        "--log-file", self.log_file(), *WATCH_FAST)
+        d = self.daemon(
+            "--watch-url", url, "--syslog-socket", receiver.path, "--log-file", self.log_file(), *WATCH_FAST
+        )
         self.assertEqual(parse_datagram(receiver.receive(5)), (11, "AlbumMonitor", down))
         self.site.mode = "200"
         priority, tag, message = parse_datagram(receiver.receive(5))
         self.assertRegex(message, recovered)
-        self.assertIsNone(receiver.receive(timeout=0.2))     # two more probes, nothing to say
+        self.assertIsNone(receiver.receive(timeout=0.2))  # two more probes, nothing to say
         self.assertEqual(d.stop(), 0)
         lines = [line for line in d.out if " URL " in line]
         self.assertEqual(len(lines), 2, d.out)
@@ -445,9 +554,20 @@ class DaemonWatchTest(SiteTest):
     def test_a_hanging_url_does_not_delay_a_log_alert(self):
         receiver = self.receiver()
         path = self.log_file()
-        d = self.daemon("--watch-url", self.site.url("hang"), "--watch-every", "0.1",
-                        "--watch-timeout", "2", "--syslog-socket", receiver.path, "--log-file", path,
-                        "--interval", "0.1")
+        d = self.daemon(
+            "--watch-url",
+            self.site.url("hang"),
+            "--watch-every",
+            "0.1",
+            "--watch-timeout",
+            "2",
+            "--syslog-socket",
+            receiver.path,
+            "--log-file",
+            path,
+            "--interval",
+            "0.1",
+        )
         d.wait_for("Following ")
         started = time.monotonic()
         # recent log times: an alert logged more than a window ago is not paged
@@ -457,7 +577,7 @@ class DaemonWatchTest(SiteTest):
         self.assertLess(time.monotonic() - started, 1.0)
         self.assertEqual(parse_datagram(datagram)[2], EXPECTED % ("192.168.1.100", 10))
         started = time.monotonic()
-        self.assertEqual(d.stop(), 0)                       # a hung probe does not hold the exit
+        self.assertEqual(d.stop(), 0)  # a hung probe does not hold the exit
         self.assertLess(time.monotonic() - started, 2.0)
 
     def test_watch_urls_alone_follow_no_log_and_show_in_the_status_line(self):
@@ -466,13 +586,19 @@ class DaemonWatchTest(SiteTest):
         d = self.daemon("--watch-url", refused, "--watch-url", fine, "--dry-run", *WATCH_FASTER)
         down = d.wait_for("URL DOWN", where="out")[0]
         self.assertTrue(down.endswith(" URL DOWN: %s returned connection refused" % refused), down)
-        status = self.status(d, [re.escape("url %s down (connection refused) since " % refused),
-                                 r"url %s up 200 \d+ ms" % re.escape(fine)])
+        status = self.status(
+            d,
+            [
+                re.escape("url %s down (connection refused) since " % refused),
+                r"url %s up 200 \d+ ms" % re.escape(fine),
+            ],
+        )
         self.assertTrue(status.startswith("status:"), status)
         self.assertEqual(d.stop(), 0)
         self.assertEqual([line for line in d.out if " URL " in line], [down])
-        self.assertFalse([line for line in d.err if "Waiting for log file" in line or "Following" in line],
-                         d.err)
+        self.assertFalse(
+            [line for line in d.err if "Waiting for log file" in line or "Following" in line], d.err
+        )
 
 
 if __name__ == "__main__":
