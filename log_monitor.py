@@ -77,6 +77,7 @@ STATE_SAVE_INTERVAL = 5  # seconds between saves of the state file
 MAX_TRACKED_IPS = 200000  # clients held at once (bounds memory under a flood)
 IPV6_PREFIX = 128  # count IPv6 clients per /N prefix (64: one customer)
 IGNORE_IPS = []  # addresses or CIDR blocks never counted
+TRUSTED_PROXIES = []  # load balancers / CDNs whose X-Forwarded-For names the client
 ROTATED_FILE_IDLE = 300  # seconds a rotated-away file is still read after its last growth
 MAX_CLOCK_AHEAD = 60  # seconds a live line's time may be ahead of the clock; later: clock time
 MAX_LINE_BYTES = 65536  # longer lines are skipped (Apache writes far shorter ones)
@@ -131,7 +132,7 @@ class Settings:
     watch_only = False  # URLs given and no log: follow no file
 
     def __init__(self, **values):
-        self.ignore_ip, self.watch_urls = [], []
+        self.ignore_ip, self.watch_urls, self.trusted_proxies = [], [], []
         for name, value in values.items():
             if not hasattr(self, name):
                 raise TypeError("unknown setting %r" % name)
@@ -158,10 +159,28 @@ class Reporter:
 # ---------------------------------------------------------------- reading a line
 MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
-# %t then "%r" of Common/Combined Log Format. Apache writes a quote inside the
-# request as \" so the request ends at the first unescaped quote.
-CLF_TIME_REQUEST = re.compile(
-    rb'\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "([^"\\]*(?:\\.[^"\\]*)*)"'
+# The time, then the first quoted field after it: the request ("%r"). The time is
+# CLF's %t, [09/Jul/2025:14:30:25 +0900], or ISO 8601 (nginx $time_iso8601,
+# 2024-02-12T10:00:03+00:00, brackets and fractions optional). Text may stand
+# between the time and the request ("(0 s)", %D). Apache writes a quote inside
+# the request as \" so the request ends at the first unescaped quote; the
+# status (%>s) follows it.
+TIME_REQUEST = re.compile(
+    rb"(?:\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]"
+    rb"|\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?)"
+    rb'[^"\n]*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?'
+)
+# A request line in a line with no time we can read ("METHOD target ...")
+REQUEST_ONLY = re.compile(rb'"([A-Z]+ [^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?')
+QUOTED = re.compile(rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
+PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+# A syslog header before the message (a central rsyslog's merged file):
+# "Nov 23 06:59:06 web1 apache: ", "2026-11-23T06:59:06.1+00:00 web1 apache: ",
+# "<13>1 2026-11-23T06:59:06.1+00:00 web1 apache - - - "
+SYSLOG_HEADER = re.compile(
+    rb"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*)"
+    rb" \S+ [^ :\[]+(?:\[\d+\])?:? ?"
+    rb"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
 )
 
 
@@ -181,6 +200,36 @@ def parse_clf_time(text):
     return t - offset if text[21:22] == b"+" else t + offset
 
 
+def parse_iso_time(text):
+    """Epoch seconds of b'2024-02-12T10:00:03.25+01:00' (fraction dropped; no zone: local
+    time), or None if it is no real date."""
+    try:
+        moment = datetime.datetime(
+            int(text[0:4]),
+            int(text[5:7]),
+            int(text[8:10]),
+            int(text[11:13]),
+            int(text[14:16]),
+            int(text[17:19]),
+        )
+    except ValueError:
+        return None
+    zone = text[19:].lstrip(b".,0123456789")
+    if not zone:
+        return int(time.mktime(moment.timetuple()))
+    t = calendar.timegm(moment.timetuple())
+    if zone == b"Z":
+        return t
+    offset = int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
+    return t - offset if zone[:1] == b"+" else t + offset
+
+
+def match_time(match):
+    """Epoch seconds of a TIME_REQUEST match's time (CLF or ISO 8601), or None."""
+    clf = match.group(1)
+    return parse_clf_time(clf) if clf is not None else parse_iso_time(match.group(2))
+
+
 def parse_address(token):
     """A validated ipaddress object from a log token (bytes), or None.
 
@@ -198,37 +247,51 @@ def parse_address(token):
     return address
 
 
+def printable(data, limit=120):
+    """Log bytes as a short printable text for a diagnostic: never a control character."""
+    text = bytes(data[:limit]).decode("utf-8", "replace")
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
 class Scanner:
-    """Turns spans of complete log lines into (client, second) pairs of matching requests.
+    """Turns spans of complete log lines into (client, second, status) of matching requests.
 
     Pure: no I/O, no clock. Public: scan(data, default_time, start, end,
-    newest_allowed), client(line), log_time(stamp); clients (a ClientKeys);
-    counters lines, matches, skipped (with the reasons in skipped_why), ahead
-    and ahead_seconds (lines stamped after newest_allowed), last_line_time.
+    newest_allowed), line_request(data, start, end), client(data, start, end),
+    log_time(stamp); clients (a ClientKeys); counters lines, matches, ahead
+    and ahead_seconds (lines stamped after newest_allowed), last_line_time;
+    skipped, and for each reason a line did not count, skipped_why[reason]
+    and examples[reason].
 
-    Only lines that contain the target cost Python work; the rest is found by
-    bytes.find in C. Timestamps and client tokens are parsed once each and
-    cached. Every rule about formats and who the client is lives here.
+    A request counts when its percent-decoded request line contains the
+    target (Apache decodes the path before serving it); in a line with no
+    request, the target anywhere counts. Only lines holding the target or a
+    "%" cost Python work; the rest is found by bytes.find in C. Timestamps and
+    client tokens are parsed once each and cached. Every rule about formats
+    and who the client is lives here.
     """
 
-    def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES):
+    def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
         self.needle = target.encode("utf-8")
-        self.clients = ClientKeys(ipv6_prefix, ignore)
+        self.clients = ClientKeys(ipv6_prefix, ignore, trusted)
         self.max_line_bytes = max_line_bytes
         self.lines = self.matches = self.skipped = 0
         self.skipped_why = collections.Counter()
+        self.examples = {}
+        self.private_hits = collections.Counter()  # matching requests of private addresses
+        self.undated_example = b""
         self.ahead = self.ahead_seconds = 0
         self.last_line_time = None  # log time of the last line read, matching or not
         self._times = {}
 
     def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """(client, second) of each matching request in data[start:end]; a list.
+        """(client, second, status) of each matching request in data[start:end]; a list.
 
-        The span holds whole lines, each ending with a newline. default_time
-        (epoch seconds) is used for lines without a CLF timestamp, and for a
-        line stamped later than newest_allowed (live: the clock plus a small
-        tolerance), so that one line from a skewed clock cannot move the
-        window's clock hours ahead.
+        The span holds whole lines, each ending with a newline. second is None
+        for a line whose time cannot be read; default_time (live: the clock)
+        replaces a time later than newest_allowed (live: the clock plus a
+        small tolerance), so one line from a skewed clock cannot move the
+        window's clock hours ahead. status is the three-digit status or None.
         """
         if end is None:
             end = len(data)
@@ -236,46 +299,75 @@ class Scanner:
         needle, find, rfind = self.needle, data.find, data.rfind
         found = []
         i = find(needle, start, end)
-        while i != -1:
-            line_start = rfind(b"\n", start, i) + 1 or start
-            line_end = find(b"\n", i, end)
+        p = find(b"%", start, end)
+        while i != -1 or p != -1:
+            at = i if p == -1 or (i != -1 and i < p) else p
+            line_start = rfind(b"\n", start, at) + 1 or start
+            line_end = find(b"\n", at, end)
             if line_end == -1:
                 line_end = end
             if line_end - line_start > self.max_line_bytes:
-                self._skip("over-long")
+                if i != -1 and i < line_end:
+                    self._skip("over-long", data[line_start : line_start + 60])
             else:
-                pair = self._read_line(data, line_start, line_end, default_time)
-                if pair is not None:
-                    if newest_allowed is not None and pair[1] > newest_allowed:
+                request = self._read_line(data, line_start, line_end)
+                if request is not None:
+                    t = request[1]
+                    if newest_allowed is not None and t is not None and t > newest_allowed:
                         self.ahead += 1
-                        self.ahead_seconds = max(self.ahead_seconds, pair[1] - int(default_time))
-                        pair = pair[0], int(default_time)
-                    found.append(pair)
-            i = find(needle, line_end, end)
+                        self.ahead_seconds = max(self.ahead_seconds, t - int(default_time))
+                        request = request[0], int(default_time), request[2]
+                    found.append(request)
+            if i != -1 and i < line_end:
+                i = find(needle, line_end, end)
+            if p != -1 and p < line_end:
+                p = find(b"%", line_end, end)
         # how far behind the log we are: one timestamp per chunk, not per line
-        last = CLF_TIME_REQUEST.search(data, rfind(b"\n", start, end - 1) + 1 or start, end)
+        last_start = rfind(b"\n", start, end - 1) + 1 or start
+        last = TIME_REQUEST.search(data, last_start, end)
         if last is not None:
-            self.last_line_time = self.log_time(last.group(1)) or self.last_line_time
+            self.last_line_time = self._match_time(last) or self.last_line_time
         return found
 
-    def _read_line(self, data, start, end, default_time):
-        match = CLF_TIME_REQUEST.search(data, start, end)
+    def _read_line(self, data, start, end):
+        """(client, second or None, status) if the line is a matching request, else None."""
+        header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
+        body = start if header is None else header.end()
+        match = TIME_REQUEST.search(data, body, end)
         if match is not None:
-            if self.needle not in match.group(2):
-                return None  # the target is only in the referer or user agent
-            t = self.log_time(match.group(1)) or int(default_time)
+            request, status = match.group(3), match.group(4)
         else:
-            t = int(default_time)
-        key = self.client(data, start, end)
+            request_only = REQUEST_ONLY.search(data, body, end)
+            request, status = request_only.groups() if request_only else (data[body:end], None)
+        if self.needle not in request:
+            if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
+                return None
+        t = self._match_time(match) if match is not None else None
+        key = self.client(data, body, end)
         if not key:
-            self._skip("no client address" if key is None else "ignored address")
             return None
+        if t is None:
+            self.undated_example = data[start : start + 60]
         self.matches += 1
-        return key, t
+        return key, t, status
 
-    def _skip(self, why):
+    def _match_time(self, match):
+        clf = match.group(1)
+        if clf is not None:
+            return self.log_time(clf)
+        stamp = match.group(2)
+        t = self._times.get(stamp)
+        if t is None:
+            if len(self._times) > 4096:
+                self._times.clear()
+            t = self._times[stamp] = parse_iso_time(stamp)
+        return t
+
+    def _skip(self, why, example):
         self.skipped += 1
         self.skipped_why[why] += 1
+        if why not in self.examples:
+            self.examples[why] = printable(example)
 
     def log_time(self, stamp):
         """parse_clf_time, once per distinct timestamp (a cache of the last few thousand)."""
@@ -287,37 +379,123 @@ class Scanner:
         return t
 
     def client(self, data, start=0, end=None):
-        """The counted client of the line data[start:end]; None or '' when none counts.
+        """The counted client of the line data[start:end], after any syslog header; None when
+        none counts (the reason is recorded in skipped_why).
 
-        The first field (%h), or the second when the line starts with a server
-        name (vhost_combined: `www.example.com:443 192.0.2.9 - - ...`). When
-        both fields are addresses, the first is the server's (`::1:80` is a
-        valid IPv6 address too) and the second the client.
+        The first field (%h), IPv4 or IPv6; the second when the first is a
+        server name or address (vhost_combined: `www.example.com:443 192.0.2.9`,
+        `::1:80 198.51.100.7`); the X-Forwarded-For list logged in place of %h
+        (`203.0.113.9, 10.0.0.5 - - [...]`), walked from the right past trusted
+        proxies; and for a trusted proxy in the first field, its line's last
+        quoted field (nginx "$http_x_forwarded_for" after Combined), walked the
+        same way, as Apache's mod_remoteip and nginx's real_ip_recursive do.
+        Only a validated address is ever a client.
         """
         if end is None:
             end = len(data)
+        keys = self.clients
         space = data.find(b" ", start, end)
         if space == -1:
             space = end
-        key_of = self.clients.key
-        key = key_of(bytes(data[start:space]))
-        if space < end and (key is not None or data.find(b":", start, space) != -1):
-            second = data.find(b" ", space + 1, end)
-            second_key = key_of(bytes(data[space + 1 : second if second != -1 else end]))
-            if second_key is not None:
-                key = second_key
+        first = bytes(data[start:space])
+        if first.endswith(b","):  # "%{X-Forwarded-For}i %l %u %t ...": a list, maybe spaced
+            value = first
+            while space < end and value.endswith(b","):
+                after = data.find(b" ", space + 1, end)
+                after = end if after == -1 else after
+                value, space = value + bytes(data[space + 1 : after]), after
+            return self._forwarded(value, value)
+        key = keys.key(first)
+        if space + 1 < end and data[space + 1] != 0x2D:  # "-": Combined's %l, no address
+            after = data.find(b" ", space + 1, end)
+            second = keys.key(bytes(data[space + 1 : end if after == -1 else after]))
+            if second is not None and (key is not None or first[:1] != b"-"):
+                key = second  # %v %h: a server name or address, then the client
+        if key is None:
+            self._skip("no client address", first)
+            return None
+        if key in keys.trusted_keys:
+            quoted = QUOTED.findall(data, start, end)
+            if len(quoted) < 4:  # request, referer, agent, then X-Forwarded-For
+                self._skip("proxied", first)
+                return None
+            return self._forwarded(quoted[-1], first)
+        if not key:
+            self._skip("ignored address", first)
+            return None
+        if key in keys.private_keys and (key in self.private_hits or len(self.private_hits) < 1000):
+            self.private_hits[key] += 1
         return key
+
+    def _forwarded(self, value, example):
+        """The client of an X-Forwarded-For value: from the right, the first address that is not a
+        trusted proxy (as mod_remoteip); None when there is none (the reason recorded)."""
+        for entry in reversed(value.split(b",")):
+            key = self.clients.key(entry.strip())
+            if key is None:  # "-", a name, garbage: nothing left we can trust
+                break
+            if key not in self.clients.trusted_keys:
+                if key:
+                    return key
+                self._skip("ignored address", entry.strip())
+                return None
+        self._skip("proxied", example)
+        return None
+
+    def skip_undated(self):
+        """The last matching line had no readable time and nothing to count it at (replay, before
+        any timed line): it did not count."""
+        self.matches -= 1
+        self._skip("no readable time", self.undated_example)
+
+    def proxied_hint(self):
+        """One sentence when one private or loopback address holds most matching requests and no
+        proxy is trusted: the log looks proxied. Else None."""
+        if self.clients.trusted or self.matches < 50 or not self.private_hits:
+            return None
+        key, hits = self.private_hits.most_common(1)[0]
+        if hits * 2 <= self.matches:
+            return None
+        return (
+            "%d %% of the matching requests come from %s, a private or loopback address: the log "
+            "looks proxied (a load balancer or CDN in the first field). Use --trusted-proxy %s, or "
+            "make the web server log the real client in %%h (Apache mod_remoteip, nginx "
+            "set_real_ip_from with real_ip_recursive)" % (100 * hits // self.matches, key, key)
+        )
+
+
+def _percent_byte(match):
+    return bytes((int(match.group(1), 16),))
+
+
+# Private, loopback and shared ranges: one of them in front of most requests means a proxy.
+PROXY_RANGES = [
+    ipaddress.ip_network(n)
+    for n in (
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "::1/128",
+        "fc00::/7",
+    )
+]
 
 
 class ClientKeys:
     """The counted client for an address token: validated, canonical, grouped, or ignored.
 
-    Pure. Public: key(token) (cached per distinct token), client_key(token).
+    Pure. Public: key(token) (cached per distinct token), client_key(token);
+    trusted (networks of trusted proxies), trusted_keys and private_keys (the
+    keys seen so far that are trusted proxies, or private addresses).
     """
 
-    def __init__(self, ipv6_prefix=IPV6_PREFIX, ignore=()):
+    def __init__(self, ipv6_prefix=IPV6_PREFIX, ignore=(), trusted=()):
         self.ipv6_prefix = ipv6_prefix
         self.ignore = [ipaddress.ip_network(n, strict=False) for n in ignore]
+        self.trusted = [ipaddress.ip_network(n, strict=False) for n in trusted]
+        self.trusted_keys, self.private_keys = set(), set()
         self._keys = {}
 
     def key(self, token):
@@ -338,9 +516,14 @@ class ClientKeys:
             return None
         if any(address.version == n.version and address in n for n in self.ignore):
             return ""
+        key = str(address)
         if address.version == 6 and self.ipv6_prefix < 128:
-            return str(ipaddress.ip_network((address, self.ipv6_prefix), strict=False))
-        return str(address)
+            key = str(ipaddress.ip_network((address, self.ipv6_prefix), strict=False))
+        if any(address.version == n.version and address in n for n in self.trusted):
+            self.trusted_keys.add(key)
+        if any(address.version == n.version and address in n for n in PROXY_RANGES):
+            self.private_keys.add(key)
+        return key
 
 
 # ---------------------------------------------------------------- the sliding window
@@ -472,15 +655,28 @@ class SlidingWindow:
         self.clients = {}  # client -> int (the second of its only request) or Hits
         self.log_now = None  # newest log second of a counted request
         self.late = self.late_counted = self.evictions = 0
+        self.late_example = None
 
-    def add(self, key, t):
-        """Count one request of client key at log second t; an Alert or None."""
+    def add(self, key, t, dated=True):
+        """Count one request of client key at log second t; an Alert or None.
+
+        An undated request (dated False: t is the clock's or the newest log
+        time) never moves the window's clock.
+        """
         now = self.log_now
         if now is None or t > now:
-            self.log_now = now = t
+            now = t
+            if dated:
+                self.log_now = t
         elif t <= now - self.window:
             if t < now - self.late_limit_seconds:
                 self.late += 1
+                if self.late_example is None:
+                    self.late_example = "%s at %s, %s after the newest" % (
+                        key,
+                        iso_time(t),
+                        duration_text(now - t),
+                    )
                 return None
             self.late_counted += 1
             t = now
@@ -989,8 +1185,8 @@ def offset_for_time(handle, size, t, block=65536):
         handle.seek(mid)
         data = handle.read(block)
         stamp = None
-        for match in CLF_TIME_REQUEST.finditer(data, data.find(b"\n") + 1):
-            stamp = parse_clf_time(match.group(1))
+        for match in TIME_REQUEST.finditer(data, data.find(b"\n") + 1):
+            stamp = match_time(match)
             if stamp is not None:
                 break
         if stamp is None or stamp >= t:
@@ -1711,18 +1907,37 @@ class Detector:
     def from_settings(cls, settings, tally=None):
         """A Detector for settings (target, window, threshold, client cap, prefix, ignore list)."""
         return cls(
-            Scanner(settings.target, settings.ipv6_prefix, settings.ignore_ip, settings.max_line_bytes),
+            Scanner(
+                settings.target,
+                settings.ipv6_prefix,
+                settings.ignore_ip,
+                settings.max_line_bytes,
+                settings.trusted_proxies,
+            ),
             SlidingWindow(settings.window, settings.threshold, settings.max_clients),
             tally,
         )
 
     def feed(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """Count the complete lines in data[start:end]; the Alerts they raise (see Scanner.scan)."""
-        add, tally, alerts = self.window.add, self.tally, []
-        for client, second in self.scanner.scan(data, default_time, start, end, newest_allowed):
+        """Count the complete lines in data[start:end]; the Alerts they raise (see Scanner.scan).
+
+        A line whose time cannot be read counts at the newest log time; before
+        any, at default_time (live: the clock) without moving the window's
+        clock, or, with default_time None (replay), not at all.
+        """
+        window, tally, alerts = self.window, self.tally, []
+        for client, second, status in self.scanner.scan(data, default_time, start, end, newest_allowed):
+            dated = second is not None
+            if not dated:
+                second = window.log_now
+                if second is None:
+                    if default_time is None:
+                        self.scanner.skip_undated()
+                        continue
+                    second = int(default_time)
             if tally is not None:
-                tally.add(client, second)
-            alert = add(client, second)
+                tally.add(client, second, status)
+            alert = window.add(client, second, dated)
             if alert is not None:
                 alerts.append(alert)
         self.alerts += len(alerts)
@@ -1785,7 +2000,21 @@ class Monitor:
                 if time.monotonic() > deadline:
                     self.behind = True
                     break
+        self.report_news()
+        self.periodic(now)
+
+    def report_news(self):
+        """Say once on stderr what first happened in this pass: a reason lines did not count
+        (with an example), times ahead of the clock, a log that looks proxied."""
         scanner = self.detector.scanner
+        overlong = sum(f.lines.overlong for f in self.follower.files())
+        for reason, _, example in not_counted(self.detector, overlong):
+            self.reporter.report(
+                ("not counted", reason),
+                True,
+                "Not counted: matching lines with %s, e.g. %r; the status line (SIGUSR1) counts them"
+                % (reason, example),
+            )
         if scanner.ahead:
             self.reporter.report(
                 "ahead",
@@ -1793,7 +2022,9 @@ class Monitor:
                 "Log times up to %s ahead of the clock (a skewed "
                 "clock?): such lines count at the clock time" % duration_text(scanner.ahead_seconds),
             )
-        self.periodic(now)
+        hint = scanner.proxied_hint()
+        if hint:
+            self.reporter.report("proxied", True, hint)
 
     def periodic(self, now):
         """Cleanup every cleanup_interval, state save every state_save_interval, the status line.
@@ -1861,15 +2092,7 @@ class Monitor:
         files, log_time = resumed
         self.follower.starting = False  # a file not in the state appeared while we were down
         window = self.detector.window
-        rebuild = Detector(
-            Scanner(
-                self.settings.target,
-                self.settings.ipv6_prefix,
-                self.settings.ignore_ip,
-                self.settings.max_line_bytes,
-            ),
-            window,
-        )
+        rebuild = Detector(Detector.from_settings(self.settings).scanner, window)
         late = window.late, window.late_counted
         for log_file in files:
             if log_time is not None:
@@ -1888,12 +2111,30 @@ class Monitor:
         return "; ".join(parts + [part() for part in self.status_parts])
 
 
+def not_counted(detector, overlong=0):
+    """[(reason, count, example)] of the matching lines that did not count, most first.
+
+    overlong: lines the readers dropped for never ending within MAX_LINE_BYTES.
+    """
+    scanner, window = detector.scanner, detector.window
+    why = collections.Counter(scanner.skipped_why)
+    examples = dict(scanner.examples)
+    why["over-long"] += overlong
+    if window.late:
+        why["late (a day older than the newest)"] = window.late
+        examples["late (a day older than the newest)"] = window.late_example
+    return [(reason, n, examples.get(reason, "")) for reason, n in why.most_common() if n]
+
+
 def status_line(detector, files, now):
     """One line: files and offsets, counts, and how far the newest log time is behind now."""
     scanner, window = detector.scanner, detector.window
     names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
     newest = max((t for t in (scanner.last_line_time, window.log_now) if t is not None), default=None)
-    skipped = scanner.skipped + sum(f.lines.overlong for f in files)
+    reasons = not_counted(detector, sum(f.lines.overlong for f in files))
+    skipped = "%d" % sum(n for reason, n, _ in reasons if not reason.startswith("late"))
+    if reasons:
+        skipped += " (%s)" % ", ".join("%s %d" % (reason, n) for reason, n, _ in reasons)
     if newest is None:
         behind = "unknown behind"
     elif newest > now:
@@ -1902,7 +2143,7 @@ def status_line(detector, files, now):
         behind = "%ds behind" % (int(now) - newest)
     return (
         "status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
-        "late counted %d, late %d, ahead of the clock %d, skipped %d; newest line %s"
+        "late counted %d, late %d, ahead of the clock %d, skipped %s; newest line %s"
         % (
             names,
             scanner.lines,
@@ -1992,8 +2233,8 @@ class Tally:
         self.forgotten = 0
         self.first_time = None
 
-    def add(self, key, t):
-        """Count one request of client key at log second t."""
+    def add(self, key, t, status=None):
+        """Count one request of client key at log second t (status: its b"200", or None)."""
         if self.first_time is None or t < self.first_time:
             self.first_time = t
         rows = self.rows
@@ -2234,6 +2475,15 @@ def build_parser():
         help="never count this address or block; repeatable (default: IGNORE_IPS)",
     )
     p.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        type=network,
+        action="append",
+        metavar="ADDR_OR_CIDR",
+        help="a load balancer or CDN in the first field: the client is taken from the line's "
+        "X-Forwarded-For, walked from the right past these; repeatable (default: TRUSTED_PROXIES)",
+    )
+    p.add_argument(
         "--watch-url",
         dest="watch_urls",
         type=http_url,
@@ -2270,11 +2520,12 @@ def parse_args(argv=None):
     args = p.parse_args(argv)
     if not args.target:
         p.error("--target must not be empty")
-    if args.ignore_ip is None:
-        try:
-            args.ignore_ip = [network(n) for n in IGNORE_IPS]
-        except argparse.ArgumentTypeError as e:
-            p.error("IGNORE_IPS: %s" % e)
+    for name, default in (("ignore_ip", "IGNORE_IPS"), ("trusted_proxies", "TRUSTED_PROXIES")):
+        if getattr(args, name) is None:
+            try:
+                setattr(args, name, [network(n) for n in globals()[default]])
+            except argparse.ArgumentTypeError as e:
+                p.error("%s: %s" % (default, e))
     args.watch_only = bool(args.watch_urls) and args.log_dir is None and args.log_file is None
     if args.log_dir is None:
         args.log_dir = LOG_DIR
