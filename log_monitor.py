@@ -38,6 +38,7 @@ import datetime
 import errno
 import gzip
 import heapq
+import html
 import ipaddress
 import json
 import logging
@@ -51,6 +52,7 @@ import socket
 import stat
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 
@@ -130,6 +132,9 @@ class Settings:
     watch_timeout = WATCH_TIMEOUT
     watch_failures = WATCH_FAILURES
     watch_only = False  # URLs given and no log: follow no file
+    json = False  # alerts (and a replay's report) as JSON lines
+    html = None  # a replay's report as an HTML file
+    sweep_windows = ()  # more windows (seconds) for a replay's threshold sweep
 
     def __init__(self, **values):
         self.ignore_ip, self.watch_urls, self.trusted_proxies = [], [], []
@@ -554,25 +559,23 @@ def window_peak(secs, cnts, t, window_seconds):
     return best, best_end
 
 
-def make_room(table, quota, keep_score):
+def make_room(table, quota, keep_score, is_repeat):
     """Remove about quota entries from a client table; returns how many.
 
-    One-request clients (int values) go first, oldest first (dict order is
-    first-seen order); only if there are too few of those, the others with the
-    lowest keep_score(value). So a flood of one-request addresses cannot push
-    out a client that keeps coming back.
+    One-request clients (values for which is_repeat is false) go first, oldest
+    first (dict order is first-seen order); only if there are too few of
+    those, the others with the lowest keep_score(value). So a flood of
+    one-request addresses cannot push out a client that keeps coming back.
     """
     quota = max(1, quota)
     victims = []
     for key, value in table.items():
-        if value.__class__ is int:
+        if not is_repeat(value):
             victims.append(key)
             if len(victims) >= quota:
                 break
     if len(victims) < quota:
-        others = sorted(
-            (keep_score(value), key) for key, value in table.items() if value.__class__ is not int
-        )
+        others = sorted((keep_score(value), key) for key, value in table.items() if is_repeat(value))
         victims.extend(key for _, key in others[: quota - len(victims)])
     for key in victims:
         del table[key]
@@ -584,32 +587,47 @@ class Hits:
 
     Memory is bounded by the number of distinct seconds kept (the horizon), not
     by the request rate: 10,000 requests a second are one bucket a second.
+    `recent` is the count in the window ending at the newest second, kept up
+    to date as buckets are added, so the usual in-order request costs O(1).
     """
 
-    __slots__ = ("secs", "cnts", "total", "alerted_at")
+    __slots__ = ("secs", "cnts", "total", "alerted_at", "recent", "lo")
 
     def __init__(self, first_second):
         self.secs = [first_second]
         self.cnts = [1]
         self.total = 1  # sum of cnts
         self.alerted_at = None  # log second of the last alert
+        self.recent = 1  # sum of cnts[lo:]: requests in (newest - window, newest]
+        self.lo = 0
 
-    def add(self, t):
-        """Count one request at second t (any order)."""
-        secs = self.secs
-        if t >= secs[-1]:
-            if t == secs[-1]:
-                self.cnts[-1] += 1
+    def add(self, t, window):
+        """Count one request at second t (any order); window: the seconds `recent` covers."""
+        secs, cnts = self.secs, self.cnts
+        newest = secs[-1]
+        if t >= newest:
+            if t == newest:
+                cnts[-1] += 1
             else:
                 secs.append(t)
-                self.cnts.append(1)
+                cnts.append(1)
+                lo, edge = self.lo, t - window
+                while secs[lo] <= edge:
+                    self.recent -= cnts[lo]
+                    lo += 1
+                self.lo = lo
+            self.recent += 1
         else:
             i = bisect.bisect_left(secs, t)
             if secs[i] == t:
-                self.cnts[i] += 1
+                cnts[i] += 1
             else:
                 secs.insert(i, t)
-                self.cnts.insert(i, 1)
+                cnts.insert(i, 1)
+                if i < self.lo:
+                    self.lo += 1
+            if t > newest - window:
+                self.recent += 1
         self.total += 1
 
     def forget_until(self, horizon):
@@ -618,6 +636,9 @@ class Hits:
         if secs[0] <= horizon:
             k = bisect.bisect_right(secs, horizon)
             self.total -= sum(self.cnts[:k])
+            if k > self.lo:
+                self.recent -= sum(self.cnts[self.lo : k])
+            self.lo = max(0, self.lo - k)
             del secs[:k], self.cnts[:k]
         return not secs
 
@@ -692,16 +713,20 @@ class SlidingWindow:
         elif entry.__class__ is int:
             first = entry
             entry = clients[key] = Hits(first)
-            entry.add(t)
+            entry.add(t, self.window)
         else:
-            entry.add(t)
-        entry.forget_until(now - self.horizon_seconds)
+            entry.add(t, self.window)
+        if entry.secs[0] <= now - self.horizon_seconds:
+            entry.forget_until(now - self.horizon_seconds)
         if entry.total < self.threshold:
             return None
         newest = entry.secs[-1]
         if entry.alerted_at is not None and newest < entry.alerted_at + self.window:
             return None
-        count, end = window_peak(entry.secs, entry.cnts, t, self.window)
+        if t == newest:  # in order: the one window ending at t, counted as we went
+            count, end = entry.recent, t
+        else:
+            count, end = window_peak(entry.secs, entry.cnts, t, self.window)
         if count < self.threshold:
             return None
         entry.alerted_at = newest
@@ -728,7 +753,12 @@ class SlidingWindow:
                 "Tracking %d clients (MAX_TRACKED_IPS): forgetting the oldest one-request clients first",
                 self.max_clients,
             )
-        self.evictions += make_room(self.clients, self.max_clients // 4, lambda entry: entry.secs[-1])
+        self.evictions += make_room(
+            self.clients,
+            self.max_clients // 4,
+            lambda entry: entry.secs[-1],
+            lambda entry: entry.__class__ is Hits,
+        )
 
 
 # ---------------------------------------------------------------- alert text
@@ -819,6 +849,22 @@ def duration_text(seconds):
     if seconds < 86400:
         return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)
     return "%dd%02dh" % (seconds // 86400, seconds % 86400 // 3600)
+
+
+def alert_json(alert, settings, path):
+    """The --json line of an alert: one object (log time ISO 8601, client, target, count,
+    window seconds, the file its last line came from)."""
+    return json.dumps(
+        {
+            "time": iso_time(alert.time, settings.utc),
+            "client": alert.client,
+            "target": settings.target,
+            "count": alert.count,
+            "window": settings.window,
+            "file": path,
+        },
+        sort_keys=True,
+    )
 
 
 def alert_line(alert, target, window_seconds, utc=False):
@@ -1935,11 +1981,11 @@ class Detector:
                         self.scanner.skip_undated()
                         continue
                     second = int(default_time)
-            if tally is not None:
-                tally.add(client, second, status)
             alert = window.add(client, second, dated)
             if alert is not None:
                 alerts.append(alert)
+            if tally is not None:
+                tally.add(client, second, status, window.clients.get(client))
         self.alerts += len(alerts)
         return alerts
 
@@ -2220,68 +2266,281 @@ class Stopper:
 
 # ---------------------------------------------------------------- replay
 class Tally:
-    """Replay totals per client over the whole input, bounded like the window's table.
+    """What a replay reports beyond the alerts, gathered in the same single pass. Pure.
 
-    Public: add(client, second); rows (client -> an int, the second of its only
-    request, or [requests, busiest-second count, {second: count} of about the
-    last minute]); first_time; forgotten (one-request clients dropped when full).
+    Public: add(client, second, status, entry) for each counted request
+    (entry: the window's table entry of the client after it was counted);
+    alert(alert); report(...) -> the report dict. Per client (bounded by
+    max_clients like the window's table): requests, the largest count it
+    reached in any window, its status codes; overall: status codes, a
+    timeline, and the threshold sweep: for each threshold, the clients that
+    would have alerted and the alerts that would have been sent, by the same
+    re-alert rule, on the counts of the configured window and of each
+    sweep_windows window (one more SlidingWindow each, kept only for its counts).
     """
 
-    def __init__(self, max_clients=MAX_TRACKED_IPS):
-        self.max_clients = max_clients
-        self.rows = {}
+    def __init__(self, window, threshold, max_clients=MAX_TRACKED_IPS, sweep_windows=()):
+        self.window, self.threshold, self.max_clients = window, threshold, max_clients
+        # a first request never alerts in the sweep (it has no row yet): thresholds from 2 on
+        self.thresholds = sorted(
+            {max(min(2, threshold), threshold // 2), threshold, 2 * threshold, 5 * threshold}
+        )
+        self.others = [SlidingWindow(w, 1 << 62, max_clients) for w in sweep_windows if w != window]
+        self.rows = {}  # client -> status of its only request, or [requests, max, statuses, sweep]
         self.forgotten = 0
-        self.first_time = None
+        self.first_time = self.last_time = None
+        self.statuses = collections.Counter()
+        self.bucket_seconds, self.buckets, self.alert_buckets = (
+            60,
+            collections.Counter(),
+            collections.Counter(),
+        )
+        n = len(self.thresholds) * (1 + len(self.others))
+        self.sweep_alerts, self.sweep_clients = [0] * n, [0] * n
+        self.alerted = set()
 
-    def add(self, key, t, status=None):
-        """Count one request of client key at log second t (status: its b"200", or None)."""
+    def add(self, key, t, status, entry):
+        """Count one request of client key at log second t."""
         if self.first_time is None or t < self.first_time:
             self.first_time = t
+        if self.last_time is None or t > self.last_time:
+            self.last_time = t
+        self.statuses[status] += 1
+        self.buckets[t // self.bucket_seconds] += 1
+        if len(self.buckets) > 100000:  # a log spanning years: coarser buckets, bounded memory
+            self._coarsen()
         rows = self.rows
-        row = rows.get(key)
-        if row is None:
+        row = rows.get(key, False)
+        if row is False:
             if len(rows) >= self.max_clients:
-                self.forgotten += make_room(rows, self.max_clients // 4, lambda row: row[0])
-            rows[key] = t
-            return
-        if row.__class__ is int:
-            row = rows[key] = [1, 1, {row: 1}]
-        row[0] += 1
-        seconds = row[2]
-        n = seconds[t] = seconds.get(t, 0) + 1
-        if n > row[1]:
-            row[1] = n
-        if len(seconds) > 120:  # lines are out of order by a minute at most for this figure
-            for old in [s for s in seconds if s < t - 60]:
-                del seconds[old]
+                self.forgotten += make_room(rows, self.max_clients // 4, lambda row: row[0], _is_list)
+            rows[key] = status
+            counts = [1] * (1 + len(self.others))
+        else:
+            if row is None or row.__class__ is bytes:
+                row = rows[key] = [1, 1, {row: 1}, [None] * len(self.sweep_alerts)]
+            row[0] += 1
+            row[2][status] = row[2].get(status, 0) + 1
+            counts = [1 if entry is None or entry.__class__ is int else entry.recent]
+            if counts[0] > row[1]:
+                row[1] = counts[0]
+            self._sweep(row[3], key, t, counts[0], 0)
+        for n, other in enumerate(self.others, 1):
+            other.add(key, t)
+            other_entry = other.clients.get(key)
+            if row is not False and other_entry is not None and other_entry.__class__ is not int:
+                self._sweep(rows[key][3], key, t, other_entry.recent, n)
+
+    def _sweep(self, last_alerts, key, t, count, n):
+        """The re-alert rule for each threshold, at window number n (0: the configured one)."""
+        window = self.window if n == 0 else self.others[n - 1].window
+        base = n * len(self.thresholds)
+        for i, threshold in enumerate(self.thresholds):
+            if count < threshold:
+                return
+            last = last_alerts[base + i]
+            if last is None or t >= last + window:
+                if last is None:
+                    self.sweep_clients[base + i] += 1
+                self.sweep_alerts[base + i] += 1
+                last_alerts[base + i] = t
+
+    def _coarsen(self):
+        old, self.bucket_seconds = self.bucket_seconds, self.bucket_seconds * 60
+        for counter in (self.buckets, self.alert_buckets):
+            merged = collections.Counter()
+            for bucket, n in counter.items():
+                merged[bucket * old // self.bucket_seconds] += n
+            counter.clear()
+            counter.update(merged)
+
+    def alert(self, alert):
+        """Note an alert the replay raised (for the timeline and the sweep's configured row)."""
+        self.alert_buckets[alert.time // self.bucket_seconds] += 1
+        self.alerted.add(alert.client)
+
+    def report(self, detector, settings, files, order_note, alerts, top, overlong=0):
+        """The report dict every rendering of a replay comes from (see report_lines)."""
+        scanner, window = detector.scanner, detector.window
+        ranked = heapq.nlargest(top, self.rows.items(), key=lambda item: _requests(item[1]))
+        timeline = None
+        while self.buckets and max(self.buckets) - min(self.buckets) > 100000:
+            self._coarsen()  # a span of years (or of a bogus date): coarser buckets, a short list
+        if self.buckets:
+            first, last = min(self.buckets), max(self.buckets)
+            timeline = {
+                "start": first * self.bucket_seconds,
+                "bucket_seconds": self.bucket_seconds,
+                "counts": [self.buckets.get(b, 0) for b in range(first, last + 1)],
+                "alerts": [self.alert_buckets.get(b, 0) for b in range(first, last + 1)],
+            }
+        total = sum(self.statuses.values())
+        return {
+            "version": __version__,
+            "files": list(files),
+            "order_note": order_note,
+            "target": settings.target,
+            "window": settings.window,
+            "threshold": settings.threshold,
+            "utc": settings.utc,
+            "lines": scanner.lines,
+            "matching": scanner.matches,
+            "distinct_clients": len(self.rows) + self.forgotten,
+            "distinct_clients_upper_bound": bool(self.forgotten),
+            "alerts": detector.alerts,
+            "late_counted": window.late_counted,
+            "late_ignored": window.late,
+            "first_time": self.first_time,
+            "last_time": self.last_time,
+            "skipped": [
+                {"reason": reason, "count": n, "example": example}
+                for reason, n, example in not_counted(detector, overlong)
+                if not reason.startswith("late")
+            ],
+            "proxied_hint": scanner.proxied_hint(),
+            "statuses": _status_rows(self.statuses) if total else [],
+            "top": [
+                {
+                    "client": key,
+                    "requests": _requests(row),
+                    "max_in_window": 1 if not isinstance(row, list) else row[1],
+                    "statuses": _status_rows(row[2] if isinstance(row, list) else {row: 1}),
+                }
+                for key, row in ranked
+            ],
+            "timeline": timeline,
+            "sweep": self._sweep_rows(detector),
+            "alerts_list": [{"time": a.time, "client": a.client, "count": a.count} for a in alerts],
+        }
+
+    def _sweep_rows(self, detector):
+        rows = []
+        windows = [self.window] + [other.window for other in self.others]
+        for n, window in enumerate(windows):
+            for i, threshold in enumerate(self.thresholds):
+                k = n * len(self.thresholds) + i
+                configured = n == 0 and threshold == self.threshold
+                rows.append(
+                    {
+                        "window": window,
+                        "threshold": threshold,
+                        "clients": len(self.alerted) if configured else self.sweep_clients[k],
+                        "alerts": detector.alerts if configured else self.sweep_alerts[k],
+                        "configured": configured,
+                        "note": "",
+                    }
+                )
+        highest = max((row[1] for row in self.rows.values() if isinstance(row, list)), default=1)
+        if highest not in self.thresholds:
+            reached = sum(1 for row in self.rows.values() if isinstance(row, list) and row[1] == highest)
+            rows.insert(
+                sum(1 for threshold in self.thresholds if threshold < highest),
+                {
+                    "window": self.window,
+                    "threshold": highest,
+                    "clients": reached,
+                    "alerts": reached,
+                    "configured": False,
+                    "note": "the largest count any client reached (alerts: at least)",
+                },
+            )
+        return rows
+
+
+def _is_list(row):
+    return row.__class__ is list
+
+
+def _requests(row):
+    return row[0] if isinstance(row, list) else 1
+
+
+def _status_rows(statuses):
+    """[[code, count]] by count, most first; None (no status logged) as "-"."""
+    rows = collections.Counter()
+    for status, n in statuses.items():
+        rows[status.decode("ascii") if status else "-"] += n
+    return [[code, n] for code, n in sorted(rows.items(), key=lambda item: (-item[1], item[0]))]
 
 
 def open_replay(path):
     """Open a log for reading bytes: a file, a pipe (<(xzcat ...)) or "-" (standard input),
     gzip-compressed or not (told by its first bytes, not its name)."""
-    raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb") if path == "-" else open(path, "rb")
+    raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb") if path == "-" else open(path, "rb", 1 << 16)
     if raw.peek(2)[:2] == b"\x1f\x8b":
         return gzip.GzipFile(fileobj=raw, mode="rb")
     return raw
 
 
+def open_in_time_order(paths):
+    """Open every replay file; [(path, handle)] in the order of their first timestamps, and a
+    note when that is not the order given (a shell's access.log* puts access.log first).
+
+    A file with no timestamp near its start keeps its place. Raises OSError.
+    """
+    opened = []
+    try:
+        for path in paths:
+            handle = open_replay(path)
+            opened.append((path, handle))
+    except BaseException:
+        for _, handle in opened:
+            handle.close()
+        raise
+    firsts = []
+    for _, handle in opened:
+        try:
+            head = handle.peek(65536)
+        except (OSError, EOFError):
+            head = b""
+        match = TIME_REQUEST.search(head[: head.rfind(b"\n") + 1] or head)
+        firsts.append(None if match is None else match_time(match))
+    dated = [i for i, t in enumerate(firsts) if t is not None]
+    order = list(range(len(opened)))
+    by_time = sorted(dated, key=lambda i: firsts[i])
+    for k, slot in enumerate(dated):
+        order[slot] = by_time[k]
+    ordered = [opened[i] for i in order]
+    note = None
+    if order != sorted(order):
+        note = "replayed in the order of their first timestamps: %s (given: %s)" % (
+            ", ".join(path for path, _ in ordered),
+            ", ".join(paths),
+        )
+    return ordered, note
+
+
 def replay(settings, out=print_line):
-    """Run the detector over files, in order, as one log; print alerts and a report. Exit status."""
-    tally = Tally(settings.max_clients)
+    """Run the detector over files as one log, in the order of their first timestamps; print the
+    alerts and the report (terminal, --html, --json). Exit status."""
+    tally = Tally(settings.window, settings.threshold, settings.max_clients, settings.sweep_windows)
     detector = Detector.from_settings(settings, tally)
     window = detector.window
     alerting = Alerting(settings.target, settings.window, settings.utc, out=out)
+    alerts = []
     next_cleanup = None
     lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
 
     def count(buf, start=0, end=None):
-        for alert in detector.feed(buf, window.log_now or 0, start, end):
-            alerting.send(alert)
+        for alert in detector.feed(buf, None, start, end):
+            tally.alert(alert)
+            alerts.append(alert)
+            if settings.json:
+                out(alert_json(alert, settings, path))
+            else:
+                alerting.send(alert)
 
-    for path in settings.replay:
+    try:
+        sources, order_note = open_in_time_order(settings.replay)
+    except OSError as e:
+        log.error("Cannot read %s: %s", e.filename or "a replay file", e.strerror or e)
+        return 1
+    if order_note:
+        log.info("Replay: %s", order_note)
+    for path, handle in sources:
         try:
-            with open_replay(path) as f:
-                for buf, start, end in lines.spans(f):
+            with handle:
+                for buf, start, end in lines.spans(handle):
                     count(buf, start, end)
                     if window.log_now is not None:
                         if next_cleanup is None or window.log_now >= next_cleanup:
@@ -2291,58 +2550,671 @@ def replay(settings, out=print_line):
             log.error("Cannot read %s: %s", path, e)
             return 1
         count(lines.flush())  # a last line without its newline ends with its file
-    for text in replay_report(detector, tally, settings.top, shutil.get_terminal_size().columns):
-        out(text)
+    files = [p for p, _ in sources]
+    report = tally.report(detector, settings, files, order_note, alerts, settings.top, lines.overlong)
+    if settings.html:
+        try:
+            with open(settings.html, "w", encoding="utf-8") as f:
+                f.write(report_html(report))
+        except OSError as e:
+            log.error("Cannot write %s: %s", settings.html, e)
+            return 1
+    if settings.json:
+        out(report_json(report))
+    else:
+        for text in report_lines(report, settings.top, shutil.get_terminal_size().columns):
+            out(text)
     return 0
 
 
-def replay_report(detector, tally, top, width):
-    """Lines of the summary after a replay: totals, time span, top clients with bars."""
-    scanner, window, rows = detector.scanner, detector.window, tally.rows
-    first = tally.first_time
-    span = "no matching request"
-    if first is not None:
-        span = "%s to %s (%s)" % (
-            iso_time(first),
-            iso_time(window.log_now),
-            datetime.timedelta(seconds=window.log_now - first),
+# ---------------------------------------------------------------- replay report
+# Pure: every function here takes the report dict (see replay) and returns text; no I/O, no clock.
+# The terminal report, the HTML page and --json all come from that one dict, so they agree.
+
+# Round sizes, in seconds, a timeline is regrouped into: "per 15 minutes" reads at a glance,
+# "per 17 minutes" does not. Each divides a day (except the week), so buckets start on the clock.
+REPORT_BUCKETS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800)
+REPORT_TEXT_ROWS = 48  # most timeline rows in the terminal report
+REPORT_HTML_BARS = 120  # most timeline bars in the HTML page
+REPORT_HTML_ALERTS = 1000  # most alerts listed in the HTML page (the terminal printed them all)
+
+
+def printable_text(text):
+    """text with every non-printable character (escape, newline, tab, lone surrogate) as "?".
+
+    Log text reaches a terminal or a ticket through this: an escape sequence in a
+    client key must not recolour or clear the reader's screen.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def clip(text, room):
+    """text cut to at most room characters, ending in "..." when cut."""
+    if len(text) <= room:
+        return text
+    return text[: max(0, room - 3)] + "..."[: max(0, room)]
+
+
+def bucket_text(seconds):
+    """A bucket size for people: 60 -> '1 minute', 900 -> '15 minutes', 86400 -> '1 day'."""
+    for unit, name in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds % unit == 0:
+            n = seconds // unit
+            return "1 %s" % name if n == 1 else "%d %ss" % (n, name)
+    return "%d seconds" % seconds  # not reached: every int is a whole number of seconds
+
+
+def clock_label(t, seconds, utc=False):
+    """Start of a bucket of this many seconds on the wall clock: '2025-07-09 14:30', or the
+    date alone for buckets of a day or more; local time (or UTC); '@<epoch>' if out of range."""
+    try:
+        if utc:
+            when = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+        else:
+            when = datetime.datetime.fromtimestamp(t)
+    except (OverflowError, OSError, ValueError):
+        return "@%d" % t
+    return when.strftime("%Y-%m-%d" if seconds >= 86400 else "%Y-%m-%d %H:%M")
+
+
+def _zone_offset(t, utc):
+    """Seconds east of UTC of the local zone at epoch t (0 for UTC or a time out of range)."""
+    if utc:
+        return 0
+    try:
+        offset = datetime.datetime.fromtimestamp(t).astimezone().utcoffset()
+    except (OverflowError, OSError, ValueError):
+        return 0
+    return int(offset.total_seconds()) if offset else 0
+
+
+def _bucket_sizes(base, span, max_buckets):
+    """Bucket sizes to try, smallest first: base, the round sizes that are whole numbers of it,
+    then whole numbers of the largest, starting near the one span needs."""
+    sizes = [base] + [s for s in REPORT_BUCKETS if s > base and s % base == 0]
+    for size in sizes:
+        yield size
+    k = max(2, span // (sizes[-1] * max(1, max_buckets)))
+    while True:
+        yield sizes[-1] * k
+        k += 1
+
+
+def regroup_timeline(timeline, max_buckets, utc=False):
+    """The report's timeline in fewer, round buckets: (bucket seconds, [(start, count, alerts)]).
+
+    timeline: {"start", "bucket_seconds", "counts", "alerts"} as in the report.
+    The size is the smallest of REPORT_BUCKETS (or a whole number of weeks beyond)
+    that is a whole number of the kept buckets and gives at most max_buckets;
+    the kept size itself when it is already coarser. Buckets start on the clock
+    (a 15-minute bucket at :00, :15, ...; a day at midnight, local or UTC). Empty
+    buckets before the first and after the last request are dropped; every count
+    and alert is kept, so the sums are the report's. ([] when nothing was counted.)
+    """
+    base = max(1, int(timeline.get("bucket_seconds") or 1))
+    counts = list(timeline.get("counts") or [])
+    alerts = list(timeline.get("alerts") or [])
+    alerts += [0] * (len(counts) - len(alerts))
+    counts += [0] * (len(alerts) - len(counts))
+    used = [i for i in range(len(counts)) if counts[i] or alerts[i]]
+    if not used:
+        return base, []
+    first = timeline["start"] + used[0] * base
+    last = timeline["start"] + used[-1] * base
+    offset = _zone_offset(first, utc)
+    for size in _bucket_sizes(base, last - first, max_buckets):
+        # a bucket of a day or more starts at a midnight: weeks at the first day's, as 7 days
+        # do not divide the epoch into the reader's weeks anyway
+        origin = first + offset - (first + offset) % min(size, 86400) - offset
+        if (last - origin) // size + 1 <= max_buckets:
+            break
+    groups = [[origin + i * size, 0, 0] for i in range((last - origin) // size + 1)]
+    for i in range(used[0], used[-1] + 1):
+        group = groups[(timeline["start"] + i * base - origin) // size]
+        group[1] += counts[i]
+        group[2] += alerts[i]
+    return size, [tuple(group) for group in groups]
+
+
+def report_lines(report, top, width):
+    """The terminal report of a replay: a list of plain-text lines (no colour) from report.
+
+    top: most clients listed; width: the terminal's columns. Lines are at most
+    max(width, 80) characters (layout capped at 120 so a pasted report reads in
+    an e-mail), except the summary block, kept as it always was, and a client key
+    that is itself longer. Log text passes through printable_text(). Sections with
+    nothing to show are left out.
+    """
+    limit = max(80, min(width, 120))
+    lines = _summary_lines(report, limit)
+    for section in (
+        _skipped_lines(report, limit),
+        _sweep_lines(report, limit),
+        _status_lines(report.get("statuses") or [], limit),
+        _timeline_lines(report, limit),
+        _top_lines(report, top, limit),
+    ):
+        if section:
+            lines += [""] + section
+    return lines
+
+
+def _wrapped(prefix, text, limit):
+    """text wrapped to limit columns after prefix, continued under where it began."""
+    indent = " " * len(prefix) if len(prefix) <= limit - 20 else "    "
+    return textwrap.wrap(
+        printable_text(text),
+        limit,
+        initial_indent=prefix,
+        subsequent_indent=indent,
+        break_long_words=True,
+        break_on_hyphens=False,
+    ) or [prefix.rstrip()]
+
+
+def _span_text(report):
+    """'<first> to <last> (H:MM:SS)' of the matching requests, or 'no matching request'."""
+    first, last, utc = report.get("first_time"), report.get("last_time"), report.get("utc", False)
+    if first is None or last is None:
+        return "no matching request"
+    try:
+        length = str(datetime.timedelta(seconds=last - first))
+    except OverflowError:
+        length = "%d seconds" % (last - first)
+    return "%s to %s (%s)" % (iso_time(first, utc), iso_time(last, utc), length)
+
+
+def _summary_lines(report, limit):
+    """The summary block (its first nine lines exactly as before issue 12), files, hints."""
+    distinct = "%d" % report["distinct_clients"]
+    if report.get("distinct_clients_upper_bound"):
+        distinct = (
+            "at most %d (over MAX_TRACKED_IPS: one-request clients were not all kept)"
+            % (report["distinct_clients"])
         )
-    distinct = "%d" % len(rows)
-    if tally.forgotten:
-        distinct = "at most %d (over MAX_TRACKED_IPS: one-request clients were not all kept)" % (
-            len(rows) + tally.forgotten
-        )
-    report = [
+    lines = [
         "",
         "Replay summary",
-        "  lines read         %d" % scanner.lines,
-        "  matching requests  %d" % scanner.matches,
+        "  lines read         %d" % report["lines"],
+        "  matching requests  %d" % report["matching"],
         "  distinct clients   %s" % distinct,
-        "  alerts             %d" % detector.alerts,
-        "  late lines counted  %d (older than the window: counted at the newest time)" % window.late_counted,
-        "  late lines ignored %d" % window.late,
-        "  time span          %s" % span,
+        "  alerts             %d" % report["alerts"],
+        "  late lines counted  %d (older than the window: counted at the newest time)"
+        % report["late_counted"],
+        "  late lines ignored %d" % report["late_ignored"],
+        "  time span          %s" % _span_text(report),
     ]
-    ranked = [
-        (key, [1, 1] if row.__class__ is int else row)
-        for key, row in heapq.nlargest(
-            top, rows.items(), key=lambda item: 1 if item[1].__class__ is int else item[1][0]
+    files = report.get("files") or []
+    if files:
+        lines += _wrapped("  files              ", ", ".join(printable_text(f) for f in files), limit)
+    if report.get("order_note"):
+        lines += _wrapped("                     ", report["order_note"], limit)
+    if report.get("proxied_hint"):
+        lines += [""] + _wrapped("Note: ", report["proxied_hint"], limit)
+    return lines
+
+
+def _widths(heads, rows):
+    """The width of each column of a table of text cells: its widest cell."""
+    return [max(len(cells[i]) for cells in [heads] + rows) for i in range(len(heads))]
+
+
+def _columns(heads, rows, right):
+    """Lines of a table: heads and rows of text cells in columns two spaces apart, indented two;
+    right: per column, True to right-align it (numbers). Trailing spaces are dropped."""
+    widths = _widths(heads, rows)
+    return [
+        "  "
+        + "  ".join(
+            cells[i].rjust(widths[i]) if right[i] else cells[i].ljust(widths[i]) for i in range(len(cells))
+        ).rstrip()
+        for cells in [heads] + rows
+    ]
+
+
+def _skipped_lines(report, limit):
+    """'Not counted': one row per reason lines were skipped, with how many and an example."""
+    skipped = report.get("skipped") or []
+    if not skipped:
+        return []
+    rows = [
+        [clip(printable_text(row["reason"]), 40), str(row["count"]), printable_text(row.get("example") or "")]
+        for row in skipped
+    ]
+    # the example is the last column: cutting the line cuts only it
+    return ["Not counted"] + [
+        clip(line, limit) for line in _columns(["reason", "lines", "example"], rows, (False, True, False))
+    ]
+
+
+def _sweep_lines(report, limit):
+    """'Threshold sweep': per (window, threshold), the clients and alerts it would have given."""
+    sweep = report.get("sweep") or []
+    if not sweep or report.get("first_time") is None:
+        return []
+    heads = ["window", "threshold", "clients", "alerts", "note"]
+    rows = [
+        [window_text(row["window"]), str(row["threshold"]), str(row["clients"]), str(row["alerts"]), ""]
+        for row in sweep
+    ]
+    table = _columns(heads, rows, (False, True, True, True, False))
+    lines = [
+        "Threshold sweep (clients that would alert, alerts that would be sent)",
+        table[0],
+    ]
+    for i, row in enumerate(sweep):
+        notes = (["<- configured"] if row.get("configured") else []) + (
+            [row["note"]] if row.get("note") else []
         )
+        # notes are the last column: wrapped under it rather than cut, they explain the row
+        lines += _wrapped(table[i + 1] + "  ", "; ".join(notes), limit) if notes else [table[i + 1]]
+    return lines
+
+
+def _status_lines(statuses, limit):
+    """'Status codes of matching requests': code, requests, share of all matching requests."""
+    total = sum(count for _, count in statuses)
+    if not total:
+        return []
+    rows = [[clip(printable_text(code), 12), str(count), _share(count, total)] for code, count in statuses]
+    return ["Status codes of matching requests"] + _columns(
+        ["code", "requests", "share"], rows, (False, True, True)
+    )
+
+
+def _share(count, total):
+    """count as a percentage of total with one decimal: '97.2%'; never a misleading 0.0% or 100.0%."""
+    share = 100.0 * count / total if total else 0.0
+    if 0 < share < 0.1:
+        return "<0.1%"
+    if 99.9 < share < 100:
+        return ">99.9%"
+    return "%.1f%%" % share
+
+
+def _timeline_lines(report, limit):
+    """'Timeline of matching requests (per <bucket>)': a '#' bar per bucket, alerts marked."""
+    if report.get("first_time") is None or not report.get("timeline"):
+        return []
+    utc = report.get("utc", False)
+    size, groups = regroup_timeline(report["timeline"], REPORT_TEXT_ROWS, utc)
+    if not groups:
+        return []
+    labels = [clock_label(start, size, utc) for start, _, _ in groups]
+    label_w = max(len(label) for label in labels)
+    count_w = max(len(str(count)) for _, count, _ in groups)
+    mark_w = max([len(_alert_mark(alerts)) for _, _, alerts in groups] + [0])
+    room = max(10, limit - 2 - label_w - 2 - count_w - 2 - (mark_w + 2 if mark_w else 0))
+    most = max(max(count for _, count, _ in groups), 1)
+    lines = [
+        "Timeline of matching requests (per %s, %s)" % (bucket_text(size), "UTC" if utc else "local time")
     ]
-    if not ranked:
-        return report
-    name_width = max(len("client"), max(len(key) for key, _ in ranked))
-    most = ranked[0][1][0]
-    bar_room = max(10, min(width, 100) - name_width - 28)
-    report += [
-        "",
-        "Top %d clients by matching requests" % len(ranked),
-        "  %-*s %9s %9s" % (name_width, "client", "requests", "peak/s"),
+    for i, (_, count, alerts) in enumerate(groups):
+        bar = "#" * max(1 if count else 0, round(room * count / most))
+        text = "  %-*s  %*d  %-*s" % (label_w, labels[i], count_w, count, room, bar)
+        lines.append((text + "  " + _alert_mark(alerts)).rstrip())
+    return lines
+
+
+def _alert_mark(alerts):
+    """The mark of a bucket holding alerts: '<- 1 alert', '<- 3 alerts', or ''."""
+    if not alerts:
+        return ""
+    return "<- " + _plural(alerts, "alert")
+
+
+def _plural(n, word):
+    """'1 alert', '3 alerts'."""
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
+def main_statuses(statuses, most=2):
+    """A client's main status codes with their shares: '200 83%, 404 17%' (at most `most`)."""
+    total = sum(count for _, count in statuses)
+    ranked = sorted(statuses, key=lambda item: -item[1])[:most]
+    parts = []
+    for code, count in ranked:
+        share = 100.0 * count / total if total else 0.0
+        parts.append(
+            "%s %s" % (clip(printable_text(code), 12), "<1%" if 0 < share < 1 else "%d%%" % round(share))
+        )
+    return ", ".join(parts)
+
+
+def _top_lines(report, top, limit):
+    """'Top N clients': requests, the most in any one window, main status codes, a '#' bar."""
+    rows = (report.get("top") or [])[: max(0, top)]
+    if not rows:
+        return []
+    window = window_text(report["window"])
+    heads = ["client", "requests", "max in %s" % window, "status codes", ""]
+    cells = [
+        [
+            printable_text(row["client"]),
+            str(row["requests"]),
+            str(row["max_in_window"]),
+            main_statuses(row.get("statuses") or []),
+            "",
+        ]
+        for row in rows
     ]
-    for key, row in ranked:
-        bar = "#" * max(1, round(bar_room * row[0] / most))
-        report.append("  %-*s %9d %9d  %s" % (name_width, key, row[0], row[1], bar))
-    return report
+    # a key too wide to leave a bar of 8 (a long IPv6 address) goes on a line of its own above its row
+    fixed = sum(width + 2 for width in _widths(heads, cells)[1:4]) + 4  # all but the client and the bar
+    name_w = max(len(heads[0]), min(max(len(c[0]) for c in cells), limit - fixed - 10))
+    own_line = [c[0] if len(c[0]) > name_w else None for c in cells]
+    for c in cells:
+        c[0] = c[0] if len(c[0]) <= name_w else ""
+    heads[0] = heads[0].ljust(name_w)
+    room = max(1, limit - fixed - name_w)
+    most = max(max(row["requests"] for row in rows), 1)
+    for i, row in enumerate(rows):
+        cells[i][4] = "#" * max(1, round(room * row["requests"] / most))
+    table = _columns(heads, cells, (False, True, True, False, False))
+    lines = [
+        "Top %d clients by matching requests (an alert at %d in any %s)"
+        % (len(rows), report["threshold"], window),
+        table[0],
+    ]
+    for i, line in enumerate(table[1:]):
+        lines += ([] if own_line[i] is None else ["  " + own_line[i]]) + [line]
+    return lines
+
+
+def report_json(report):
+    """The report as one line of JSON, keys sorted (for --json and scripts)."""
+    return json.dumps(report, sort_keys=True)
+
+
+def _h(text):
+    """Log (or any) text for HTML and inline SVG: printable, then every markup character escaped.
+
+    Control characters go too: XML forbids most of them even as references,
+    so an SVG holding one would not parse.
+    """
+    return html.escape(printable_text(text), quote=True)
+
+
+_HTML_STYLE = """
+body { font-family: sans-serif; margin: 1.5em; color: #222; max-width: 70em; }
+h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.4em 0; }
+th, td { padding: 0.15em 0.7em; text-align: left; border-bottom: 1px solid #ddd; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
+tr.configured td, tr.alerting td.n.max { font-weight: bold; }
+p.note { background: #fff6d6; padding: 0.4em 0.7em; }
+svg { max-width: 100%; height: auto; font-family: monospace; font-size: 12px; }
+svg .bar { fill: #4a78b5; } svg .tick { fill: #7a9cc6; } svg .alert { fill: #c8332b; }
+svg .axis { fill: #555; }
+code, .key { font-family: monospace; }
+"""
+
+
+def report_html(report):
+    """The report as one self-contained HTML5 page: inline CSS and SVG, no JavaScript, nothing
+    fetched from anywhere (it works offline and pastes into a ticket). All text is escaped."""
+    utc = report.get("utc", False)
+    files = [printable_text(f) for f in report.get("files") or []]
+    shown = ", ".join(files[:3]) + (" and %d more" % (len(files) - 3) if len(files) > 3 else "")
+    title = "Replay of %s: %s" % (shown or "no file", _span_text(report))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        "<title>%s</title>" % _h(title),
+        "<style>%s</style></head><body>" % _HTML_STYLE,
+        "<h1>%s</h1>" % _h(title),
+    ]
+    if len(files) > 3:
+        parts.append("<p>Files, in the order replayed: %s</p>" % _h(", ".join(files)))
+    for key in ("order_note", "proxied_hint"):
+        if report.get(key):
+            parts.append('<p class="note">%s</p>' % _h(report[key]))
+    parts += _html_summary(report)
+    if report.get("first_time") is None:
+        parts.append("<p>No matching request: nothing to chart.</p>")
+    else:
+        parts += _html_top(report)
+        parts += _html_timeline(report, utc)
+        parts += _html_statuses(report)
+        parts += _html_sweep(report)
+    parts += _html_skipped(report)
+    parts += _html_alerts(report, utc)
+    parts.append(
+        "<p><small>log_monitor %s; the terminal report and --json come from the same figures.</small></p>"
+        % _h(report.get("version", ""))
+    )
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _css(name):
+    """A class attribute for css class name (our own, never log text), or nothing for ''."""
+    return ' class="%s"' % name if name else ""
+
+
+def _html_table(heads, rows, classes=None):
+    """An HTML table; heads: (text, css class) pairs; rows: lists of already-escaped cells;
+    classes: a css class per row ('' for none). Numeric columns take class 'n'."""
+    out = ["<table>", "<tr>%s</tr>" % "".join("<th%s>%s</th>" % (_css(c), _h(t)) for t, c in heads)]
+    for i, row in enumerate(rows):
+        cells = "".join("<td%s>%s</td>" % (_css(heads[j][1]), row[j]) for j in range(len(row)))
+        out.append("<tr%s>%s</tr>" % (_css(classes[i] if classes else ""), cells))
+    out.append("</table>")
+    return out
+
+
+def _html_summary(report):
+    """The summary figures as a two-column table."""
+    distinct = "%d" % report["distinct_clients"]
+    if report.get("distinct_clients_upper_bound"):
+        distinct = (
+            "at most %d (over MAX_TRACKED_IPS: one-request clients were not all kept)"
+            % (report["distinct_clients"])
+        )
+    rows = [
+        ("lines read", report["lines"]),
+        ("matching requests (%s)" % report["target"], report["matching"]),
+        ("distinct clients", distinct),
+        ("alerts (at %d in %s)" % (report["threshold"], window_text(report["window"])), report["alerts"]),
+        ("late lines counted (older than the window: counted at the newest time)", report["late_counted"]),
+        ("late lines ignored", report["late_ignored"]),
+        ("time span", _span_text(report)),
+    ]
+    body = ["<tr><th>%s</th><td>%s</td></tr>" % (_h(name), _h(value)) for name, value in rows]
+    return ["<h2>Summary</h2>", '<table class="summary">'] + body + ["</table>"]
+
+
+def _html_top(report):
+    """The top clients: a horizontal SVG bar chart, then a table with the window figures."""
+    rows = report.get("top") or []
+    if not rows:
+        return []
+    keys = [printable_text(row["client"]) for row in rows]
+    labels = [clip(k, 40) for k in keys]
+    label_px = 8 + 7.3 * max(len(label) for label in labels)  # monospace 12px: about 7.2 px a character
+    bar_px, row_px = 500.0, 22
+    width = label_px + bar_px + 90
+    height = row_px * len(rows) + 6
+    most = max(max(row["requests"] for row in rows), 1)
+    svg = [
+        '<svg class="top" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="%s">'
+        % (width, height, width, height, _h("top %d clients by matching requests" % len(rows)))
+    ]
+    for i, row in enumerate(rows):
+        key, label, y = keys[i], labels[i], 3 + i * row_px
+        w = bar_px * row["requests"] / most
+        svg += [
+            '<text class="label" x="%.1f" y="%d" text-anchor="end">%s</text>'
+            % (label_px - 6, y + 15, _h(label)),
+            '<rect class="bar" data-client="%s" data-requests="%d" x="%.1f" y="%d" width="%.2f" height="%d">'
+            "<title>%s: %s</title></rect>"
+            % (
+                _h(key),
+                row["requests"],
+                label_px,
+                y,
+                w,
+                row_px - 4,
+                _h(key),
+                _plural(row["requests"], "request"),
+            ),
+            '<text class="count" x="%.2f" y="%d">%d</text>' % (label_px + w + 5, y + 15, row["requests"]),
+        ]
+    svg.append("</svg>")
+    heads = (
+        ("client", "key"),
+        ("requests", "n"),
+        ("max in any %s window" % window_text(report["window"]), "n max"),
+        ("status codes", ""),
+    )
+    cells = [
+        [
+            _h(keys[i]),
+            "%d" % row["requests"],
+            "%d" % row["max_in_window"],
+            _h(main_statuses(row.get("statuses") or [], 4)),
+        ]
+        for i, row in enumerate(rows)
+    ]
+    alerting = ["alerting" if row["max_in_window"] >= report["threshold"] else "" for row in rows]
+    intro = "<p>Most requests of %s; a client alerts when its count in any %s reaches %d.</p>" % (
+        _h(report["target"]),
+        _h(window_text(report["window"])),
+        report["threshold"],
+    )
+    return (
+        ["<h2>Top %d clients by matching requests</h2>" % len(rows), intro]
+        + svg
+        + _html_table(heads, cells, alerting)
+    )
+
+
+def _html_timeline(report, utc):
+    """The timeline as an SVG column chart: a rect.tick per bucket, a rect.alert over those with alerts."""
+    size, groups = regroup_timeline(report.get("timeline") or {}, REPORT_HTML_BARS, utc)
+    if not groups:
+        return []
+    step = max(4, min(40, 960 // len(groups)))  # px a bar, gap included
+    width, height = step * len(groups) + 60, 160
+    top_px, base_px = 14, 130  # alert markers above the tallest bar; time labels below the axis
+    most = max(max(count for _, count, _ in groups), 1)
+    scale = (base_px - top_px) / most
+    svg = [
+        '<svg class="timeline" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-label="timeline">'
+        % (width, height, width, height)
+    ]
+    for i, (start, count, alerts) in enumerate(groups):
+        h = count * scale
+        x = 50 + i * step
+        tip = ", ".join(
+            [clock_label(start, size, utc), _plural(count, "request")]
+            + ([_plural(alerts, "alert")] if alerts else [])
+        )
+        svg.append(
+            '<rect class="tick" data-start="%d" data-count="%d" data-alerts="%d" x="%d" y="%.2f" width="%d" '
+            'height="%.2f"><title>%s</title></rect>'
+            % (start, count, alerts, x, base_px - h, max(1, step - 1), h, _h(tip))
+        )
+        if alerts:
+            svg.append(
+                '<rect class="alert" data-start="%d" data-alerts="%d" x="%d" y="2" width="%d" height="8">'
+                "<title>%s</title></rect>" % (start, alerts, x, max(1, step - 1), _h(tip))
+            )
+    first, last = clock_label(groups[0][0], size, utc), clock_label(groups[-1][0], size, utc)
+    svg += [
+        '<text class="axis" x="46" y="%d" text-anchor="end">%d</text>' % (top_px + 10, most),
+        '<text class="axis" x="46" y="%d" text-anchor="end">0</text>' % base_px,
+        '<text class="axis" x="50" y="%d">%s</text>' % (base_px + 18, _h(first)),
+        '<text class="axis" x="%d" y="%d" text-anchor="end">%s</text>' % (width - 4, base_px + 18, _h(last)),
+        "</svg>",
+    ]
+    caption = "<p>Matching requests per %s (%s); red marks: buckets holding alerts.</p>" % (
+        _h(bucket_text(size)),
+        "UTC" if utc else "local time",
+    )
+    return ["<h2>Timeline of matching requests</h2>", caption] + svg
+
+
+def _html_statuses(report):
+    """Status codes of the matching requests: code, requests, share."""
+    statuses = report.get("statuses") or []
+    total = sum(count for _, count in statuses)
+    if not total:
+        return []
+    rows = [[_h(code), "%d" % count, _h(_share(count, total))] for code, count in statuses]
+    return ["<h2>Status codes of matching requests</h2>"] + _html_table(
+        (("code", ""), ("requests", "n"), ("share", "n")), rows
+    )
+
+
+def _html_sweep(report):
+    """The threshold sweep: per (window, threshold), the clients and alerts it would have given."""
+    sweep = report.get("sweep") or []
+    if not sweep:
+        return []
+    rows = [
+        [
+            _h(window_text(row["window"])),
+            "%d" % row["threshold"],
+            "%d" % row["clients"],
+            "%d" % row["alerts"],
+            _h(
+                "; ".join(
+                    (["configured"] if row.get("configured") else [])
+                    + ([row["note"]] if row.get("note") else [])
+                )
+            ),
+        ]
+        for row in sweep
+    ]
+    heads = (
+        ("window", ""),
+        ("threshold", "n"),
+        ("clients alerting", "n"),
+        ("alerts sent", "n"),
+        ("note", ""),
+    )
+    classes = ["configured" if row.get("configured") else "" for row in sweep]
+    return ["<h2>Threshold sweep: what each window and threshold would have given</h2>"] + _html_table(
+        heads, rows, classes
+    )
+
+
+def _html_skipped(report):
+    """Lines not counted, by reason, with an example of each."""
+    skipped = report.get("skipped") or []
+    if not skipped:
+        return []
+    rows = [
+        [
+            _h(row["reason"]),
+            "%d" % row["count"],
+            "<code>%s</code>" % _h(clip(printable_text(row.get("example") or ""), 300)),
+        ]
+        for row in skipped
+    ]
+    return ["<h2>Not counted</h2>"] + _html_table((("reason", ""), ("lines", "n"), ("example", "")), rows)
+
+
+def _html_alerts(report, utc):
+    """The alerts, in the order sent (the first REPORT_HTML_ALERTS of them)."""
+    alerts = report.get("alerts_list") or []
+    if not alerts:
+        return []
+    rows = [
+        [_h(iso_time(a["time"], utc)), _h(a["client"]), "%d" % a["count"]]
+        for a in alerts[:REPORT_HTML_ALERTS]
+    ]
+    out = ["<h2>Alerts (%d)</h2>" % len(alerts)] + _html_table(
+        (("log time", ""), ("client", "key"), ("count", "n")), rows
+    )
+    if len(alerts) > REPORT_HTML_ALERTS:
+        out.append(
+            "<p>and %d more (the terminal report prints them all).</p>" % (len(alerts) - REPORT_HTML_ALERTS)
+        )
+    return out
 
 
 # ---------------------------------------------------------------- command line
@@ -2473,6 +3345,26 @@ def build_parser():
         action="append",
         metavar="ADDR_OR_CIDR",
         help="never count this address or block; repeatable (default: IGNORE_IPS)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="alerts on stdout as JSON lines (time, client, target, count, window, file); with "
+        "--replay the report too, as one JSON object at the end",
+    )
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        help="with --replay: write the report as one self-contained HTML page (charts, tables)",
+    )
+    p.add_argument(
+        "--sweep-window",
+        dest="sweep_windows",
+        type=positive(int),
+        action="append",
+        default=[],
+        metavar="SECONDS",
+        help="with --replay: add threshold-sweep rows for this window too; repeatable",
     )
     p.add_argument(
         "--trusted-proxy",
