@@ -235,21 +235,46 @@ def match_time(match):
     return parse_clf_time(clf) if clf is not None else parse_iso_time(match.group(2))
 
 
-def parse_address(token):
-    """A validated ipaddress object from a log token (bytes), or None.
+_MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d, an IPv4 client on an IPv6 socket
 
+
+def parse_address(token):
+    """(canonical text, packed bytes) of an address token (bytes), or None if it is none.
+
+    The C parser of the socket module validates (a flood of new addresses is
+    what an attack costs us); the text is what ipaddress would print.
     IPv4-mapped IPv6 becomes IPv4. Scope ids (fe80::1%eth0) are refused: the
     part after % is free text, and only a checked address may reach logger.
     """
     if not token or len(token) > 45 or b"%" in token:
         return None
     try:
-        address = ipaddress.ip_address(token.decode("ascii"))
-    except (ValueError, UnicodeDecodeError):
+        text = token.decode("ascii")
+        if b":" not in token:
+            return text, socket.inet_pton(socket.AF_INET, text)  # it refuses 01.2.3.4, 1.2.3
+        packed = socket.inet_pton(socket.AF_INET6, text)
+    except (UnicodeDecodeError, OSError, ValueError):
         return None
-    if address.version == 6 and address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    return address
+    if packed[:12] == _MAPPED:
+        return socket.inet_ntop(socket.AF_INET, packed[12:]), packed[12:]
+    if packed[:10] == b"\0" * 10:  # inet_ntop would write ::1.2.3.4 where ipaddress writes ::102:304
+        return str(ipaddress.IPv6Address(packed)), packed
+    return socket.inet_ntop(socket.AF_INET6, packed), packed
+
+
+def address_ranges(networks):
+    """[(packed length, first, last)] as integers, for fast membership tests of packed addresses."""
+    ranges = []
+    for text in networks:
+        net = ipaddress.ip_network(text, strict=False)
+        ranges.append((net.max_prefixlen // 8, int(net.network_address), int(net.broadcast_address)))
+    return ranges
+
+
+def in_ranges(packed, ranges):
+    """True if the packed address lies in one of address_ranges()."""
+    n, size = int.from_bytes(packed, "big"), len(packed)
+    return any(size == length and first <= n <= last for length, first, last in ranges)
 
 
 def printable(data, limit=120):
@@ -473,19 +498,19 @@ def _percent_byte(match):
     return bytes((int(match.group(1), 16),))
 
 
-# Private, loopback and shared ranges: one of them in front of most requests means a proxy.
-PROXY_RANGES = [
-    ipaddress.ip_network(n)
-    for n in (
-        "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "::1/128",
-        "fc00::/7",
-    )
-]
+def is_private(packed):
+    """True for a private, loopback or shared address (10/8, 172.16/12, 192.168/16, 100.64/10,
+    127/8, ::1, fc00::/7): one of them in front of most requests means a proxy."""
+    if len(packed) == 4:
+        a, b = packed[0], packed[1]
+        return (
+            a == 10
+            or a == 127
+            or (a == 172 and 16 <= b < 32)
+            or (a == 192 and b == 168)
+            or (a == 100 and 64 <= b < 128)
+        )
+    return packed[0] & 0xFE == 0xFC or packed == b"\0" * 15 + b"\1"
 
 
 class ClientKeys:
@@ -498,8 +523,7 @@ class ClientKeys:
 
     def __init__(self, ipv6_prefix=IPV6_PREFIX, ignore=(), trusted=()):
         self.ipv6_prefix = ipv6_prefix
-        self.ignore = [ipaddress.ip_network(n, strict=False) for n in ignore]
-        self.trusted = [ipaddress.ip_network(n, strict=False) for n in trusted]
+        self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
         self.trusted_keys, self.private_keys = set(), set()
         self._keys = {}
 
@@ -516,17 +540,17 @@ class ClientKeys:
     def client_key(self, token):
         """The counted client for a token: canonical address or IPv6 /N prefix; '' for an
         ignored address, None when the token is no address."""
-        address = parse_address(token)
-        if address is None:
+        parsed = parse_address(token)
+        if parsed is None:
             return None
-        if any(address.version == n.version and address in n for n in self.ignore):
+        key, packed = parsed
+        if self.ignore and in_ranges(packed, self.ignore):
             return ""
-        key = str(address)
-        if address.version == 6 and self.ipv6_prefix < 128:
-            key = str(ipaddress.ip_network((address, self.ipv6_prefix), strict=False))
-        if any(address.version == n.version and address in n for n in self.trusted):
+        if len(packed) == 16 and self.ipv6_prefix < 128:
+            key = str(ipaddress.ip_network((packed, self.ipv6_prefix), strict=False))
+        if self.trusted and in_ranges(packed, self.trusted):
             self.trusted_keys.add(key)
-        if any(address.version == n.version and address in n for n in PROXY_RANGES):
+        if is_private(packed):
             self.private_keys.add(key)
         return key
 
