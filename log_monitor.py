@@ -46,6 +46,7 @@ import os
 import queue
 import re
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -80,6 +81,8 @@ MAX_TRACKED_IPS = 200000  # clients held at once (bounds memory under a flood)
 IPV6_PREFIX = 128  # count IPv6 clients per /N prefix (64: one customer)
 IGNORE_IPS = []  # addresses or CIDR blocks never counted
 TRUSTED_PROXIES = []  # load balancers / CDNs whose X-Forwarded-For names the client
+ON_ALERT = []  # commands run after each alert, e.g. "nft add element inet filter blocked { {ip} }"
+HOOK_TIMEOUT = 10  # seconds an --on-alert command may run
 ROTATED_FILE_IDLE = 300  # seconds a rotated-away file is still read after its last growth
 MAX_CLOCK_AHEAD = 60  # seconds a live line's time may be ahead of the clock; later: clock time
 MAX_LINE_BYTES = 65536  # longer lines are skipped (Apache writes far shorter ones)
@@ -133,11 +136,12 @@ class Settings:
     watch_failures = WATCH_FAILURES
     watch_only = False  # URLs given and no log: follow no file
     json = False  # alerts (and a replay's report) as JSON lines
+    hook_timeout = HOOK_TIMEOUT
     html = None  # a replay's report as an HTML file
     sweep_windows = ()  # more windows (seconds) for a replay's threshold sweep
 
     def __init__(self, **values):
-        self.ignore_ip, self.watch_urls, self.trusted_proxies = [], [], []
+        self.ignore_ip, self.watch_urls, self.trusted_proxies, self.on_alert = [], [], [], []
         for name, value in values.items():
             if not hasattr(self, name):
                 raise TypeError("unknown setting %r" % name)
@@ -556,8 +560,9 @@ class ClientKeys:
 
 
 # ---------------------------------------------------------------- the sliding window
-# One alert: the client, its count in the window, and the log time (epoch seconds).
-Alert = collections.namedtuple("Alert", "client count time")
+# One alert: the client, its count in the window, the log time (epoch seconds), and the
+# file its last request came from (set by the reader, for --json).
+Alert = collections.namedtuple("Alert", "client count time file", defaults=(None,))
 
 
 def window_peak(secs, cnts, t, window_seconds):
@@ -875,22 +880,6 @@ def duration_text(seconds):
     return "%dd%02dh" % (seconds // 86400, seconds % 86400 // 3600)
 
 
-def alert_json(alert, settings, path):
-    """The --json line of an alert: one object (log time ISO 8601, client, target, count,
-    window seconds, the file its last line came from)."""
-    return json.dumps(
-        {
-            "time": iso_time(alert.time, settings.utc),
-            "client": alert.client,
-            "target": settings.target,
-            "count": alert.count,
-            "window": settings.window,
-            "file": path,
-        },
-        sort_keys=True,
-    )
-
-
 def alert_line(alert, target, window_seconds, utc=False):
     """The stdout line of an alert: '<log time, ISO 8601> <message>'."""
     return "%s %s" % (
@@ -1140,6 +1129,7 @@ class Follower:
         self.current = None
         self.retiring = []
         self.finished = collections.OrderedDict()  # identity -> (offset, fingerprint), let go
+        self.reading = None  # path of the file the last run of lines came from
         self.starting = True
         self.reopen_requested = False
         self.reporter = Reporter()
@@ -1150,6 +1140,7 @@ class Follower:
         path = self.path_for(now)
         reopen, self.reopen_requested = self.reopen_requested, False
         for old in list(self.retiring):
+            self.reading = old.path
             yield from old.read(now)
             if abs(now - old.last_growth) >= self.rotated_idle:
                 self.retiring.remove(old)
@@ -1157,6 +1148,7 @@ class Follower:
                 yield old.close()
         current = self.current
         if current is not None:
+            self.reading = current.path
             if current.path != path or file_identity(path) != current.identity:
                 yield from current.read(now)  # rotated, replaced or a new date: retire it
                 current.last_growth = now
@@ -1171,6 +1163,7 @@ class Follower:
             self._open(path, now)
         self.starting = False
         if self.current is not None:
+            self.reading = self.current.path
             yield from self.current.read(now)
 
     def reopen(self):
@@ -1232,6 +1225,43 @@ class Follower:
         self.current.last_growth = now
         self.reporter.report("open", None, None)
         log.info("Following %s from offset %d", path, self.current.offset)
+
+
+class StreamReader:
+    """Reads a stream (standard input: Apache piped logging, `tail -F | ...`, omprog) as it
+    arrives, never blocking; the same poll(now) as Follower.
+
+    Public: poll(now), files() (none), reopen() and close() (nothing to do),
+    fd, eof (set once the writer closed the stream), reading.
+    """
+
+    def __init__(self, fd=0):
+        self.fd, self.eof, self.reading = fd, False, "-"
+        self.lines = LineReader()
+
+    def readinto(self, view):
+        """One read of what is there now (the LineReader's handle); 0 at end of stream."""
+        return os.readv(self.fd, [view])
+
+    def poll(self, now):
+        """Yield runs of complete lines that arrived; at end of stream the last partial line."""
+        while not self.eof and select.select([self.fd], [], [], 0)[0]:
+            buf, start, end, count = self.lines.read(self)
+            if not count:
+                self.eof = True
+                rest = self.lines.flush()
+                yield rest, 0, len(rest)
+            elif end > start:
+                yield buf, start, end
+
+    def files(self):
+        return []
+
+    def reopen(self):
+        pass
+
+    def close(self):
+        pass
 
 
 def dated_path(log_dir, prefix, date_format, utc):
@@ -1405,6 +1435,41 @@ def socket_ready(path):
         return False
 
 
+def run_command(argv, timeout, running):
+    """Run argv (a list: no shell) for at most timeout seconds; None if it exited 0, else why not.
+
+    While it runs, the process is in the list running, so that a stop can kill
+    it. Its stderr comes through a pipe, read without waiting once it exited: a
+    child it left behind may hold the pipe open.
+    """
+    try:
+        child = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+    except OSError as e:
+        return e.strerror or str(e)
+    running.append(child)
+    try:
+        with child.stderr:
+            try:
+                status = child.wait(timeout)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+                return "no answer within %g s" % timeout
+            if status == 0:
+                return None
+            os.set_blocking(child.stderr.fileno(), False)
+            try:
+                detail = (os.read(child.stderr.fileno(), 4096) or b"").decode("utf-8", "replace")
+            except BlockingIOError:
+                detail = ""
+    finally:
+        running.remove(child)
+    detail = detail.strip().splitlines()
+    return "exit status %d%s" % (status, (": " + printable(detail[0].encode())) if detail else "")
+
+
 class SyslogSender:
     """Sends one message to syslog with `logger`; falls back when logger is missing or fails.
 
@@ -1425,7 +1490,7 @@ class SyslogSender:
         self.priority = syslog_priority(facility)
         self.reporter = Reporter()
         self.hung_at = None  # clock time logger last hung
-        self.child = None  # the logger process running now (for kill at exit)
+        self.running = []  # the logger process running now (for a kill at exit)
 
     def command(self, message):
         """The logger argument list for message."""
@@ -1448,7 +1513,7 @@ class SyslogSender:
             return False
         self.reporter.report("socket", None, "Syslog socket %s is back" % target, logging.INFO)
         if self.hung_at is None or abs(now - self.hung_at) >= self.retry_seconds:
-            reason = self._run_logger(message)
+            reason = run_command(self.command(message), self.timeout, self.running)
             if reason is None:
                 self.hung_at = None
                 self.reporter.report("logger", None, "logger works again", logging.INFO)
@@ -1463,36 +1528,6 @@ class SyslogSender:
             return False
         self.reporter.report("fallback", None, None)
         return True
-
-    def _run_logger(self, message):
-        """None if logger delivered message, else the reason. Waits at most timeout seconds."""
-        try:
-            self.child = subprocess.Popen(
-                self.command(message),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-        except OSError as e:
-            return e.strerror or str(e)
-        child, self.child = self.child, None
-        with child.stderr:
-            try:
-                status = child.wait(self.timeout)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-                return "no answer within %g s" % self.timeout
-            if status == 0:
-                return None
-            # read what is there, never waiting: a child logger left behind may hold the pipe
-            os.set_blocking(child.stderr.fileno(), False)
-            try:
-                detail = (os.read(child.stderr.fileno(), 4096) or b"").decode("utf-8", "replace")
-            except BlockingIOError:
-                detail = ""
-        detail = detail.strip().splitlines()
-        return "exit status %d%s" % (status, (": " + detail[0]) if detail else "")
 
     def _fallback(self, message, target):
         stamp = time.localtime()
@@ -1579,8 +1614,7 @@ class Courier(threading.Thread):
         self.stopping = True
         self.wake.set()
         self.join(timeout)
-        child = self.sender.child
-        if self.is_alive() and child is not None:
+        for child in list(self.sender.running):
             child.kill()  # a logger hung at exit must not outlive us
         return len(self.queue)
 
@@ -1636,6 +1670,77 @@ class StdoutWriter(threading.Thread):
         self.join(timeout)
 
 
+HOOK_FIELDS = ("{ip}", "{count}", "{target}", "{window}", "{time}", "{message}")
+
+
+class Hooks(threading.Thread):
+    """Runs the --on-alert commands after each alert, in the background, so a slow one never
+    holds up the log. Threads, processes.
+
+    Public: put(fields), close(timeout), dropped. Each command is split once
+    like a shell splits it (shlex), then run for each alert as an argument
+    list, never through a shell, with {ip} {count} {target} {window} {time}
+    {message} replaced inside its arguments (only these: other braces stay),
+    for at most timeout seconds. A failure is reported once per command and
+    condition, and again when it works again. At most max_pending alerts wait.
+    """
+
+    def __init__(self, commands, timeout, max_pending=1000):
+        super().__init__(name="alert hooks", daemon=True)
+        self.commands = [shlex.split(command) for command in commands]
+        self.timeout, self.max_pending = timeout, max_pending
+        self.queue = collections.deque()
+        self.dropped = 0
+        self.running = []
+        self.wake = threading.Event()
+        self.stopping = False
+        self.reporter = Reporter()
+
+    def put(self, fields):
+        """Queue one alert's fields ({placeholder: text}); never blocks."""
+        if len(self.queue) >= self.max_pending:
+            self.dropped += 1
+            self.reporter.report(
+                "full", True, "More than %d alerts wait for --on-alert: dropping" % self.max_pending
+            )
+            return
+        self.queue.append(fields)
+        self.wake.set()
+
+    def run(self):
+        while not (self.stopping and not self.queue):
+            self.wake.wait()
+            self.wake.clear()
+            while self.queue:
+                fields = self.queue.popleft()
+                for n, argv in enumerate(self.commands):
+                    argv = [_fill(arg, fields) for arg in argv]
+                    reason = run_command(argv, self.timeout, self.running)
+                    self.reporter.report(
+                        n,
+                        reason,
+                        "--on-alert %s: %s" % (argv[0], reason)
+                        if reason
+                        else "--on-alert %s works again" % argv[0],
+                        logging.ERROR if reason else logging.INFO,
+                    )
+
+    def close(self, timeout):
+        """Run what is queued within timeout seconds, then stop; a hung command is killed."""
+        self.stopping = True
+        self.wake.set()
+        self.join(timeout)
+        for child in list(self.running):
+            child.kill()
+
+
+def _fill(arg, fields):
+    for name in HOOK_FIELDS:
+        if name in arg:
+            arg = arg.replace(name, fields.get(name, ""))
+    return arg
+
+
 def print_line(text):
     """Print one line on stdout now; a closed stdout is not a reason to stop."""
     try:
@@ -1645,13 +1750,16 @@ def print_line(text):
 
 
 class Alerting:
-    """Turns an Alert into its stdout line and syslog message, and hands them on.
+    """Turns an Alert (or a UrlEvent) into its stdout line, its syslog message and its hook
+    fields, and hands them on.
 
-    Public: send(alert), send_event(url_event). out prints one line (never blocking, in the daemon);
-    courier, if any, takes the syslog message (None: a dry run or a replay).
-    The stdout line comes first, whatever syslog does. An alert whose log time
-    is more than stale_after seconds behind clock() is printed with its age
-    and not sent to syslog: an old burst read late is no reason to page now.
+    Public: send(alert), send_event(url_event). out prints one line (never
+    blocking, in the daemon), as text or, with as_json, one JSON object;
+    courier, if any, takes the syslog message (None: a dry run or a replay);
+    hooks, if any, run the --on-alert commands. The stdout line comes first,
+    whatever syslog does. An alert whose log time is more than stale_after
+    seconds behind clock() is printed with its age and neither sent to syslog
+    nor to the hooks: an old burst read late is no reason to page now.
     """
 
     def __init__(
@@ -1663,27 +1771,58 @@ class Alerting:
         out=print_line,
         stale_after=None,
         clock=time.time,
+        hooks=None,
+        as_json=False,
     ):
         self.target, self.window, self.utc = target, window_seconds, utc
-        self.courier, self.out = courier, out
+        self.courier, self.out, self.hooks, self.as_json = courier, out, hooks, as_json
         self.stale_after, self.clock = stale_after, clock
 
     def send(self, alert):
-        """Deliver one Alert: the stdout line now, the syslog message through the courier."""
-        line = alert_line(alert, self.target, self.window, self.utc)
+        """Deliver one Alert: the stdout line now, syslog and hooks in the background."""
+        message = alert_message(alert.client, self.target, alert.count, self.window)
         age = None if self.stale_after is None else self.clock() - alert.time
-        if age is not None and age > self.stale_after:
+        stale = age is not None and age > self.stale_after
+        if self.as_json:
+            fields = {"time": iso_time(alert.time, self.utc), "client": alert.client, "target": self.target}
+            fields.update(count=alert.count, window=self.window, file=alert.file, message=message)
+            if stale:
+                fields.update(stale=True, age=int(age))
+            self.out(json.dumps(fields, sort_keys=True))
+        elif stale:
+            line = alert_line(alert, self.target, self.window, self.utc)
             self.out("%s (logged %s ago: not sent to syslog)" % (line, duration_text(age)))
+        else:
+            self.out(alert_line(alert, self.target, self.window, self.utc))
+        if stale:
             return
-        self.out(line)
         if self.courier is not None:
-            self.courier.put(alert_message(alert.client, self.target, alert.count, self.window), alert.time)
+            self.courier.put(message, alert.time)
+        if self.hooks is not None:
+            self.hooks.put(
+                {
+                    "{ip}": alert.client,
+                    "{count}": str(alert.count),
+                    "{target}": self.target,
+                    "{window}": str(self.window),
+                    "{time}": iso_time(alert.time, self.utc),
+                    "{message}": message,
+                }
+            )
 
     def send_event(self, event):
-        """Deliver one UrlEvent (time, message) the same way: stdout line, then syslog."""
-        self.out(url_alert_line(event, self.utc))
+        """Deliver one UrlEvent (time, message) the same way: stdout, syslog, hooks."""
+        if self.as_json:
+            self.out(json.dumps({"time": iso_time(int(event.time), self.utc), "message": event.message}))
+        else:
+            self.out(url_alert_line(event, self.utc))
         if self.courier is not None:
             self.courier.put(event.message, event.time)
+        if self.hooks is not None:
+            url = event.message.split(" ")[2]
+            self.hooks.put(
+                {"{target}": url, "{time}": iso_time(int(event.time), self.utc), "{message}": event.message}
+            )
 
 
 # ---------------------------------------------------------------- watching URLs
@@ -2041,6 +2180,8 @@ class Monitor:
             )
             path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format, settings.utc)
         self.follower = Follower(path_for, settings.from_start, settings.rotated_idle)
+        if settings.log_file == "-":
+            self.follower = StreamReader(sys.stdin.fileno())
         self.state = None  # URLs only (watch_only): no log to follow, no position to keep
         if settings.state_file and not settings.watch_only:
             self.state = StateFile(settings.state_file, follow_spec)
@@ -2066,7 +2207,7 @@ class Monitor:
         if not self.settings.watch_only:
             for buf, start, end in self.follower.poll(now):
                 for alert in self.detector.feed(buf, now, start, end, newest_allowed):
-                    self.alert(alert)
+                    self.alert(alert._replace(file=self.follower.reading))
                 if time.monotonic() > deadline:
                     self.behind = True
                     break
@@ -2135,6 +2276,8 @@ class Monitor:
             # systemd: ready after the first pass; WatchdogSec= restarts a monitor stuck in one
             self.notifier.notify(*filter(None, (ready, "WATCHDOG=1", "STATUS=" + self.status_line(now))))
             ready = None
+            if getattr(self.follower, "eof", False):
+                break  # standard input ended: every line is counted
             if not self.stop_requested:
                 self.sleep(0 if self.behind else self.settings.interval)
         self.notifier.notify("STOPPING=1")
@@ -2269,6 +2412,7 @@ class Stopper:
         signal.signal(signal.SIGINT, self._stop)
         signal.signal(signal.SIGHUP, self._reopen)
         signal.signal(signal.SIGUSR1, self._status)
+        self.streams = [monitor.follower.fd] if isinstance(monitor.follower, StreamReader) else []
 
     def _stop(self, signum, frame):
         self.monitor.stop_requested = True
@@ -2280,8 +2424,9 @@ class Stopper:
         self.monitor.status_requested = True
 
     def sleep(self, seconds):
-        """Sleep up to seconds; a signal ends it early so the loop acts on its flag at once."""
-        select.select([self.wake_r], [], [], seconds)
+        """Sleep up to seconds; a signal ends it early so the loop acts on its flag at once, and
+        so do lines arriving on a stream being read (standard input)."""
+        select.select([self.wake_r] + self.streams, [], [], seconds)
         try:
             os.read(self.wake_r, 512)
         except BlockingIOError:
@@ -2540,7 +2685,7 @@ def replay(settings, out=print_line):
     tally = Tally(settings.window, settings.threshold, settings.max_clients, settings.sweep_windows)
     detector = Detector.from_settings(settings, tally)
     window = detector.window
-    alerting = Alerting(settings.target, settings.window, settings.utc, out=out)
+    alerting = Alerting(settings.target, settings.window, settings.utc, out=out, as_json=settings.json)
     alerts = []
     next_cleanup = None
     lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
@@ -2549,10 +2694,7 @@ def replay(settings, out=print_line):
         for alert in detector.feed(buf, None, start, end):
             tally.alert(alert)
             alerts.append(alert)
-            if settings.json:
-                out(alert_json(alert, settings, path))
-            else:
-                alerting.send(alert)
+            alerting.send(alert._replace(file=path))
 
     try:
         sources, order_note = open_in_time_order(settings.replay)
@@ -3371,6 +3513,13 @@ def build_parser():
         help="never count this address or block; repeatable (default: IGNORE_IPS)",
     )
     p.add_argument(
+        "--on-alert",
+        action="append",
+        metavar="'COMMAND ARGS'",
+        help="after each alert run COMMAND (split like a shell splits it, never run by a shell) with "
+        "{ip} {count} {target} {window} {time} {message} replaced in ARGS; repeatable (default: ON_ALERT)",
+    )
+    p.add_argument(
         "--json",
         action="store_true",
         help="alerts on stdout as JSON lines (time, client, target, count, window, file); with "
@@ -3450,6 +3599,18 @@ def parse_args(argv=None):
             args.watch_urls = [http_url(url) for url in WATCH_URLS]
         except argparse.ArgumentTypeError as e:
             p.error("WATCH_URLS: %s" % e)
+    if args.on_alert is None:
+        args.on_alert = list(ON_ALERT)
+    for command in args.on_alert:
+        try:
+            if not shlex.split(command):
+                p.error("--on-alert: an empty command")
+        except ValueError as e:
+            p.error("--on-alert %r: %s" % (command, e))
+    if args.log_file == "-" and args.state_file:
+        p.error("--state-file makes no sense with --log-file - (standard input has no position to resume)")
+    if args.html and not args.replay:
+        p.error("--html goes with --replay")
     for path in args.replay or ():  # files, pipes (<(xzcat ...)) and "-" are fine
         if path != "-" and (os.path.isdir(path) or not os.access(path, os.R_OK)):
             p.error("cannot read replay file %s" % path)
@@ -3463,6 +3624,7 @@ def parse_args(argv=None):
         max_clock_ahead=MAX_CLOCK_AHEAD,
         max_line_bytes=MAX_LINE_BYTES,
         read_chunk_bytes=READ_CHUNK_BYTES,
+        hook_timeout=HOOK_TIMEOUT,
     )
 
 
@@ -3491,8 +3653,18 @@ def main(argv=None):
                 "appear on stdout and wait for it",
                 settings.syslog_socket or DEFAULT_SYSLOG_SOCKET,
             )
+    hooks = Hooks(settings.on_alert, settings.hook_timeout) if settings.on_alert else None
+    if hooks is not None:
+        hooks.start()
     alerting = Alerting(
-        settings.target, settings.window, settings.utc, courier, writer.write, stale_after=settings.window
+        settings.target,
+        settings.window,
+        settings.utc,
+        courier,
+        writer.write,
+        stale_after=settings.window,
+        hooks=hooks,
+        as_json=settings.json,
     )
     watcher = (
         UrlWatcher(settings.watch_urls, settings.watch_every, settings.watch_timeout, settings.watch_failures)
@@ -3516,9 +3688,13 @@ def main(argv=None):
         window_text(settings.window),
     )
     monitor.run()
-    if courier is not None and courier.close(1.0):
+    # a stop by signal: about a second for what is queued; the end of standard input: every alert
+    wait = 1.0 if monitor.stop_requested else settings.logger_timeout + 2
+    if courier is not None and courier.close(wait):
         log.error("Stopping with %d alerts not delivered to syslog (they are on stdout)", courier.pending)
-    writer.close(0.5)
+    if hooks is not None:
+        hooks.close(wait if monitor.stop_requested else settings.hook_timeout + 1)
+    writer.close(0.5 if monitor.stop_requested else 5)
     return 0
 
 

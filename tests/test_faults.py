@@ -255,7 +255,7 @@ class NeverStuckTest(TempDirTest):
 
     def test_5_a_failing_alert_never_drops_the_others_nor_the_stdout_line(self):
         class Broken:
-            child = None
+            running = []
 
             def __init__(self):
                 self.calls = 0
