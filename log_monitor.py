@@ -20,8 +20,10 @@ Usage:
 Signals: SIGTERM/SIGINT stop (exit 0); SIGHUP re-opens the log files at once;
 SIGUSR1 prints one status line on stderr.
 
-Exit status: 0 after a stop by signal or a finished replay; 1 when a replay
-file cannot be read to its end; 2 for bad configuration (one line on stderr).
+Exit status: 0 after a stop by signal, the end of standard input, or a
+finished replay; 1 when a replay file cannot be read to its end (or --html
+cannot be written); 2 for bad configuration (one line on stderr); 130 when a
+replay is interrupted (Ctrl-C).
 
 Only the standard library is used; Python 3.9 or newer.
 
@@ -94,6 +96,22 @@ WATCH_TIMEOUT = 10  # seconds a watched URL has to answer
 WATCH_FAILURES = 2  # failed requests in a row that make a URL down
 
 DEFAULT_SYSLOG_SOCKET = "/dev/log"
+EXIT_STATUSES = (
+    "Exit status: 0 after a stop by signal, the end of standard input, or a finished replay; 1 when a "
+    "replay file cannot be read to its end (or --html cannot be written); 2 for bad configuration (one "
+    "line on stderr); 130 when a replay is interrupted (Ctrl-C)."
+)
+EXAMPLES = """examples:
+  follow today's dated log, alerts to syslog:
+    python3 log_monitor.py
+  follow one file, print alerts, send nothing:
+    python3 log_monitor.py --log-file /var/log/apache2/access.log --dry-run
+  choose the threshold from a month of rotated logs, with an HTML report:
+    python3 log_monitor.py --replay /var/log/apache2/access.log* --sweep-window 60 --html report.html
+  Apache piped logging (CustomLog "|/usr/bin/python3 /usr/local/bin/log_monitor.py --log-file -" combined):
+    tail -F /var/log/apache2/access.log | python3 log_monitor.py --log-file -
+  change the flags of the systemd service (a drop-in that resets ExecStart=):
+    systemctl edit log-monitor"""
 log = logging.getLogger("log_monitor")
 
 
@@ -3434,7 +3452,8 @@ def build_parser():
     p = ArgumentParser(
         prog="log_monitor.py",
         description=__doc__.split("\n\n")[0],
-        epilog="Exit status: 0 stopped or replay done; 1 replay file unreadable; 2 bad configuration.",
+        epilog=EXIT_STATUSES + "\n\n" + EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     d = "(default: %(default)s)"
     p.add_argument("--log-dir", help="directory of the dated logs (default: %s)" % LOG_DIR)
