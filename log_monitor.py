@@ -38,6 +38,7 @@ import calendar
 import collections
 import datetime
 import errno
+import functools
 import gzip
 import heapq
 import html
@@ -157,6 +158,7 @@ class Settings:
     hook_timeout = HOOK_TIMEOUT
     html = None  # a replay's report as an HTML file
     sweep_windows = ()  # more windows (seconds) for a replay's threshold sweep
+    jobs = None  # processes a replay reads with (None: every core it may use)
 
     def __init__(self, **values):
         self.ignore_ip, self.watch_urls, self.trusted_proxies, self.on_alert = [], [], [], []
@@ -192,11 +194,22 @@ MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # between the time and the request ("(0 s)", %D). Apache writes a quote inside
 # the request as \" so the request ends at the first unescaped quote; the
 # status (%>s) follows it.
-TIME_REQUEST = re.compile(
-    rb"(?:\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]"
-    rb"|\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?)"
-    rb'[^"\n]*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?'
+# Two expressions with the same groups (CLF time, ISO time, request, status): the CLF one
+# first, as it finds the '[' of most lines at once.
+_REQUEST = rb'[^"\n]*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?'
+CLF_TIME_REQUEST = re.compile(rb"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]()" + _REQUEST)
+ISO_TIME_REQUEST = re.compile(
+    rb"()\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?" + _REQUEST
 )
+
+
+def search_time_request(data, start=0, end=None):
+    """The first time and the request after it in data[start:end]: a match whose groups are
+    (CLF time or b"", ISO time or b"", request, status or None); None when there is none."""
+    end = len(data) if end is None else end
+    return CLF_TIME_REQUEST.search(data, start, end) or ISO_TIME_REQUEST.search(data, start, end)
+
+
 # A request line in a line with no time we can read ("METHOD target ...")
 REQUEST_ONLY = re.compile(rb'"([A-Z]+ [^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?')
 QUOTED = re.compile(rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
@@ -252,9 +265,9 @@ def parse_iso_time(text):
 
 
 def match_time(match):
-    """Epoch seconds of a TIME_REQUEST match's time (CLF or ISO 8601), or None."""
+    """Epoch seconds of a search_time_request match's time (CLF or ISO 8601), or None."""
     clf = match.group(1)
-    return parse_clf_time(clf) if clf is not None else parse_iso_time(match.group(2))
+    return parse_clf_time(clf) if clf else parse_iso_time(match.group(2))
 
 
 _MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d, an IPv4 client on an IPv6 socket
@@ -376,7 +389,7 @@ class Scanner:
                 p = find(b"%", line_end, end)
         # how far behind the log we are: one timestamp per chunk, not per line
         last_start = rfind(b"\n", start, end - 1) + 1 or start
-        last = TIME_REQUEST.search(data, last_start, end)
+        last = search_time_request(data, last_start, end)
         if last is not None:
             self.last_line_time = self._match_time(last) or self.last_line_time
         return found
@@ -385,7 +398,7 @@ class Scanner:
         """(client, second or None, status) if the line is a matching request, else None."""
         header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
         body = start if header is None else header.end()
-        match = TIME_REQUEST.search(data, body, end)
+        match = search_time_request(data, body, end)
         if match is not None:
             request, status = match.group(3), match.group(4)
         else:
@@ -398,14 +411,14 @@ class Scanner:
         key = self.client(data, body, end)
         if not key:
             return None
-        if t is None:
+        if t is None and not self.undated_example:  # the first: the one a replay may skip
             self.undated_example = data[start : start + 60]
         self.matches += 1
         return key, t, status
 
     def _match_time(self, match):
         clf = match.group(1)
-        if clf is not None:
+        if clf:
             return self.log_time(clf)
         stamp = match.group(2)
         t = self._times.get(stamp)
@@ -450,7 +463,7 @@ class Scanner:
         if space == -1:
             space = end
         first = bytes(data[start:space])
-        if first.endswith(b","):  # "%{X-Forwarded-For}i %l %u %t ...": a list, maybe spaced
+        if b"," in first:  # "%{X-Forwarded-For}i %l %u %t ...": a list, maybe spaced
             value = first
             while space < end and value.endswith(b","):
                 after = data.find(b" ", space + 1, end)
@@ -740,11 +753,7 @@ class SlidingWindow:
             if t < now - self.late_limit_seconds:
                 self.late += 1
                 if self.late_example is None:
-                    self.late_example = "%s at %s, %s after the newest" % (
-                        key,
-                        iso_time(t),
-                        duration_text(now - t),
-                    )
+                    self.late_example = key, t, now - t
                 return None
             self.late_counted += 1
             t = now
@@ -1303,10 +1312,12 @@ def offset_for_time(handle, size, t, block=65536):
         handle.seek(mid)
         data = handle.read(block)
         stamp = None
-        for match in TIME_REQUEST.finditer(data, data.find(b"\n") + 1):
-            stamp = match_time(match)
-            if stamp is not None:
+        at = data.find(b"\n") + 1
+        while stamp is None:
+            match = search_time_request(data, at)
+            if match is None:
                 break
+            stamp, at = match_time(match), match.end()
         if stamp is None or stamp >= t:
             hi = mid
         else:
@@ -2126,8 +2137,9 @@ class Detector:
     pair too (replay).
     """
 
-    def __init__(self, scanner, window, tally=None):
+    def __init__(self, scanner, window, tally=None, cleanup_seconds=None):
         self.scanner, self.window, self.tally = scanner, window, tally
+        self.cleanup_seconds, self.next_cleanup = cleanup_seconds, -(1 << 62)
         self.alerts = 0
 
     @classmethod
@@ -2152,8 +2164,17 @@ class Detector:
         any, at default_time (live: the clock) without moving the window's
         clock, or, with default_time None (replay), not at all.
         """
+        return self.count(self.scanner.scan(data, default_time, start, end, newest_allowed), default_time)
+
+    def count(self, found, default_time):
+        """Count the scanner's (client, second, status) of matching requests; the Alerts.
+
+        With cleanup_seconds set (replay), the window is cleaned up whenever log
+        time passes that many seconds: at the same requests however the input
+        was cut into pieces, so any --jobs gives the same result.
+        """
         window, tally, alerts = self.window, self.tally, []
-        for client, second, status in self.scanner.scan(data, default_time, start, end, newest_allowed):
+        for client, second, status in found:
             dated = second is not None
             if not dated:
                 second = window.log_now
@@ -2162,6 +2183,9 @@ class Detector:
                         self.scanner.skip_undated()
                         continue
                     second = int(default_time)
+            if self.cleanup_seconds and second >= self.next_cleanup:
+                window.cleanup()
+                self.next_cleanup = second + self.cleanup_seconds
             alert = window.add(client, second, dated)
             if alert is not None:
                 alerts.append(alert)
@@ -2237,7 +2261,7 @@ class Monitor:
         (with an example), times ahead of the clock, a log that looks proxied."""
         scanner = self.detector.scanner
         overlong = sum(f.lines.overlong for f in self.follower.files())
-        for reason, _, example in not_counted(self.detector, overlong):
+        for reason, _, example in not_counted(self.detector, overlong, self.settings.utc):
             self.reporter.report(
                 ("not counted", reason),
                 True,
@@ -2336,13 +2360,13 @@ class Monitor:
 
     def status_line(self, now):
         """The status line (SIGUSR1) at clock time now."""
-        parts = [status_line(self.detector, self.follower.files(), now)]
+        parts = [status_line(self.detector, self.follower.files(), now, self.settings.utc)]
         if self.watcher is not None:
             parts.append(self.watcher.status())
         return "; ".join(parts + [part() for part in self.status_parts])
 
 
-def not_counted(detector, overlong=0):
+def not_counted(detector, overlong=0, utc=False):
     """[(reason, count, example)] of the matching lines that did not count, most first.
 
     overlong: lines the readers dropped for never ending within MAX_LINE_BYTES.
@@ -2353,16 +2377,21 @@ def not_counted(detector, overlong=0):
     why["over-long"] += overlong
     if window.late:
         why["late (a day older than the newest)"] = window.late
-        examples["late (a day older than the newest)"] = window.late_example
+        key, t, behind = window.late_example
+        examples["late (a day older than the newest)"] = "%s at %s, %s before the newest" % (
+            key,
+            iso_time(t, utc),
+            duration_text(behind),
+        )
     return [(reason, n, examples.get(reason, "")) for reason, n in why.most_common() if n]
 
 
-def status_line(detector, files, now):
+def status_line(detector, files, now, utc=False):
     """One line: files and offsets, counts, and how far the newest log time is behind now."""
     scanner, window = detector.scanner, detector.window
     names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
     newest = max((t for t in (scanner.last_line_time, window.log_now) if t is not None), default=None)
-    reasons = not_counted(detector, sum(f.lines.overlong for f in files))
+    reasons = not_counted(detector, sum(f.lines.overlong for f in files), utc)
     skipped = "%d" % sum(n for reason, n, _ in reasons if not reason.startswith("late"))
     if reasons:
         skipped += " (%s)" % ", ".join("%s %d" % (reason, n) for reason, n, _ in reasons)
@@ -2508,7 +2537,7 @@ class Tally:
                 row = rows[key] = [1, 1, {row: 1}, [None] * len(self.sweep_alerts)]
             row[0] += 1
             row[2][status] = row[2].get(status, 0) + 1
-            counts = [1 if entry is None or entry.__class__ is int else entry.recent]
+            counts = [1 if entry is None or entry.__class__ is int else _count_at(entry, t, self.window)]
             if counts[0] > row[1]:
                 row[1] = counts[0]
             self._sweep(row[3], key, t, counts[0], 0)
@@ -2581,8 +2610,7 @@ class Tally:
             "last_time": self.last_time,
             "skipped": [
                 {"reason": reason, "count": n, "example": example}
-                for reason, n, example in not_counted(detector, overlong)
-                if not reason.startswith("late")
+                for reason, n, example in not_counted(detector, overlong, settings.utc)
             ],
             "proxied_hint": scanner.proxied_hint(),
             "statuses": _status_rows(self.statuses) if total else [],
@@ -2634,6 +2662,17 @@ class Tally:
         return rows
 
 
+def _count_at(entry, t, window):
+    """A client's largest count in a window holding second t (Hits entry): the newest window's
+    count, or for a late t, every later window that holds it (as the detector decides)."""
+    secs = entry.secs
+    if t < secs[-1]:
+        i = bisect.bisect_left(secs, t)
+        if i < len(secs) and secs[i] == t:
+            return max(entry.recent, window_peak(secs, entry.cnts, t, window)[0])
+    return entry.recent
+
+
 def _is_list(row):
     return row.__class__ is list
 
@@ -2655,12 +2694,25 @@ def open_replay(path):
     gzip-compressed or not (told by its first bytes, not its name)."""
     raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb") if path == "-" else open(path, "rb", 1 << 16)
     if raw.peek(2)[:2] == b"\x1f\x8b":
-        return gzip.GzipFile(fileobj=raw, mode="rb")
+        unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
+        unzipped.myfileobj = raw  # so that closing it closes the file too, as gzip.open does
+        return unzipped
     return raw
 
 
+def first_log_time(handle):
+    """The log time of the first timed line near the start of an open replay input, or None.
+    Reads nothing away: it peeks."""
+    try:
+        head = handle.peek(65536)
+    except (OSError, EOFError):
+        return None
+    match = search_time_request(head[: head.rfind(b"\n") + 1] or head)
+    return None if match is None else match_time(match)
+
+
 def open_in_time_order(paths):
-    """Open every replay file; [(path, handle)] in the order of their first timestamps, and a
+    """Open every replay input; [(path, handle)] in the order of their first timestamps, and a
     note when that is not the order given (a shell's access.log* puts access.log first).
 
     A file with no timestamp near its start keeps its place. Raises OSError.
@@ -2668,20 +2720,12 @@ def open_in_time_order(paths):
     opened = []
     try:
         for path in paths:
-            handle = open_replay(path)
-            opened.append((path, handle))
+            opened.append((path, open_replay(path)))
     except BaseException:
         for _, handle in opened:
             handle.close()
         raise
-    firsts = []
-    for _, handle in opened:
-        try:
-            head = handle.peek(65536)
-        except (OSError, EOFError):
-            head = b""
-        match = TIME_REQUEST.search(head[: head.rfind(b"\n") + 1] or head)
-        firsts.append(None if match is None else match_time(match))
+    firsts = [first_log_time(handle) for _, handle in opened]
     dated = [i for i, t in enumerate(firsts) if t is not None]
     order = list(range(len(opened)))
     by_time = sorted(dated, key=lambda i: firsts[i])
@@ -2697,23 +2741,166 @@ def open_in_time_order(paths):
     return ordered, note
 
 
+PIECE_BYTES = 4 << 20  # a worker's share of a large plain file; small enough to bound memory
+
+
+def pieces(sources, piece_bytes=PIECE_BYTES):
+    """Cut the replay inputs into pieces a worker can scan alone: (path, start, end, last), end
+    None for a whole input (compressed, or a pipe: read by the main process). Line-aligned."""
+    for path, handle in sources:
+        raw = getattr(handle, "raw", None)
+        try:
+            size = os.fstat(handle.fileno()).st_size if raw is not None and handle.seekable() else None
+        except (OSError, ValueError):
+            size = None
+        if size is None or isinstance(handle, gzip.GzipFile):
+            yield path, handle, None, True
+            continue
+        handle.close()
+        start = 0
+        with open(path, "rb") as f:
+            while start < size:
+                cut = min(size, start + piece_bytes)
+                if cut < size:
+                    f.seek(cut)
+                    cut += len(f.readline())  # to the end of the line the cut falls in
+                yield path, None, (start, cut), cut >= size
+                start = cut
+        if size == 0:
+            yield path, None, (0, 0), True
+
+
+def scan_piece(settings, path, span, last):
+    """Scan one piece of a plain file (a worker's job): (found, scanner counts, overlong lines).
+
+    Runs in a worker process; the main process counts what it found in order.
+    """
+    scanner = Detector.from_settings(settings).scanner
+    lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
+    found = []
+    with open(path, "rb") as f:
+        f.seek(span[0])
+        for buf, start, end in lines.spans(f, span[1] - span[0]):
+            found += scanner.scan(buf, None, start, end)
+    if last:
+        rest = lines.flush()  # a last line without its newline ends with its file
+        found += scanner.scan(rest, None)
+    return found, scanner_counts(scanner), lines.overlong
+
+
+def scanner_counts(scanner):
+    """What a worker's Scanner counted, to be merged into the main one (merge_counts)."""
+    return (
+        scanner.lines,
+        scanner.matches,
+        scanner.skipped,
+        scanner.skipped_why,
+        scanner.examples,
+        scanner.private_hits,
+        scanner.undated_example,
+    )
+
+
+def merge_counts(scanner, counts):
+    """Add a worker's counts (scanner_counts) to scanner, as if it had read those lines itself."""
+    lines, matches, skipped, why, examples, private_hits, undated_example = counts
+    scanner.lines += lines
+    scanner.matches += matches
+    scanner.skipped += skipped
+    scanner.skipped_why.update(why)
+    for reason, example in examples.items():
+        scanner.examples.setdefault(reason, example)
+    scanner.private_hits.update(private_hits)
+    if not scanner.undated_example:
+        scanner.undated_example = undated_example
+
+
+def replay_jobs(settings):
+    """How many processes read the replay inputs: --jobs, or every core this process may use."""
+    if settings.jobs:
+        return settings.jobs
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def scanned_pieces(settings, sources):
+    """Yield (path, found, counts, overlong) for every piece of the inputs, in log order.
+
+    Pieces of plain files are scanned by --jobs worker processes, a few ahead
+    of the one being counted; the rest (compressed files, pipes) here. An
+    input that cannot be read to its end raises ReplayReadError.
+    """
+    jobs = replay_jobs(settings)
+    pool = None
+    ahead = collections.deque()  # (path, the worker's AsyncResult)
+    try:
+        for path, handle, span, last in pieces(sources):
+            if span is not None and jobs > 1 and pool is None and span[1] - span[0] >= PIECE_BYTES // 2:
+                import multiprocessing  # here: a small replay does not pay for it
+
+                pool = multiprocessing.get_context("fork").Pool(jobs)
+            if span is not None and pool is not None:
+                ahead.append((path, pool.apply_async(scan_piece, (settings, path, span, last))))
+            else:
+                while ahead:
+                    yield _piece_result(*ahead.popleft())
+                if span is not None:
+                    yield _piece_result(path, None, functools.partial(scan_piece, settings, path, span, last))
+                else:
+                    yield _piece_result(path, None, functools.partial(scan_stream, settings, handle))
+            while len(ahead) > 2 * jobs or (ahead and ahead[0][1].ready()):
+                yield _piece_result(*ahead.popleft())
+        while ahead:
+            yield _piece_result(*ahead.popleft())
+    finally:
+        if pool is not None:
+            pool.terminate()
+
+
+class ReplayReadError(Exception):
+    """An input of a replay could not be read to its end: path, and the error."""
+
+    def __init__(self, path, error):
+        super().__init__(path, error)
+        self.path, self.error = path, error
+
+
+def _piece_result(path, result, scan=None):
+    """(path, found, counts, overlong) of one piece: a worker's result, or scan() here."""
+    try:
+        return (path, *(scan() if scan is not None else result.get()))
+    except (OSError, EOFError) as e:
+        raise ReplayReadError(path, e) from e
+
+
+def scan_stream(settings, handle):
+    """Scan a whole input that cannot be cut (compressed, a pipe) here: as scan_piece."""
+    scanner = Detector.from_settings(settings).scanner
+    lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
+    found = []
+    with handle:
+        for buf, start, end in lines.spans(handle):
+            found += scanner.scan(buf, None, start, end)
+    rest = lines.flush()
+    found += scanner.scan(rest, None)
+    return found, scanner_counts(scanner), lines.overlong
+
+
 def replay(settings, out=print_line):
     """Run the detector over files as one log, in the order of their first timestamps; print the
-    alerts and the report (terminal, --html, --json). Exit status."""
+    alerts and the report (terminal, --html, --json). Exit status.
+
+    Reading, finding and parsing happen in --jobs worker processes; the
+    windows and alerts are decided here, in log order, so the output is the
+    same whatever the number of processes.
+    """
     tally = Tally(settings.window, settings.threshold, settings.max_clients, settings.sweep_windows)
     detector = Detector.from_settings(settings, tally)
-    window = detector.window
+    detector.cleanup_seconds = settings.cleanup_interval
     alerting = Alerting(settings.target, settings.window, settings.utc, out=out, as_json=settings.json)
-    alerts = []
-    next_cleanup = None
-    lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
-
-    def count(buf, start=0, end=None):
-        for alert in detector.feed(buf, None, start, end):
-            tally.alert(alert)
-            alerts.append(alert)
-            alerting.send(alert._replace(file=path))
-
+    alerts, overlong = [], 0
     try:
         sources, order_note = open_in_time_order(settings.replay)
     except OSError as e:
@@ -2721,21 +2908,19 @@ def replay(settings, out=print_line):
         return 1
     if order_note:
         log.info("Replay: %s", order_note)
-    for path, handle in sources:
-        try:
-            with handle:
-                for buf, start, end in lines.spans(handle):
-                    count(buf, start, end)
-                    if window.log_now is not None:
-                        if next_cleanup is None or window.log_now >= next_cleanup:
-                            window.cleanup()
-                            next_cleanup = window.log_now + settings.cleanup_interval
-        except (OSError, EOFError, gzip.BadGzipFile) as e:
-            log.error("Cannot read %s: %s", path, e)
-            return 1
-        count(lines.flush())  # a last line without its newline ends with its file
+    try:
+        for path, found, counts, piece_overlong in scanned_pieces(settings, sources):
+            merge_counts(detector.scanner, counts)
+            overlong += piece_overlong
+            for alert in detector.count(found, None):
+                tally.alert(alert)
+                alerts.append(alert)
+                alerting.send(alert._replace(file=path))
+    except ReplayReadError as e:
+        log.error("Cannot read %s: %s", e.path, e.error)
+        return 1
     files = [p for p, _ in sources]
-    report = tally.report(detector, settings, files, order_note, alerts, settings.top, lines.overlong)
+    report = tally.report(detector, settings, files, order_note, alerts, settings.top, overlong)
     if settings.html:
         try:
             with open(settings.html, "w", encoding="utf-8") as f:
@@ -3557,6 +3742,13 @@ def build_parser():
         default=[],
         metavar="SECONDS",
         help="with --replay: add threshold-sweep rows for this window too; repeatable",
+    )
+    p.add_argument(
+        "--jobs",
+        type=positive(int),
+        metavar="N",
+        help="with --replay: read the logs with N processes (default: every core this process may "
+        "use; 1: one process). The output is the same for any N",
     )
     p.add_argument(
         "--trusted-proxy",
