@@ -3903,8 +3903,8 @@ def main(argv=None):
     wait = 1.0 if monitor.stop_requested else settings.logger_timeout + 2
     if courier is not None and courier.close(wait):
         log.error("Stopping with %d alerts not delivered to syslog (they are on stdout)", courier.pending)
-    if hooks is not None:
-        hooks.close(wait if monitor.stop_requested else settings.hook_timeout + 1)
+    if hooks is not None:  # a stop by signal kills a hook still running after a moment
+        hooks.close(0.2 if monitor.stop_requested else settings.hook_timeout + 1)
     writer.close(0.5 if monitor.stop_requested else 5)
     return 0
 

@@ -39,8 +39,8 @@ class LiveModesTest(TempDirTest):
         d = self.daemon("--log-dir", self.dir, "--syslog-socket", receiver.path, *FAST)
         d.wait_for("Following %s" % today)
         append(today, burst("192.168.1.100", 9, RECENT) + clf("10.0.0.9", RECENT))
-        time.sleep(0.3)
-        self.assertIsNone(receiver.receive(timeout=0.2))
+        time.sleep(0.15)
+        self.assertIsNone(receiver.receive(timeout=0.15))
         append(today, clf("192.168.1.100", RECENT + 60))
         self.assertEqual(
             parse_datagram(receiver.receive()), (11, "AlbumMonitor", EXPECTED % ("192.168.1.100", 10))
