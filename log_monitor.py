@@ -28,8 +28,8 @@ replay is interrupted (Ctrl-C).
 Only the standard library is used; Python 3.9 or newer.
 
 Sections, top to bottom: configuration; reading a line; the sliding window;
-alert text; reading files; the state file; sending alerts; the loop; replay;
-command line.
+alert text; reading files; the state file; sending alerts; watching URLs; the
+loop; replay; replay report; command line.
 """
 
 import argparse
@@ -412,7 +412,7 @@ class Scanner:
         if not key:
             return None
         if t is None and not self.undated_example:  # the first: the one a replay may skip
-            self.undated_example = data[start : start + 60]
+            self.undated_example = data[start : min(end, start + 60)]
         self.matches += 1
         return key, t, status
 
@@ -2375,6 +2375,7 @@ def not_counted(detector, overlong=0, utc=False):
     why = collections.Counter(scanner.skipped_why)
     examples = dict(scanner.examples)
     why["over-long"] += overlong
+    examples.setdefault("over-long", "a line longer than MAX_LINE_BYTES")
     if window.late:
         why["late (a day older than the newest)"] = window.late
         key, t, behind = window.late_example
@@ -2741,7 +2742,7 @@ def open_in_time_order(paths):
     return ordered, note
 
 
-PIECE_BYTES = 4 << 20  # a worker's share of a large plain file; small enough to bound memory
+PIECE_BYTES = 2 << 20  # a worker's share of a large plain file; small enough to bound memory
 
 
 def pieces(sources, piece_bytes=PIECE_BYTES):
@@ -2850,7 +2851,7 @@ def scanned_pieces(settings, sources):
                     yield _piece_result(path, None, functools.partial(scan_piece, settings, path, span, last))
                 else:
                     yield _piece_result(path, None, functools.partial(scan_stream, settings, handle))
-            while len(ahead) > 2 * jobs or (ahead and ahead[0][1].ready()):
+            while len(ahead) > jobs or (ahead and ahead[0][1].ready()):
                 yield _piece_result(*ahead.popleft())
         while ahead:
             yield _piece_result(*ahead.popleft())
@@ -3695,8 +3696,8 @@ def build_parser():
         "--replay",
         nargs="+",
         metavar="FILE",
-        help="run the detector over these logs (plain or .gz) in order, print alerts "
-        "and a report, and exit; never calls logger",
+        help="run the detector over these logs (plain, gzip, a pipe, - for standard input) as one "
+        "log in the order of their first timestamps, print alerts and a report, and exit; never calls logger",
     )
     p.add_argument("--top", type=positive(int), default=10, help="clients in the replay report " + d)
     p.add_argument("--dry-run", action="store_true", help="print alerts instead of sending them")
@@ -3818,6 +3819,15 @@ def parse_args(argv=None):
                 p.error("--on-alert: an empty command")
         except ValueError as e:
             p.error("--on-alert %r: %s" % (command, e))
+    checks = [("interval", positive(float)), ("window", positive(int)), ("threshold", positive(int))]
+    checks += [("cleanup_interval", positive(float)), ("facility", facility_level)]
+    checks += [("ipv6_prefix", prefix_length), ("watch_every", positive(float))]
+    checks += [("watch_timeout", positive(float)), ("watch_failures", positive(int))]
+    for name, check in checks:  # a value from the configuration block, not from a flag
+        try:
+            check(str(getattr(args, name)))
+        except (argparse.ArgumentTypeError, ValueError) as e:
+            p.error("--%s: %s" % (name.replace("_", "-"), e))
     if args.log_file == "-" and args.state_file:
         p.error("--state-file makes no sense with --log-file - (standard input has no position to resume)")
     if args.html and not args.replay:
@@ -3841,6 +3851,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     """Run the monitor (or a replay) with argv; returns the exit status."""
+    if not isinstance(logging.getLevelName(LOG_LEVEL), int):
+        sys.stderr.write("log_monitor.py: error: LOG_LEVEL %r is not a logging level\n" % (LOG_LEVEL,))
+        return 2
     logging.basicConfig(level=LOG_LEVEL, format="%(message)s", stream=sys.stderr)
     settings = parse_args(argv)
     if settings.replay:
@@ -3864,7 +3877,11 @@ def main(argv=None):
                 "appear on stdout and wait for it",
                 settings.syslog_socket or DEFAULT_SYSLOG_SOCKET,
             )
-    hooks = Hooks(settings.on_alert, settings.hook_timeout) if settings.on_alert else None
+    hooks = (
+        Hooks(settings.on_alert, settings.hook_timeout)
+        if settings.on_alert and not settings.dry_run
+        else None
+    )
     if hooks is not None:
         hooks.start()
     alerting = Alerting(

@@ -177,9 +177,9 @@ class NeverStuckTest(TempDirTest):
         d.wait_for("Following")
         started = time.monotonic()
         append(path, self.offenders(15))
-        d.wait_for("SUSPICIOUS", where="out", count=15, timeout=2)  # stdout at once
+        d.wait_for("SUSPICIOUS", where="out", count=15, timeout=4)  # stdout at once
         self.assertEqual(len(drain.wait(15, timeout=5)), 15)
-        self.assertLess(time.monotonic() - started, 3)  # one 0.5 s timeout, then the fallback
+        self.assertLess(time.monotonic() - started, 4)  # one 0.5 s timeout, not 15 (7.5 s)
         self.assertEqual(sum("no answer within" in line for line in d.err), 1)
         append(path, self.offenders(1, RECENT + 1).replace("10.1.", "10.2."))
         started = time.monotonic()

@@ -76,8 +76,9 @@ class HooksTest(TempDirTest):
         )
         path = os.path.join(self.dir, "access.log")
         append(path, "")
+        receiver = self.receiver()  # hooks run when alerts are sent: not with --dry-run
         d = self.daemon(
-            "--log-file", path, "--dry-run", *FAST,
+            "--log-file", path, "--syslog-socket", receiver.path, *FAST,
             "--on-alert", "%s add {ip} '{count} in {window}s' {target} {time} {message}" % hook,
             "--on-alert", "%s second {ip} $(touch %s/pwned) ;id" % (hook, self.dir),
         )  # fmt: skip
@@ -111,8 +112,9 @@ class HooksTest(TempDirTest):
         sleep = shutil.which("sleep")
         path = os.path.join(self.dir, "access.log")
         append(path, "")
+        receiver = self.receiver()
         d = self.daemon(
-            "--log-file", path, "--dry-run", "--threshold", "1", *FAST,
+            "--log-file", path, "--syslog-socket", receiver.path, "--threshold", "1", *FAST,
             "--on-alert", "%s 30" % sleep,
             "--on-alert", self.hook('echo "no route to the gateway" >&2; exit 3'),
             config={"HOOK_TIMEOUT": 0.3},
