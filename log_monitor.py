@@ -2746,16 +2746,25 @@ PIECE_BYTES = 2 << 20  # a worker's share of a large plain file; small enough to
 
 
 def pieces(sources, piece_bytes=PIECE_BYTES):
-    """Cut the replay inputs into pieces a worker can scan alone: (path, start, end, last), end
-    None for a whole input (compressed, or a pipe: read by the main process). Line-aligned."""
+    """Cut the replay inputs into pieces a worker can scan alone: (path, handle, span, last).
+
+    span is (start, end) for a line-aligned part of a plain file, "gzip" for
+    a whole compressed file, None for an input only this process can read (a
+    pipe, standard input: handle).
+    """
     for path, handle in sources:
-        raw = getattr(handle, "raw", None)
+        unzipped = isinstance(handle, gzip.GzipFile)
+        raw = handle.myfileobj if unzipped else handle
         try:
-            size = os.fstat(handle.fileno()).st_size if raw is not None and handle.seekable() else None
+            size = os.fstat(raw.fileno()).st_size if path != "-" and raw.seekable() else None
         except (OSError, ValueError):
             size = None
-        if size is None or isinstance(handle, gzip.GzipFile):
+        if size is None:
             yield path, handle, None, True
+            continue
+        if unzipped:
+            handle.close()
+            yield path, None, "gzip", True
             continue
         handle.close()
         start = 0
@@ -2776,6 +2785,8 @@ def scan_piece(settings, path, span, last):
 
     Runs in a worker process; the main process counts what it found in order.
     """
+    if span == "gzip":
+        return scan_stream(settings, open_replay(path))
     scanner = Detector.from_settings(settings).scanner
     lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
     found = []
@@ -2838,7 +2849,8 @@ def scanned_pieces(settings, sources):
     ahead = collections.deque()  # (path, the worker's AsyncResult)
     try:
         for path, handle, span, last in pieces(sources):
-            if span is not None and jobs > 1 and pool is None and span[1] - span[0] >= PIECE_BYTES // 2:
+            big = span == "gzip" or (span is not None and span[1] - span[0] >= PIECE_BYTES // 2)
+            if big and jobs > 1 and pool is None:
                 import multiprocessing  # here: a small replay does not pay for it
 
                 pool = multiprocessing.get_context("fork").Pool(jobs)
