@@ -2745,13 +2745,14 @@ def open_in_time_order(paths):
 PIECE_BYTES = 2 << 20  # a worker's share of a large plain file; small enough to bound memory
 
 
-def pieces(sources, piece_bytes=PIECE_BYTES):
+def pieces(sources, piece_bytes=None):
     """Cut the replay inputs into pieces a worker can scan alone: (path, handle, span, last).
 
     span is (start, end) for a line-aligned part of a plain file, "gzip" for
     a whole compressed file, None for an input only this process can read (a
     pipe, standard input: handle).
     """
+    piece_bytes = piece_bytes or PIECE_BYTES
     for path, handle in sources:
         unzipped = isinstance(handle, gzip.GzipFile)
         raw = handle.myfileobj if unzipped else handle
