@@ -64,37 +64,40 @@ __version__ = "1.0.0"
 
 # ---------------------------------------------------------------- configuration
 # Edit these, or override them with the command-line flags (--help).
-LOG_DIR = "/logs/apache"  # directory of the dated access logs
-LOG_PREFIX = "ssl_www_log-"  # file name before the date
-LOG_DATE_FORMAT = "%Y-%m-%d"  # strftime format of the date in the name
-USE_UTC = False  # name files by the UTC date (rotatelogs without -l)
-LOG_FILE = None  # follow this one file instead of the dated series
-TARGET_MESSAGE = "today_download"  # text that makes a request count
-CHECK_INTERVAL = 1  # seconds between polls of the log
-TIME_WINDOW = 600  # seconds: the sliding window
-THRESHOLD_COUNT = 10  # requests within TIME_WINDOW that raise an alert
-CLEANUP_INTERVAL = 300  # seconds between sweeps of idle clients
-SYSLOG_FACILITY = "user.error"  # logger -p; facility.level
-SYSLOG_TAG = "AlbumMonitor"  # logger -t (an SMS gateway may keep 5 characters)
-SYSLOG_SOCKET = None  # Unix socket for alerts; None: logger's /dev/log
-LOGGER_TIMEOUT = 3  # seconds before a hung logger is given up
-STATE_FILE = None  # path that keeps the read position across restarts
-STATE_SAVE_INTERVAL = 5  # seconds between saves of the state file
-MAX_TRACKED_IPS = 200000  # clients held at once (bounds memory under a flood)
-IPV6_PREFIX = 128  # count IPv6 clients per /N prefix (64: one customer)
-IGNORE_IPS = []  # addresses or CIDR blocks never counted
-TRUSTED_PROXIES = []  # load balancers / CDNs whose X-Forwarded-For names the client
-ON_ALERT = []  # commands run after each alert, e.g. "nft add element inet filter blocked { {ip} }"
-HOOK_TIMEOUT = 10  # seconds an --on-alert command may run
-ROTATED_FILE_IDLE = 300  # seconds a rotated-away file is still read after its last growth
-MAX_CLOCK_AHEAD = 60  # seconds a live line's time may be ahead of the clock; later: clock time
-MAX_LINE_BYTES = 65536  # longer lines are skipped (Apache writes far shorter ones)
-READ_CHUNK_BYTES = 1 << 20  # bytes read from a file at a time
-LOG_LEVEL = "INFO"  # diagnostics on stderr; DEBUG adds the traceback of a failed pass
-WATCH_URLS = []  # URLs to request every WATCH_EVERY seconds; alert when not 200
-WATCH_EVERY = 60  # seconds between requests of each watched URL
-WATCH_TIMEOUT = 10  # seconds a watched URL has to answer
-WATCH_FAILURES = 2  # failed requests in a row that make a URL down
+# (ruff format leaves the block below aligned: it is the part users edit)
+# fmt: off
+LOG_DIR = "/logs/apache"            # directory of the dated access logs
+LOG_PREFIX = "ssl_www_log-"         # file name before the date
+LOG_DATE_FORMAT = "%Y-%m-%d"        # strftime format of the date in the name
+USE_UTC = False                     # name files by the UTC date (rotatelogs without -l)
+LOG_FILE = None                     # follow this one file instead of the dated series
+TARGET_MESSAGE = "today_download"   # text that makes a request count
+CHECK_INTERVAL = 1                  # seconds between polls of the log
+TIME_WINDOW = 600                   # seconds: the sliding window
+THRESHOLD_COUNT = 10                # requests within TIME_WINDOW that raise an alert
+CLEANUP_INTERVAL = 300              # seconds between sweeps of idle clients
+SYSLOG_FACILITY = "user.error"      # logger -p; facility.level
+SYSLOG_TAG = "AlbumMonitor"         # logger -t (an SMS gateway may keep 5 characters)
+SYSLOG_SOCKET = None                # Unix socket for alerts; None: logger's /dev/log
+LOGGER_TIMEOUT = 3                  # seconds before a hung logger is given up
+STATE_FILE = None                   # path that keeps the read position across restarts
+STATE_SAVE_INTERVAL = 5             # seconds between saves of the state file
+MAX_TRACKED_IPS = 200000            # clients held at once (bounds memory under a flood)
+IPV6_PREFIX = 128                   # count IPv6 clients per /N prefix (64: one customer)
+IGNORE_IPS = []                     # addresses or CIDR blocks never counted
+TRUSTED_PROXIES = []                # load balancers / CDNs: X-Forwarded-For names the client
+ON_ALERT = []                       # commands run after each alert (see --on-alert)
+HOOK_TIMEOUT = 10                   # seconds an --on-alert command may run
+ROTATED_FILE_IDLE = 300             # seconds a rotated-away file is read after it last grew
+MAX_CLOCK_AHEAD = 60                # seconds a live line may be ahead of the clock
+MAX_LINE_BYTES = 65536              # longer lines are skipped (Apache writes far shorter ones)
+READ_CHUNK_BYTES = 1 << 20          # bytes read from a file at a time
+LOG_LEVEL = "INFO"                  # stderr diagnostics; DEBUG: tracebacks of failed passes
+WATCH_URLS = []                     # URLs to request every WATCH_EVERY seconds; alert when not 200
+WATCH_EVERY = 60                    # seconds between requests of each watched URL
+WATCH_TIMEOUT = 10                  # seconds a watched URL has to answer
+WATCH_FAILURES = 2                  # failed requests in a row that make a URL down
+# fmt: on
 
 DEFAULT_SYSLOG_SOCKET = "/dev/log"
 EXIT_STATUSES = (
