@@ -59,6 +59,7 @@ import sys
 import textwrap
 import threading
 import time
+import zlib
 
 __version__ = "1.0.0"
 
@@ -207,12 +208,26 @@ ISO_TIME_REQUEST = re.compile(
 
 
 def search_time_request(data, start=0, end=None):
-    """The first time and the request after it in data[start:end]: a match whose groups are
-    (CLF time or b"", ISO time or b"", request, status or None); None when there is none."""
+    """The time and the request after it in data[start:end]: a match whose groups are (CLF
+    time or b"", ISO time or b"", request, status or None); None when there is none.
+
+    The request is the line's first quoted field, and the time is the last one
+    before it (%t stands right before "%r"): text a client controls (a user
+    agent, a user name) cannot stand in for either.
+    """
     end = len(data) if end is None else end
-    return CLF_TIME_REQUEST.search(data, start, end) or ISO_TIME_REQUEST.search(data, start, end)
+    quote = data.find(b'"', start, end)
+    if quote == -1:
+        return None
+    for begins, expression in ((CLF_START, CLF_TIME_REQUEST), (ISO_START, ISO_TIME_REQUEST)):
+        found = list(begins.finditer(data, start, quote))
+        if found:
+            return expression.match(data, found[-1].start(), end)
+    return None
 
 
+CLF_START = re.compile(rb"\[\d\d/[A-Za-z]{3}/\d{4}:")
+ISO_START = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:")
 # A request line in a line with no time we can read ("METHOD target ...")
 REQUEST_ONLY = re.compile(rb'"([A-Z]+ [^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?')
 QUOTED = re.compile(rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
@@ -265,6 +280,19 @@ def parse_iso_time(text):
         return t
     offset = int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
     return t - offset if zone[:1] == b"+" else t + offset
+
+
+def first_time_in(data, start=0):
+    """The log time of the first line in data[start:] (whole lines) whose time can be read, or None."""
+    while start < len(data):
+        end = data.find(b"\n", start)
+        end = len(data) if end == -1 else end
+        match = search_time_request(data, start, end)
+        t = None if match is None else match_time(match)
+        if t is not None:
+            return t
+        start = end + 1
+    return None
 
 
 def match_time(match):
@@ -384,7 +412,7 @@ class Scanner:
                     if newest_allowed is not None and t is not None and t > newest_allowed:
                         self.ahead += 1
                         self.ahead_seconds = max(self.ahead_seconds, t - int(default_time))
-                        request = request[0], int(default_time), request[2]
+                        request = request[0], None, request[2]  # counted as undated: the clock stays
                     found.append(request)
             if i != -1 and i < line_end:
                 i = find(needle, line_end, end)
@@ -466,13 +494,13 @@ class Scanner:
         if space == -1:
             space = end
         first = bytes(data[start:space])
-        if b"," in first:  # "%{X-Forwarded-For}i %l %u %t ...": a list, maybe spaced
-            value = first
-            while space < end and value.endswith(b","):
-                after = data.find(b" ", space + 1, end)
-                after = end if after == -1 else after
-                value, space = value + bytes(data[space + 1 : after]), after
-            return self._forwarded(value, value)
+        limit = data.find(b" [", start, end)
+        if data.find(b",", start, end if limit == -1 else limit) != -1:
+            # "%{X-Forwarded-For}i %l %u %t ...": all before %l and %u is the list, whatever
+            # spaces a client put in it (a header "192.0.2.1 x" must not become the client)
+            fields = bytes(data[start : end if limit == -1 else limit]).split()
+            value = b" ".join(fields[:-2] if len(fields) > 2 else fields)
+            return self._forwarded(value.replace(b" ", b","), value)
         key = keys.key(first)
         if space + 1 < end and data[space + 1] != 0x2D:  # "-": Combined's %l, no address
             after = data.find(b" ", space + 1, end)
@@ -498,7 +526,7 @@ class Scanner:
     def _forwarded(self, value, example):
         """The client of an X-Forwarded-For value: from the right, the first address that is not a
         trusted proxy (as mod_remoteip); None when there is none (the reason recorded)."""
-        for entry in reversed(value.split(b",")):
+        for entry in reversed([e for e in value.split(b",") if e.strip()]):
             key = self.clients.key(entry.strip())
             if key is None:  # "-", a name, garbage: nothing left we can trust
                 break
@@ -584,10 +612,11 @@ class ClientKeys:
         key, packed = parsed
         if self.ignore and in_ranges(packed, self.ignore):
             return ""
+        if self.trusted and in_ranges(packed, self.trusted):
+            self.trusted_keys.add(key)  # its own address, never a /N shared with clients
+            return key
         if len(packed) == 16 and self.ipv6_prefix < 128:
             key = str(ipaddress.ip_network((packed, self.ipv6_prefix), strict=False))
-        if self.trusted and in_ranges(packed, self.trusted):
-            self.trusted_keys.add(key)
         if is_private(packed):
             self.private_keys.add(key)
         return key
@@ -1111,6 +1140,8 @@ class LogFile:
         before = self.lines.bytes_read
         for span in self.lines.spans(self.handle):
             self.last_growth = now
+            # before handing the run out: a pass may stop after any run
+            self.tail = self._bytes_before(self.offset)
             yield span
         if self.lines.bytes_read != before:
             self.last_growth = now
@@ -1168,7 +1199,7 @@ class Follower:
         """Yield (buffer, start, end) runs of complete lines from every followed file, retiring
         ones first; each run is valid until the next is asked for."""
         path = self.path_for(now)
-        reopen, self.reopen_requested = self.reopen_requested, False
+        reopen = self.reopen_requested  # cleared once acted upon: a pass may stop early
         for old in list(self.retiring):
             self.reading = old.path
             yield from old.read(now)
@@ -1189,6 +1220,7 @@ class Follower:
                 current.handle.close()
                 self.current = None
                 self._open(path, now, offset=current.done_offset)
+        self.reopen_requested = False
         if self.current is None:
             self._open(path, now)
         self.starting = False
@@ -1314,13 +1346,7 @@ def offset_for_time(handle, size, t, block=65536):
         mid = (lo + hi) // 2
         handle.seek(mid)
         data = handle.read(block)
-        stamp = None
-        at = data.find(b"\n") + 1
-        while stamp is None:
-            match = search_time_request(data, at)
-            if match is None:
-                break
-            stamp, at = match_time(match), match.end()
+        stamp = first_time_in(data, data.find(b"\n") + 1)
         if stamp is None or stamp >= t:
             hi = mid
         else:
@@ -1523,6 +1549,7 @@ class SyslogSender:
         self.reporter = Reporter()
         self.hung_at = None  # clock time logger last hung
         self.running = []  # the logger process running now (for a kill at exit)
+        self.closed = False
 
     def command(self, message):
         """The logger argument list for message."""
@@ -1533,6 +1560,8 @@ class SyslogSender:
 
     def send(self, message, now=None):
         """Deliver message to syslog; True if some way worked. Runs a process, touches a socket."""
+        if self.closed:
+            return False
         now = time.time() if now is None else now
         target = self.socket_path or DEFAULT_SYSLOG_SOCKET
         if not socket_ready(target):
@@ -1600,15 +1629,13 @@ class Courier(threading.Thread):
         return len(self.queue)
 
     def put(self, message, log_time):
-        """Queue one message; never blocks. Over max_pending the oldest is dropped and counted."""
-        if len(self.queue) >= self.max_pending:
-            self.queue.popleft()
+        """Queue one message; never blocks. Over max_pending it is dropped and counted."""
+        if len(self.queue) >= self.max_pending:  # the oldest may be in delivery: drop this one
             self.lost += 1
-            log.error(
-                "More than %d alerts wait for syslog: dropped the oldest (%d so far)",
-                self.max_pending,
-                self.lost,
+            self.sender.reporter.report(
+                "full", True, "More than %d alerts wait for syslog: dropping new ones" % self.max_pending
             )
+            return
         self.queue.append([message, log_time, False])
         self.wake.set()
 
@@ -1646,6 +1673,7 @@ class Courier(threading.Thread):
         self.stopping = True
         self.wake.set()
         self.join(timeout)
+        self.sender.closed = True  # no new logger from here on
         for child in list(self.sender.running):
             child.kill()  # a logger hung at exit must not outlive us
         return len(self.queue)
@@ -1658,7 +1686,7 @@ class StdoutWriter(threading.Thread):
     are dropped and counted, reported once per blocked spell.
     """
 
-    def __init__(self, fd=1, max_lines=1000):
+    def __init__(self, fd=1, max_lines=100000):
         super().__init__(name="stdout writer", daemon=True)
         self.fd, self.max_lines = fd, max_lines
         self.lines = collections.deque()
@@ -1686,13 +1714,13 @@ class StdoutWriter(threading.Thread):
             self.wake.wait()
             self.wake.clear()
             while self.lines:
-                data = (self.lines[0] + "\n").encode("utf-8", "replace")
+                batch = [self.lines.popleft() for _ in range(len(self.lines))]  # one write for all
+                data = ("\n".join(batch) + "\n").encode("utf-8", "replace")
                 try:
                     while data:
                         data = data[os.write(self.fd, data) :]
                 except OSError:
                     pass  # a closed stdout is not a reason to stop
-                self.lines.popleft()
                 self.reporter.report("full", None, None)
 
     def close(self, timeout):
@@ -2356,6 +2384,8 @@ class Monitor:
             if log_time is not None:
                 for buf, start, end in log_file.read_before(log_time - window.horizon_seconds):
                     rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
+                    if self.stop_requested:  # SIGTERM during a long rebuild
+                        break
             self.follower.adopt(log_file, now)
             log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
         window.late, window.late_counted = late
@@ -2709,10 +2739,9 @@ def first_log_time(handle):
     Reads nothing away: it peeks."""
     try:
         head = handle.peek(65536)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         return None
-    match = search_time_request(head[: head.rfind(b"\n") + 1] or head)
-    return None if match is None else match_time(match)
+    return first_time_in(head[: head.rfind(b"\n") + 1] or head)
 
 
 def open_in_time_order(paths):
@@ -2888,7 +2917,7 @@ def _piece_result(path, result, scan=None):
     """(path, found, counts, overlong) of one piece: a worker's result, or scan() here."""
     try:
         return (path, *(scan() if scan is not None else result.get()))
-    except (OSError, EOFError) as e:
+    except (OSError, EOFError, zlib.error) as e:
         raise ReplayReadError(path, e) from e
 
 
@@ -3616,8 +3645,8 @@ def positive(kind):
 
     def convert(text):
         value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError("must be greater than 0, not %s" % text)
+        if not 0 < value < 1e9:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError("must be greater than 0 (and finite), not %s" % text)
         return value
 
     convert.__name__ = kind.__name__
@@ -3731,14 +3760,16 @@ def build_parser():
         type=network,
         action="append",
         metavar="ADDR_OR_CIDR",
-        help="never count this address or block; repeatable (default: IGNORE_IPS)",
+        help="never count this address or block; repeatable (default: IGNORE_IPS: %s)"
+        % (IGNORE_IPS or "none"),
     )
     p.add_argument(
         "--on-alert",
         action="append",
         metavar="'COMMAND ARGS'",
         help="after each alert run COMMAND (split like a shell splits it, never run by a shell) with "
-        "{ip} {count} {target} {window} {time} {message} replaced in ARGS; repeatable (default: ON_ALERT)",
+        "{ip} {count} {target} {window} {time} {message} replaced in ARGS; repeatable (default: ON_ALERT: %s)"
+        % (ON_ALERT or "none"),
     )
     p.add_argument(
         "--json",
@@ -3774,7 +3805,8 @@ def build_parser():
         action="append",
         metavar="ADDR_OR_CIDR",
         help="a load balancer or CDN in the first field: the client is taken from the line's "
-        "X-Forwarded-For, walked from the right past these; repeatable (default: TRUSTED_PROXIES)",
+        "X-Forwarded-For, walked from the right past these; repeatable (default: TRUSTED_PROXIES: %s)"
+        % (TRUSTED_PROXIES or "none"),
     )
     p.add_argument(
         "--watch-url",
@@ -3783,7 +3815,7 @@ def build_parser():
         action="append",
         metavar="URL",
         help="also request this URL every --watch-every seconds and alert when it is "
-        "down or back; repeatable (default: WATCH_URLS). Alone: watch URLs only",
+        "down or back; repeatable (default: WATCH_URLS: %s). Alone: watch URLs only" % (WATCH_URLS or "none"),
     )
     p.add_argument(
         "--watch-every",
@@ -3865,6 +3897,17 @@ def parse_args(argv=None):
     )
 
 
+def drain(waiting, idle_seconds):
+    """Wait while waiting() (a queue's length) goes down; give up after idle_seconds without
+    progress (a syslog that never comes back)."""
+    last, since = waiting(), time.monotonic()
+    while last and time.monotonic() - since < idle_seconds:
+        time.sleep(0.05)
+        now_waiting = waiting()
+        if now_waiting < last:
+            last, since = now_waiting, time.monotonic()
+
+
 def main(argv=None):
     """Run the monitor (or a replay) with argv; returns the exit status."""
     if not isinstance(logging.getLevelName(LOG_LEVEL), int):
@@ -3932,10 +3975,14 @@ def main(argv=None):
         window_text(settings.window),
     )
     monitor.run()
-    # a stop by signal: about a second for what is queued; the end of standard input: every alert
-    wait = 1.0 if monitor.stop_requested else settings.logger_timeout + 2
+    if not monitor.stop_requested:  # the end of standard input: deliver everything we can
+        if courier is not None:
+            drain(lambda: courier.pending, settings.logger_timeout + 2)
+        if hooks is not None:
+            drain(lambda: len(hooks.queue), settings.hook_timeout + 1)
+    wait = 1.0  # what is left: a last try each, about a second
     if courier is not None and courier.close(wait):
-        log.error("Stopping with %d alerts not delivered to syslog (they are on stdout)", courier.pending)
+        log.error("Stopping with %d alert(s) not delivered to syslog (they are on stdout)", courier.pending)
     if hooks is not None:  # a stop by signal kills a hook still running after a moment
         hooks.close(0.2 if monitor.stop_requested else settings.hook_timeout + 1)
     writer.close(0.5 if monitor.stop_requested else 5)

@@ -24,6 +24,7 @@ from helpers import (
     append,
     burst,
     clf,
+    clf_time,
     fake_logger,
     log_monitor,
     parse_datagram,
@@ -471,3 +472,50 @@ class OddInputTest(TempDirTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ReviewFindingsTest(TempDirTest):
+    """Faults found by a hostile review, each reproduced."""
+
+    def test_a_spaced_forwarded_header_cannot_name_another_client(self):
+        det = log_monitor.Detector.from_settings(settings("--trusted-proxy", "10.0.0.5", "--threshold", "1"))
+        line = '192.0.2.1 x, 198.51.100.7 - - [%s] "GET /today_download HTTP/1.1" 200 1 "-" "-"\n' % clf_time(
+            T0
+        )
+        self.assertEqual([a.client for a in det.feed(line.encode(), None)], ["198.51.100.7"])
+
+    def test_a_time_in_the_user_agent_cannot_hide_a_request(self):
+        det = log_monitor.Detector.from_settings(settings("--threshold", "1"))
+        line = (
+            '203.0.113.66 - - [2026-11-23T10:00:00+0000] "GET /today_download HTTP/1.1" 200 1 "-" '
+            '"[01/Jan/2020:00:00:00 +0000] \\"x\\""\n'
+        )
+        alerts = det.feed(line.encode(), None)
+        self.assertEqual([(a.client, a.time) for a in alerts], [("203.0.113.66", 1795428000)])
+
+    def test_a_line_from_the_future_does_not_turn_an_old_backlog_into_fresh_alerts(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, clf("10.0.0.2", RECENT + 3600) + burst("198.51.100.7", 10, RECENT - 3 * 3600, step=700))
+        d = self.daemon("--log-file", path, "--from-start", "--dry-run", *FAST)
+        d.wait_for("Following")
+        d.wait_read(11)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual([line for line in d.out if "SUSPICIOUS" in line], [])
+
+    def test_a_corrupt_gzip_is_one_line_and_exit_1(self):
+        path = os.path.join(self.dir, "bad.log.gz")
+        with gzip.open(path, "wt") as f:
+            f.write(burst("10.0.0.1", 2000))
+        with open(path, "r+b") as f:  # a broken deflate stream: zlib.error, not OSError
+            f.seek(os.path.getsize(path) // 2)
+            f.write(b"\xff\xff\xff\xff")
+        for jobs in ("1", "2"):
+            done = subprocess.run(
+                [sys.executable, SCRIPT, "--replay", path, "--jobs", jobs],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            self.assertEqual(done.returncode, 1, done.stderr)
+            self.assertNotIn("Traceback", done.stderr)
+            self.assertIn("Cannot read %s" % path, done.stderr)
