@@ -2394,7 +2394,9 @@ class Monitor:
     def status_line(self, now):
         """The status line (SIGUSR1) at clock time now."""
         parts = [status_line(self.detector, self.follower.files(), now, self.settings.utc)]
-        if self.watcher is not None:
+        if self.settings.watch_only:  # no log: only the URLs
+            parts = ["status: " + self.watcher.status()]
+        elif self.watcher is not None:
             parts.append(self.watcher.status())
         return "; ".join(parts + [part() for part in self.status_parts])
 
@@ -3967,13 +3969,16 @@ def main(argv=None):
     monitor.status_parts.append(lambda: "stdout lines dropped %d" % writer.dropped)
     if monitor.state:
         monitor.resume(monitor.clock())
-    log.info(
-        "log_monitor %s: alerting at %d requests for %r within %s",
-        __version__,
-        settings.threshold,
-        settings.target,
-        window_text(settings.window),
-    )
+    if settings.watch_only:
+        log.info("log_monitor %s: watching %d URL(s), no log", __version__, len(settings.watch_urls))
+    else:
+        log.info(
+            "log_monitor %s: alerting at %d requests for %r within %s",
+            __version__,
+            settings.threshold,
+            settings.target,
+            window_text(settings.window),
+        )
     monitor.run()
     if not monitor.stop_requested:  # the end of standard input: deliver everything we can
         if courier is not None:
