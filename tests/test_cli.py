@@ -12,7 +12,7 @@ from helpers import SCRIPT, TempDirTest, log_monitor, settings
 
 def run(*args, **kwargs):
     return subprocess.run(
-        [sys.executable, SCRIPT] + list(args), capture_output=True, text=True, timeout=20, **kwargs
+        [sys.executable, "-S", SCRIPT] + list(args), capture_output=True, text=True, timeout=20, **kwargs
     )
 
 

@@ -241,7 +241,11 @@ class ReplayTest(TempDirTest):
         bin_dir = fake_logger(self.dir, "echo called >> %s/logger-called" % self.dir)
         env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ["PATH"], TZ="UTC")
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--replay", path], capture_output=True, text=True, env=env, timeout=30
+            [sys.executable, "-S", SCRIPT, "--replay", path],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=30,
         )
         self.assertEqual(done.returncode, 0, done.stderr)
         alerts = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
@@ -257,7 +261,10 @@ class ReplayTest(TempDirTest):
         second = os.path.join(self.dir, "log")
         append(second, burst("10.0.0.1", 4, T0 + 30))
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--replay", first, second], capture_output=True, text=True, timeout=30
+            [sys.executable, "-S", SCRIPT, "--replay", first, second],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertIn(EXPECTED % ("10.0.0.1", 10), done.stdout)
@@ -295,7 +302,7 @@ class ReplayTest(TempDirTest):
         path = os.path.join(self.dir, "bad.gz")
         append(path, b"\x1f\x8bnot really gzip")
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--replay", path], capture_output=True, text=True, timeout=30
+            [sys.executable, "-S", SCRIPT, "--replay", path], capture_output=True, text=True, timeout=30
         )
         self.assertEqual(done.returncode, 1)
         self.assertIn("Cannot read %s" % path, done.stderr)
@@ -305,7 +312,7 @@ class ReplayTest(TempDirTest):
         path = os.path.join(self.dir, "access.log")  # generated: out of order, IPv6, referers
         shutil.copy(os.path.join(os.path.dirname(SCRIPT), "examples", "sample_access.log"), path)
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--replay", path], capture_output=True, text=True, timeout=60
+            [sys.executable, "-S", SCRIPT, "--replay", path], capture_output=True, text=True, timeout=60
         )
         self.assertEqual(done.returncode, 0, done.stderr)
         replayed = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]

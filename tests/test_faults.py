@@ -353,7 +353,7 @@ class NeverBlindTest(TempDirTest):
             + burst("10.0.0.1", 10, T0 + 1, step=1),
         )
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--replay", path], capture_output=True, text=True, timeout=30
+            [sys.executable, "-S", SCRIPT, "--replay", path], capture_output=True, text=True, timeout=30
         )
         self.assertEqual(done.returncode, 0, done.stderr)
         replayed = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
@@ -371,7 +371,7 @@ class NeverBlindTest(TempDirTest):
             + "".join("::1:80 " + clf("198.51.100.77", T0 + 20 + i) for i in range(10)),
         )
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--replay", path], capture_output=True, text=True, timeout=30
+            [sys.executable, "-S", SCRIPT, "--replay", path], capture_output=True, text=True, timeout=30
         )
         self.assertEqual(
             [line.split(" ", 1)[1] for line in done.stdout.splitlines() if "SUSPICIOUS" in line],
@@ -389,7 +389,7 @@ class OddInputTest(TempDirTest):
             + '10.0.0.3 - - [31/Dec/9999:23:59:59 -2359] "GET /today_download HTTP/1.1" 200 1\n',
         )
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--replay", path, "--threshold", "1"],
+            [sys.executable, "-S", SCRIPT, "--replay", path, "--threshold", "1"],
             capture_output=True,
             text=True,
             timeout=30,
@@ -431,13 +431,17 @@ class OddInputTest(TempDirTest):
         self.assertIn(EXPECTED % ("10.0.0.1", 10), piped.stdout)
         with open(path, "rb") as f:
             stdin = subprocess.run(
-                [sys.executable, SCRIPT, "--replay", "-"], stdin=f, capture_output=True, text=True, timeout=30
+                [sys.executable, "-S", SCRIPT, "--replay", "-"],
+                stdin=f,
+                capture_output=True,
+                text=True,
+                timeout=30,
             )
         self.assertIn(EXPECTED % ("10.0.0.1", 10), stdin.stdout)
 
     def test_14_ctrl_c_during_a_replay_exits_130_with_one_line(self):
         proc = subprocess.Popen(
-            [sys.executable, SCRIPT, "--replay", "-"],
+            [sys.executable, "-S", SCRIPT, "--replay", "-"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -511,7 +515,7 @@ class ReviewFindingsTest(TempDirTest):
             f.write(b"\xff\xff\xff\xff")
         for jobs in ("1", "2"):
             done = subprocess.run(
-                [sys.executable, SCRIPT, "--replay", path, "--jobs", jobs],
+                [sys.executable, "-S", SCRIPT, "--replay", path, "--jobs", jobs],
                 capture_output=True,
                 text=True,
                 timeout=30,

@@ -22,7 +22,7 @@ class StandardInputTest(TempDirTest):
     def test_piped_lines_alert_and_the_end_of_input_exits_0_after_every_alert(self):
         receiver = self.receiver()
         proc = subprocess.Popen(
-            [sys.executable, SCRIPT, "--log-file", "-", "--syslog-socket", receiver.path, *FAST],
+            [sys.executable, "-S", SCRIPT, "--log-file", "-", "--syslog-socket", receiver.path, *FAST],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -41,7 +41,7 @@ class StandardInputTest(TempDirTest):
 
     def test_a_last_line_without_newline_counts_at_the_end_of_input(self):
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--log-file", "-", "--dry-run", "--threshold", "2", *FAST],
+            [sys.executable, "-S", SCRIPT, "--log-file", "-", "--dry-run", "--threshold", "2", *FAST],
             input=(clf("10.0.0.3", RECENT) + clf("10.0.0.3", RECENT + 1).rstrip("\n")).encode(),
             capture_output=True,
             timeout=10,
@@ -51,7 +51,7 @@ class StandardInputTest(TempDirTest):
 
     def test_state_file_with_standard_input_is_refused(self):
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--log-file", "-", "--state-file", os.path.join(self.dir, "s")],
+            [sys.executable, "-S", SCRIPT, "--log-file", "-", "--state-file", os.path.join(self.dir, "s")],
             capture_output=True,
             text=True,
             timeout=10,
@@ -133,7 +133,7 @@ class HooksTest(TempDirTest):
 
     def test_a_command_that_cannot_be_split_is_bad_configuration(self):
         done = subprocess.run(
-            [sys.executable, SCRIPT, "--on-alert", "echo 'unclosed"],
+            [sys.executable, "-S", SCRIPT, "--on-alert", "echo 'unclosed"],
             capture_output=True,
             text=True,
             timeout=10,
@@ -161,7 +161,9 @@ class JsonTest(TempDirTest):
 
 class HelpTest(unittest.TestCase):
     def test_help_ends_with_examples_and_the_exit_statuses_everywhere_agree(self):
-        done = subprocess.run([sys.executable, SCRIPT, "--help"], capture_output=True, text=True, timeout=10)
+        done = subprocess.run(
+            [sys.executable, "-S", SCRIPT, "--help"], capture_output=True, text=True, timeout=10
+        )
         self.assertEqual(done.returncode, 0)
         for example in ("--replay", "--log-file -", "systemctl edit log-monitor"):
             self.assertIn(example, done.stdout.split("examples:")[-1])

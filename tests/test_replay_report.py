@@ -566,7 +566,7 @@ class SameNumbersEverywhereTest(ReplayTest):
     def test_terminal_html_and_json_of_the_sample_agree(self):
         page_path = os.path.join(self.dir, "report.html")
         done = subprocess.run(  # the README's command
-            [sys.executable, SCRIPT, "--replay", os.path.relpath(SAMPLE, ROOT), "--html", page_path],
+            [sys.executable, "-S", SCRIPT, "--replay", os.path.relpath(SAMPLE, ROOT), "--html", page_path],
             cwd=ROOT,
             capture_output=True,
             text=True,
