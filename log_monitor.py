@@ -345,8 +345,7 @@ def in_ranges(packed, ranges):
 
 def printable(data, limit=120):
     """Log bytes as a short printable text for a diagnostic: never a control character."""
-    text = bytes(data[:limit]).decode("utf-8", "replace")
-    return "".join(c if c.isprintable() else "?" for c in text)
+    return printable_text(bytes(data[:limit]).decode("utf-8", "replace"))
 
 
 class Scanner:
@@ -2822,17 +2821,9 @@ def scan_piece(settings, path, span, last):
     """
     if span == "gzip":
         return scan_stream(settings, open_replay(path))
-    scanner = Detector.from_settings(settings).scanner
-    lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
-    found = []
-    with open(path, "rb") as f:
-        f.seek(span[0])
-        for buf, start, end in lines.spans(f, span[1] - span[0]):
-            found += scanner.scan(buf, None, start, end)
-    if last:
-        rest = lines.flush()  # a last line without its newline ends with its file
-        found += scanner.scan(rest, None)
-    return found, scanner_counts(scanner), lines.overlong
+    handle = open(path, "rb")
+    handle.seek(span[0])
+    return scan_stream(settings, handle, span[1] - span[0], last)
 
 
 def scanner_counts(scanner):
@@ -2923,16 +2914,18 @@ def _piece_result(path, result, scan=None):
         raise ReplayReadError(path, e) from e
 
 
-def scan_stream(settings, handle):
-    """Scan a whole input that cannot be cut (compressed, a pipe) here: as scan_piece."""
+def scan_stream(settings, handle, limit=None, last=True):
+    """Scan an open input (at most limit bytes; to its end if None) and close it: (found, scanner
+    counts, overlong lines). The one loop for a worker's piece and for a pipe read here."""
     scanner = Detector.from_settings(settings).scanner
     lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
     found = []
     with handle:
-        for buf, start, end in lines.spans(handle):
+        for buf, start, end in lines.spans(handle, limit):
             found += scanner.scan(buf, None, start, end)
-    rest = lines.flush()
-    found += scanner.scan(rest, None)
+    if last:
+        rest = lines.flush()  # a last line without its newline ends with its file
+        found += scanner.scan(rest, None)
     return found, scanner_counts(scanner), lines.overlong
 
 
