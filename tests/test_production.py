@@ -34,7 +34,8 @@ class StandardInputTest(TempDirTest):
         # like Apache at a restart: the last lines, then the pipe closes
         proc.stdin.write((burst("10.0.0.2", 9, RECENT) + clf("10.0.0.2", RECENT + 60)).encode())
         proc.stdin.close()
-        out, err = proc.stdout.read(), proc.stderr.read()
+        with proc.stdout, proc.stderr:
+            out, err = proc.stdout.read(), proc.stderr.read()
         self.assertEqual(proc.wait(10), 0, err)
         self.assertEqual(parse_datagram(receiver.receive(5))[2], EXPECTED % ("10.0.0.2", 10))
         self.assertEqual(len([line for line in out.decode().splitlines() if "SUSPICIOUS" in line]), 2)
