@@ -42,6 +42,7 @@ import functools
 import gzip
 import heapq
 import html
+import itertools
 import ipaddress
 import json
 import logging
@@ -198,6 +199,16 @@ MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # between the time and the request ("(0 s)", %D). Apache writes a quote inside
 # the request as \" so the request ends at the first unescaped quote; the
 # status (%>s) follows it.
+# The usual line, Common or Combined with no %l: `%h - %u %t "%r" %>s`, one of each, no
+# comma before the time (that would be an X-Forwarded-For list) and no escaped quote.
+# Groups: the first field, CLF time, request, status. Scanner's fast path; anything else
+# goes the long way.
+PLAIN_LINE = re.compile(
+    rb'([^ ,"\n]+) - [^ ,"\n]+ \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] '
+    rb'"([^"\\\n]*)"(?: (\d{3})\b)?'
+)
+# Each line of a span, with PLAIN_LINE's fields when it is one (else b"" for them)
+PLAIN_ROWS = re.compile(rb"(?m)^(" + PLAIN_LINE.pattern + rb"[^\n]*|[^\n]*)\n")
 # Two expressions with the same groups (CLF time, ISO time, request, status): the CLF one
 # first, as it finds the '[' of most lines at once.
 _REQUEST = rb'[^"\n]*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?'
@@ -378,9 +389,12 @@ class Scanner:
         self.ahead = self.ahead_seconds = 0
         self.last_line_time = None  # log time of the last line read, matching or not
         self._times = {}
+        self._statuses = {}
+        self._plain = {}  # first field -> client, for plain lines whose client it is (no private one)
 
     def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """(client, second, status) of each matching request in data[start:end]; a list.
+        """(client, second, status, n) of each run of n equal matching requests in
+        data[start:end]; a list.
 
         The span holds whole lines, each ending with a newline. second is None
         for a line whose time cannot be read; default_time (live: the clock)
@@ -390,9 +404,26 @@ class Scanner:
         """
         if end is None:
             end = len(data)
-        self.lines += data.count(b"\n", start, end)
-        needle, find, rfind = self.needle, data.find, data.rfind
-        found = []
+        lines = data.count(b"\n", start, end)
+        self.lines += lines
+        requests = []
+        if data.count(self.needle, start, end) * 2 > lines:  # mostly matching: a flood, a heavy client
+            self._scan_rows(data, start, end, requests)
+        else:
+            self._scan_lines(data, start, end, requests)
+        if newest_allowed is not None:
+            requests = [self._not_ahead(request, newest_allowed, default_time) for request in requests]
+        # how far behind the log we are: one timestamp per chunk, not per line
+        last_start = data.rfind(b"\n", start, end - 1) + 1 or start
+        last = search_time_request(data, last_start, end)
+        if last is not None:
+            self.last_line_time = self._match_time(last) or self.last_line_time
+        return [(*request, len(list(same))) for request, same in itertools.groupby(requests)]
+
+    def _scan_lines(self, data, start, end, requests):
+        """Append the (client, second, status) of the matching requests in data[start:end]: only
+        lines that hold the target or a "%" are looked at (bytes.find, in C)."""
+        needle, find, rfind, plain_match = self.needle, data.find, data.rfind, PLAIN_LINE.match
         i = find(needle, start, end)
         p = find(b"%", start, end)
         while i != -1 or p != -1:
@@ -405,24 +436,67 @@ class Scanner:
                 if i != -1 and i < line_end:
                     self._skip("over-long", data[line_start : line_start + 60])
             else:
-                request = self._read_line(data, line_start, line_end)
+                fields = plain_match(data, line_start, line_end)  # the usual line first
+                request = None if fields is None else self._plain_request(*fields.groups())
+                if request is None:
+                    request = self._read_line(data, line_start, line_end)
                 if request is not None:
-                    t = request[1]
-                    if newest_allowed is not None and t is not None and t > newest_allowed:
-                        self.ahead += 1
-                        self.ahead_seconds = max(self.ahead_seconds, t - int(default_time))
-                        request = request[0], None, request[2]  # counted as undated: the clock stays
-                    found.append(request)
+                    requests.append(request)
             if i != -1 and i < line_end:
                 i = find(needle, line_end, end)
             if p != -1 and p < line_end:
                 p = find(b"%", line_end, end)
-        # how far behind the log we are: one timestamp per chunk, not per line
-        last_start = rfind(b"\n", start, end - 1) + 1 or start
-        last = search_time_request(data, last_start, end)
-        if last is not None:
-            self.last_line_time = self._match_time(last) or self.last_line_time
-        return found
+
+    def _scan_rows(self, data, start, end, requests):
+        """_scan_lines for a span where most lines match (a flood, a heavy client): one expression
+        splits every line into its fields in C, equal lines are taken together, and only lines
+        that are not plain, or that it cannot count at once, go the long way (_scan_lines)."""
+        needle, limit = self.needle, self.max_line_bytes
+        for fields, same in itertools.groupby(PLAIN_ROWS.findall(data, start, end)):
+            line, host, stamp, request, status = fields
+            n = len(list(same))
+            plain = host and len(line) <= limit
+            found = self._plain_request(host, stamp, request, status, n) if plain else None
+            if found is not None:
+                requests += [found] * n
+            elif needle in line or b"%" in line:
+                for _ in range(n):
+                    self._scan_lines(line + b"\n", 0, len(line) + 1, requests)
+
+    def _plain_request(self, host, stamp, request, status, n=1):
+        """(client, second, status) of n equal plain lines (PLAIN_LINE's fields) that request
+        the target, when their client and time are plain (see _plain_client); else None, for
+        the long way."""
+        if self.needle not in request:
+            return None
+        key = self._plain.get(host) or self._plain_client(host)
+        t = self._times.get(stamp) or self.log_time(stamp)
+        if not key or t is None:
+            return None
+        self.matches += n
+        return key, t, self._statuses.setdefault(status, status)  # one object: sent once to replay
+
+    def _not_ahead(self, request, newest_allowed, default_time):
+        """A request stamped after newest_allowed counted as undated: the window's clock stays."""
+        t = request[1]
+        if t is None or t <= newest_allowed:
+            return request
+        self.ahead += 1
+        self.ahead_seconds = max(self.ahead_seconds, t - int(default_time))
+        return request[0], None, request[2]
+
+    def _plain_client(self, host):
+        """The client of a PLAIN_LINE whose first field is host, when the fast path may count it
+        (a validated address, not ignored, not a trusted proxy, not private: those go the long
+        way, which reports them); else None."""
+        keys = self.clients
+        key = keys.client_key(host)
+        if not key or key in keys.trusted_keys or key in keys.private_keys:
+            return None
+        if len(self._plain) > 65536:
+            self._plain.clear()
+        self._plain[host] = key
+        return key
 
     def _read_line(self, data, start, end):
         """(client, second or None, status) if the line is a matching request, else None."""
@@ -818,6 +892,22 @@ class SlidingWindow:
             return None
         entry.alerted_at = newest
         return Alert(key, count, end)
+
+    def add_repeats(self, key, t, n):
+        """Count up to n more requests of client key at second t, right after add(key, t) counted
+        one, as far as none of them could alert: how many were counted (the rest go through
+        add() one by one). Same result as n calls of add(), in O(1)."""
+        entry = self.clients.get(key)
+        if entry.__class__ is not Hits or t != self.log_now or t != entry.secs[-1]:
+            return 0  # a first request, or a late one: one by one
+        if entry.alerted_at is None or t >= entry.alerted_at + self.window:
+            n = min(n, self.threshold - 1 - entry.recent)  # stop short of the alerting one
+            if n <= 0:
+                return 0
+        entry.cnts[-1] += n
+        entry.recent += n
+        entry.total += n
+        return n
 
     def cleanup(self):
         """Forget clients with nothing within the horizon; returns how many."""
@@ -2197,30 +2287,42 @@ class Detector:
         return self.count(self.scanner.scan(data, default_time, start, end, newest_allowed), default_time)
 
     def count(self, found, default_time):
-        """Count the scanner's (client, second, status) of matching requests; the Alerts.
+        """Count the scanner's (client, second, status, n) runs of equal requests; the Alerts.
 
-        With cleanup_seconds set (replay), the window is cleaned up whenever log
+        A run counts as its n requests one by one would; the ones that cannot
+        alert are counted in bulk (SlidingWindow.add_repeats). With
+        cleanup_seconds set (replay), the window is cleaned up whenever log
         time passes that many seconds: at the same requests however the input
         was cut into pieces, so any --jobs gives the same result.
         """
         window, tally, alerts = self.window, self.tally, []
-        for client, second, status in found:
+        add, clients, tally_add = window.add, window.clients, tally and tally.add
+        for client, second, status, n in found:
             dated = second is not None
             if not dated:
                 second = window.log_now
                 if second is None:
                     if default_time is None:
-                        self.scanner.skip_undated()
+                        for _ in range(n):
+                            self.scanner.skip_undated()
                         continue
                     second = int(default_time)
-            if self.cleanup_seconds and second >= self.next_cleanup:
-                window.cleanup()
-                self.next_cleanup = second + self.cleanup_seconds
-            alert = window.add(client, second, dated)
-            if alert is not None:
-                alerts.append(alert)
-            if tally is not None:
-                tally.add(client, second, status, window.clients.get(client))
+            while n:
+                if second >= self.next_cleanup and self.cleanup_seconds:
+                    window.cleanup()
+                    self.next_cleanup = second + self.cleanup_seconds
+                alert = add(client, second, dated)
+                if alert is not None:
+                    alerts.append(alert)
+                n -= 1
+                if tally_add:
+                    tally_add(client, second, status, clients.get(client))
+                if n and (tally is None or tally.takes_repeats(client)):
+                    repeats = window.add_repeats(client, second, n)
+                    if repeats:
+                        n -= repeats
+                        if tally is not None:
+                            tally.add_repeats(client, second, status, clients[client], repeats)
         self.alerts += len(alerts)
         return alerts
 
@@ -2539,7 +2641,7 @@ class Tally:
         self.others = [SlidingWindow(w, 1 << 62, max_clients) for w in sweep_windows if w != window]
         self.rows = {}  # client -> status of its only request, or [requests, max, statuses, sweep]
         self.forgotten = 0
-        self.first_time = self.last_time = None
+        self.first_time, self.last_time = 1 << 62, -(1 << 62)  # none yet: first > last
         self.statuses = collections.Counter()
         self.bucket_seconds, self.buckets, self.alert_buckets = (
             60,
@@ -2552,13 +2654,14 @@ class Tally:
 
     def add(self, key, t, status, entry):
         """Count one request of client key at log second t."""
-        if self.first_time is None or t < self.first_time:
+        if t < self.first_time:
             self.first_time = t
-        if self.last_time is None or t > self.last_time:
+        if t > self.last_time:
             self.last_time = t
         self.statuses[status] += 1
-        self.buckets[t // self.bucket_seconds] += 1
-        if len(self.buckets) > 100000:  # a log spanning years: coarser buckets, bounded memory
+        buckets = self.buckets
+        buckets[t // self.bucket_seconds] += 1
+        if len(buckets) > 100000:  # a log spanning years: coarser buckets, bounded memory
             self._coarsen()
         rows = self.rows
         row = rows.get(key, False)
@@ -2566,7 +2669,6 @@ class Tally:
             if len(rows) >= self.max_clients:
                 self.forgotten += make_room(rows, self.max_clients // 4, lambda row: row[0], _is_list)
             rows[key] = status
-            counts = [1] * (1 + len(self.others))
         else:
             if row is None or row.__class__ is bytes:
                 row = rows[key] = [1, 1, {row: 1}, [None] * len(self.sweep_alerts)]
@@ -2576,11 +2678,30 @@ class Tally:
             if counts[0] > row[1]:
                 row[1] = counts[0]
             self._sweep(row[3], key, t, counts[0], 0)
+        if not self.others:
+            return
         for n, other in enumerate(self.others, 1):
             other.add(key, t)
             other_entry = other.clients.get(key)
             if row is not False and other_entry is not None and other_entry.__class__ is not int:
                 self._sweep(rows[key][3], key, t, other_entry.recent, n)
+
+    def takes_repeats(self, key):
+        """True when add_repeats can count more requests of key in bulk."""
+        return not self.others and self.rows.get(key).__class__ is list
+
+    def add_repeats(self, key, t, status, entry, n):
+        """Count n more requests like the last one add() counted (same client, second and status),
+        which the window counted in bulk (entry: its Hits). The same as n calls of add()."""
+        self.statuses[status] += n
+        self.buckets[t // self.bucket_seconds] += n
+        row = self.rows[key]
+        row[0] += n
+        row[2][status] += n
+        if entry.recent > row[1]:
+            row[1] = entry.recent
+        # the counts only grow within one second, and each threshold alerts at most once in it
+        self._sweep(row[3], key, t, entry.recent, 0)
 
     def _sweep(self, last_alerts, key, t, count, n):
         """The re-alert rule for each threshold, at window number n (0: the configured one)."""
@@ -2641,8 +2762,8 @@ class Tally:
             "alerts": detector.alerts,
             "late_counted": window.late_counted,
             "late_ignored": window.late,
-            "first_time": self.first_time,
-            "last_time": self.last_time,
+            "first_time": self.first_time if total else None,
+            "last_time": self.last_time if total else None,
             "skipped": [
                 {"reason": reason, "count": n, "example": example}
                 for reason, n, example in not_counted(detector, overlong, settings.utc)

@@ -1,0 +1,152 @@
+"""The fast paths of issue 13 give what the long way gives, line for line and alert for alert.
+
+- Scanner: a plain Combined line of an ordinary client is taken by one
+  expression (PLAIN_LINE, or PLAIN_ROWS over a span where most lines match);
+  every other line goes the long way (_read_line). Both paths over a span
+  mixing every layout must give the same requests and the same counters as
+  _read_line on each line.
+- Runs: the scanner gathers equal requests into (client, second, status, n)
+  and the window and the tally count the part of a run that cannot alert in
+  bulk. Counting runs must give the same alerts, window and report as counting
+  the same requests one by one.
+"""
+
+import random
+import unittest
+
+from helpers import T0, log_monitor
+from test_formats import LAYOUTS, TRUSTED, common, layout_line, not_counted_lines, undated
+
+IGNORE = ("--ignore-ip", "192.0.2.99")
+
+
+def mixed_span(plain_lines):
+    """Every layout, every reason not to count, private clients, encoded targets and escaped
+    quotes, each between plain_lines ordinary matching lines: bytes of whole lines."""
+    odd = [layout_line(template, T0 + 7) for _, _, template in LAYOUTS]
+    odd += list(not_counted_lines(T0 + 9).values())
+    odd += [
+        undated("192.0.2.77"),
+        common("10.1.2.3", T0 + 8),  # private: counted, and counted as private
+        common("127.0.0.1", T0 + 8),
+        common("192.0.2.5", T0 + 8, "/today%5Fdownload"),  # the target, percent-encoded
+        common("192.0.2.6", T0 + 8, "/", "https://example.com/today_download"),  # referer only
+        common("192.0.2.7", T0 + 8, '/today_download?q=\\"x\\"'),  # an escaped quote
+        common("192.0.2.8", T0 + 8).replace(" - - ", " - frank,x "),  # a comma in %u
+        common("192.0.2.9", T0 + 8).replace("/Jul/", "/Jux/"),  # no real date
+        common("192.0.2.10", T0 + 8).replace("[", "").replace("]", ""),  # no time to read
+        "no request at all today_download\n",
+    ]
+    lines = []
+    for k, line in enumerate(odd):
+        lines += [common("198.51.100.%d" % (k % 7), T0 + k) for _ in range(plain_lines)]
+        lines.append(line)
+    return "".join(lines).encode()
+
+
+def counters(scanner):
+    return (
+        scanner.matches,
+        scanner.skipped,
+        dict(scanner.skipped_why),
+        dict(scanner.examples),
+        dict(scanner.private_hits),
+        scanner.undated_example,
+    )
+
+
+class ScannerPathsTest(unittest.TestCase):
+    def scanner(self):
+        settings = log_monitor.parse_args([*TRUSTED, *IGNORE])
+        return log_monitor.Detector.from_settings(settings).scanner
+
+    def reference(self, data):
+        """(requests, counters) of the long way: _read_line on each line, as the scanner would."""
+        scanner = self.scanner()
+        requests = []
+        for line in data.splitlines(keepends=True):
+            end = len(line) - 1
+            if end > scanner.max_line_bytes:
+                if scanner.needle in line:
+                    scanner._skip("over-long", line[:60])
+                continue
+            if scanner.needle in line or b"%" in line:
+                request = scanner._read_line(line, 0, end)
+                if request is not None:
+                    requests.append(request)
+        return requests, counters(scanner)
+
+    def test_both_paths_give_what_the_long_way_gives_for_every_layout(self):
+        for plain_lines in (0, 1, 5):
+            data = mixed_span(plain_lines)
+            expected = self.reference(data)
+            self.assertGreater(len(expected[0]), len(LAYOUTS), "the span counts most of its lines")
+            for path in ("_scan_lines", "_scan_rows"):
+                with self.subTest(plain_lines=plain_lines, path=path):
+                    scanner, requests = self.scanner(), []
+                    getattr(scanner, path)(data, 0, len(data), requests)
+                    self.assertEqual((requests, counters(scanner)), expected)
+
+    def test_scan_gathers_equal_requests_into_runs_in_order(self):
+        data = mixed_span(5)
+        scanner = self.scanner()
+        runs = scanner.scan(data, None)
+        self.assertGreater(data.count(scanner.needle) * 2, data.count(b"\n"), "a dense span")
+        self.assertTrue(any(n > 1 for *_, n in runs))
+        self.assertTrue(all(runs[k][:3] != runs[k + 1][:3] for k in range(len(runs) - 1)), "merged")
+        expanded = [run[:3] for run in runs for _ in range(run[3])]
+        self.assertEqual(expanded, self.reference(data)[0])
+
+
+def random_runs(seed, clients=4, length=400):
+    """(client, second or None, status, n) runs of a bursty, out-of-order log with late lines."""
+    rng = random.Random(seed)
+    t, runs = T0, []
+    for _ in range(length):
+        t += rng.choice((0, 0, 1, 2, 7, 40))
+        second = t - rng.choice((0, 0, 0, 3, 30, 700, 90000)) if rng.random() < 0.2 else t
+        runs.append(
+            (
+                "192.0.2.%d" % rng.randrange(clients),
+                None if rng.random() < 0.03 else second,
+                rng.choice((b"200", b"200", b"404", None)),
+                rng.choice((1, 1, 2, 3, 9, 25)),
+            )
+        )
+    return runs
+
+
+class RunsTest(unittest.TestCase):
+    def count(self, runs, threshold, sweep_windows=()):
+        """Alerts, window state and report of a replay-like detector counting runs."""
+        settings = log_monitor.parse_args(["--threshold", str(threshold), "--window", "60"])
+        settings.sweep_windows = sweep_windows
+        tally = log_monitor.Tally(settings.window, threshold, settings.max_clients, sweep_windows)
+        detector = log_monitor.Detector.from_settings(settings, tally)
+        detector.cleanup_seconds = 120
+        alerts = detector.count(runs, None)
+        window = detector.window
+        report = tally.report(detector, settings, [], None, alerts, 10)
+        return alerts, window.late, window.late_counted, report
+
+    def test_runs_count_as_their_requests_one_by_one(self):
+        for seed in range(6):
+            runs = random_runs(seed)
+            one_by_one = [(*run[:3], 1) for run in runs for _ in range(run[3])]
+            for threshold in (1, 2, 5, 10):
+                for sweep in ((), (30,)):
+                    with self.subTest(seed=seed, threshold=threshold, sweep=sweep):
+                        expected = self.count(one_by_one, threshold, sweep)
+                        self.assertTrue(expected[0], "the log alerts")
+                        self.assertEqual(self.count(runs, threshold, sweep), expected)
+
+    def test_a_run_that_crosses_the_threshold_alerts_with_the_threshold_count(self):
+        window = log_monitor.SlidingWindow(60, 10)
+        detector = log_monitor.Detector(None, window)
+        alerts = detector.count([("192.0.2.1", T0, b"200", 10000)], None)
+        self.assertEqual(alerts, [log_monitor.Alert("192.0.2.1", 10, T0)])
+        self.assertEqual(window.clients["192.0.2.1"].recent, 10000)
+
+
+if __name__ == "__main__":
+    unittest.main()
