@@ -359,197 +359,22 @@ def printable(data, limit=120):
     return printable_text(bytes(data[:limit]).decode("utf-8", "replace"))
 
 
-class Scanner:
-    """Turns spans of complete log lines into (client, second, status) of matching requests.
+class ClientFinder:
+    """Who the client of a line is. Pure. Public: client(data, start, end), plain(host);
+    keys (a ClientKeys), private_hits (matching requests per private address).
 
-    Pure: no I/O, no clock. Public: scan(data, default_time, start, end,
-    newest_allowed), line_request(data, start, end), client(data, start, end),
-    log_time(stamp); clients (a ClientKeys); counters lines, matches, ahead
-    and ahead_seconds (lines stamped after newest_allowed), last_line_time;
-    skipped, and for each reason a line did not count, skipped_why[reason]
-    and examples[reason].
-
-    A request counts when its percent-decoded request line contains the
-    target (Apache decodes the path before serving it); in a line with no
-    request, the target anywhere counts. Only lines holding the target or a
-    "%" cost Python work; the rest is found by bytes.find in C. Timestamps and
-    client tokens are parsed once each and cached. Every rule about formats
-    and who the client is lives here.
+    skip(why, example) is called for each line that names no client we may
+    count. Only a validated address is ever a client.
     """
 
-    def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
-        self.needle = target.encode("utf-8")
-        self.clients = ClientKeys(ipv6_prefix, ignore, trusted)
-        self.max_line_bytes = max_line_bytes
-        self.lines = self.matches = self.skipped = 0
-        self.skipped_why = collections.Counter()
-        self.examples = {}
-        self.private_hits = collections.Counter()  # matching requests of private addresses
-        self.undated_example = b""
-        self.ahead = self.ahead_seconds = 0
-        self.last_line_time = None  # log time of the last line read, matching or not
-        self._times = {}
-        self._statuses = {}
-        self._plain = {}  # first field -> client, for plain lines whose client it is (no private one)
-
-    def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """(client, second, status, n) of each run of n equal matching requests in
-        data[start:end]; a list.
-
-        The span holds whole lines, each ending with a newline. second is None
-        for a line whose time cannot be read; default_time (live: the clock)
-        replaces a time later than newest_allowed (live: the clock plus a
-        small tolerance), so one line from a skewed clock cannot move the
-        window's clock hours ahead. status is the three-digit status or None.
-        """
-        if end is None:
-            end = len(data)
-        lines = data.count(b"\n", start, end)
-        self.lines += lines
-        requests = []
-        if data.count(self.needle, start, end) * 2 > lines:  # mostly matching: a flood, a heavy client
-            self._scan_rows(data, start, end, requests)
-        else:
-            self._scan_lines(data, start, end, requests)
-        if newest_allowed is not None:
-            requests = [self._not_ahead(request, newest_allowed, default_time) for request in requests]
-        # how far behind the log we are: one timestamp per chunk, not per line
-        last_start = data.rfind(b"\n", start, end - 1) + 1 or start
-        last = search_time_request(data, last_start, end)
-        if last is not None:
-            self.last_line_time = self._match_time(last) or self.last_line_time
-        return [(*request, len(list(same))) for request, same in itertools.groupby(requests)]
-
-    def _scan_lines(self, data, start, end, requests):
-        """Append the (client, second, status) of the matching requests in data[start:end]: only
-        lines that hold the target or a "%" are looked at (bytes.find, in C)."""
-        needle, find, rfind, plain_match = self.needle, data.find, data.rfind, PLAIN_LINE.match
-        i = find(needle, start, end)
-        p = find(b"%", start, end)
-        while i != -1 or p != -1:
-            at = i if p == -1 or (i != -1 and i < p) else p
-            line_start = rfind(b"\n", start, at) + 1 or start
-            line_end = find(b"\n", at, end)
-            if line_end == -1:
-                line_end = end
-            if line_end - line_start > self.max_line_bytes:
-                if i != -1 and i < line_end:
-                    self._skip("over-long", data[line_start : line_start + 60])
-            else:
-                fields = plain_match(data, line_start, line_end)  # the usual line first
-                request = None if fields is None else self._plain_request(*fields.groups())
-                if request is None:
-                    request = self._read_line(data, line_start, line_end)
-                if request is not None:
-                    requests.append(request)
-            if i != -1 and i < line_end:
-                i = find(needle, line_end, end)
-            if p != -1 and p < line_end:
-                p = find(b"%", line_end, end)
-
-    def _scan_rows(self, data, start, end, requests):
-        """_scan_lines for a span where most lines match (a flood, a heavy client): one expression
-        splits every line into its fields in C, equal lines are taken together, and only lines
-        that are not plain, or that it cannot count at once, go the long way (_scan_lines)."""
-        needle, limit = self.needle, self.max_line_bytes
-        for fields, same in itertools.groupby(PLAIN_ROWS.findall(data, start, end)):
-            line, host, stamp, request, status = fields
-            n = len(list(same))
-            plain = host and len(line) <= limit
-            found = self._plain_request(host, stamp, request, status, n) if plain else None
-            if found is not None:
-                requests += [found] * n
-            elif needle in line or b"%" in line:
-                for _ in range(n):
-                    self._scan_lines(line + b"\n", 0, len(line) + 1, requests)
-
-    def _plain_request(self, host, stamp, request, status, n=1):
-        """(client, second, status) of n equal plain lines (PLAIN_LINE's fields) that request
-        the target, when their client and time are plain (see _plain_client); else None, for
-        the long way."""
-        if self.needle not in request:
-            return None
-        key = self._plain.get(host) or self._plain_client(host)
-        t = self._times.get(stamp) or self.log_time(stamp)
-        if not key or t is None:
-            return None
-        self.matches += n
-        return key, t, self._statuses.setdefault(status, status)  # one object: sent once to replay
-
-    def _not_ahead(self, request, newest_allowed, default_time):
-        """A request stamped after newest_allowed counted as undated: the window's clock stays."""
-        t = request[1]
-        if t is None or t <= newest_allowed:
-            return request
-        self.ahead += 1
-        self.ahead_seconds = max(self.ahead_seconds, t - int(default_time))
-        return request[0], None, request[2]
-
-    def _plain_client(self, host):
-        """The client of a PLAIN_LINE whose first field is host, when the fast path may count it
-        (a validated address, not ignored, not a trusted proxy, not private: those go the long
-        way, which reports them); else None."""
-        keys = self.clients
-        key = keys.client_key(host)
-        if not key or key in keys.trusted_keys or key in keys.private_keys:
-            return None
-        if len(self._plain) > 65536:
-            self._plain.clear()
-        self._plain[host] = key
-        return key
-
-    def _read_line(self, data, start, end):
-        """(client, second or None, status) if the line is a matching request, else None."""
-        header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
-        body = start if header is None else header.end()
-        match = search_time_request(data, body, end)
-        if match is not None:
-            request, status = match.group(3), match.group(4)
-        else:
-            request_only = REQUEST_ONLY.search(data, body, end)
-            request, status = request_only.groups() if request_only else (data[body:end], None)
-        if self.needle not in request:
-            if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
-                return None
-        t = self._match_time(match) if match is not None else None
-        key = self.client(data, body, end)
-        if not key:
-            return None
-        if t is None and not self.undated_example:  # the first: the one a replay may skip
-            self.undated_example = data[start : min(end, start + 60)]
-        self.matches += 1
-        return key, t, status
-
-    def _match_time(self, match):
-        clf = match.group(1)
-        if clf:
-            return self.log_time(clf)
-        stamp = match.group(2)
-        t = self._times.get(stamp)
-        if t is None:
-            if len(self._times) > 4096:
-                self._times.clear()
-            t = self._times[stamp] = parse_iso_time(stamp)
-        return t
-
-    def _skip(self, why, example):
-        self.skipped += 1
-        self.skipped_why[why] += 1
-        if why not in self.examples:
-            self.examples[why] = printable(example)
-
-    def log_time(self, stamp):
-        """parse_clf_time, once per distinct timestamp (a cache of the last few thousand)."""
-        t = self._times.get(stamp)
-        if t is None:
-            if len(self._times) > 4096:
-                self._times.clear()
-            t = self._times[stamp] = parse_clf_time(stamp)
-        return t
+    def __init__(self, keys, skip):
+        self.keys, self.skip = keys, skip
+        self.private_hits = collections.Counter()
+        self._plain = {}  # first field -> client, for plain lines whose client it is
 
     def client(self, data, start=0, end=None):
         """The counted client of the line data[start:end], after any syslog header; None when
-        none counts (the reason is recorded in skipped_why).
+        none counts (the reason is skipped).
 
         The first field (%h), IPv4 or IPv6; the second when the first is a
         server name or address (vhost_combined: `www.example.com:443 192.0.2.9`,
@@ -558,14 +383,11 @@ class Scanner:
         proxies; and for a trusted proxy in the first field, its line's last
         quoted field (nginx "$http_x_forwarded_for" after Combined), walked the
         same way, as Apache's mod_remoteip and nginx's real_ip_recursive do.
-        Only a validated address is ever a client.
         """
-        if end is None:
-            end = len(data)
-        keys = self.clients
+        end = len(data) if end is None else end
+        keys = self.keys
         space = data.find(b" ", start, end)
-        if space == -1:
-            space = end
+        space = end if space == -1 else space
         first = bytes(data[start:space])
         limit = data.find(b" [", start, end)
         if data.find(b",", start, end if limit == -1 else limit) != -1:
@@ -581,35 +403,127 @@ class Scanner:
             if second is not None and (key is not None or first[:1] != b"-"):
                 key = second  # %v %h: a server name or address, then the client
         if key is None:
-            self._skip("no client address", first)
-            return None
+            return self.skip("no client address", first)
         if key in keys.trusted_keys:
             quoted = QUOTED.findall(data, start, end)
             if len(quoted) < 4:  # request, referer, agent, then X-Forwarded-For
-                self._skip("proxied", first)
-                return None
+                return self.skip("proxied", first)
             return self._forwarded(quoted[-1], first)
         if not key:
-            self._skip("ignored address", first)
-            return None
+            return self.skip("ignored address", first)
         if key in keys.private_keys and (key in self.private_hits or len(self.private_hits) < 1000):
             self.private_hits[key] += 1
         return key
 
     def _forwarded(self, value, example):
         """The client of an X-Forwarded-For value: from the right, the first address that is not a
-        trusted proxy (as mod_remoteip); None when there is none (the reason recorded)."""
+        trusted proxy (as mod_remoteip); None when there is none (the reason skipped)."""
         for entry in reversed([e for e in value.split(b",") if e.strip()]):
-            key = self.clients.key(entry.strip())
+            key = self.keys.key(entry.strip())
             if key is None:  # "-", a name, garbage: nothing left we can trust
                 break
-            if key not in self.clients.trusted_keys:
-                if key:
-                    return key
-                self._skip("ignored address", entry.strip())
+            if key not in self.keys.trusted_keys:
+                return key or self.skip("ignored address", entry.strip())
+        return self.skip("proxied", example)
+
+    def plain(self, host):
+        """The client of a PLAIN_LINE whose first field is host, when the fast path may count it:
+        a validated address, not ignored, not a trusted proxy, not private (those go the long
+        way, which reports them); else None."""
+        key = self._plain.get(host)
+        if key is None:
+            keys = self.keys
+            key = keys.client_key(host)
+            if not key or key in keys.trusted_keys or key in keys.private_keys:
                 return None
-        self._skip("proxied", example)
-        return None
+            if len(self._plain) > 65536:
+                self._plain.clear()
+            self._plain[host] = key
+        return key
+
+
+class LineParser:
+    """What one line says: (client, second or None, status) of a matching request, or None and
+    why not. Pure. Public: request(data, start, end), plain_request(host, stamp, request,
+    status, n), log_time(stamp), skip_undated(); needle, finder (a ClientFinder); counters
+    matches, skipped, and for each reason a line did not count, skipped_why[reason] and
+    examples[reason]; undated_example.
+
+    A request counts when its percent-decoded request line contains the
+    target (Apache decodes the path before serving it); in a line with no
+    request, the target anywhere counts. Timestamps and client tokens are
+    parsed once each and cached. Every rule about formats lives here.
+    """
+
+    def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
+        self.needle = target.encode("utf-8")
+        self.max_line_bytes = max_line_bytes
+        self.finder = ClientFinder(ClientKeys(ipv6_prefix, ignore, trusted), self._skip)
+        self.private_hits = self.finder.private_hits
+        self.matches = self.skipped = 0
+        self.skipped_why = collections.Counter()
+        self.examples = {}
+        self.undated_example = b""
+        self._times, self._statuses = {}, {}
+
+    def request(self, data, start, end):
+        """The long way: the request of any line data[start:end] (no newline), or None."""
+        if end - start > self.max_line_bytes:
+            if data.find(self.needle, start, end) != -1:
+                self._skip("over-long", data[start : start + 60])
+            return None
+        header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
+        body = start if header is None else header.end()
+        match = search_time_request(data, body, end)
+        if match is not None:
+            request, status = match.group(3), match.group(4)
+        else:
+            request_only = REQUEST_ONLY.search(data, body, end)
+            request, status = request_only.groups() if request_only else (data[body:end], None)
+        if self.needle not in request:
+            if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
+                return None
+        t = self._match_time(match) if match is not None else None
+        key = self.finder.client(data, body, end)
+        if not key:
+            return None
+        if t is None and not self.undated_example:  # the first: the one a replay may skip
+            self.undated_example = data[start : min(end, start + 60)]
+        self.matches += 1
+        return key, t, status
+
+    def plain_request(self, host, stamp, request, status, n=1):
+        """The fast way: (client, second, status) of n equal lines PLAIN_LINE split into these
+        fields, when they request the target from a plain client (ClientFinder.plain) at a
+        readable time; else None, for the long way."""
+        if self.needle not in request:
+            return None
+        key = self.finder.plain(host)
+        t = self._times.get(stamp) or self.log_time(stamp)
+        if not key or t is None:
+            return None
+        self.matches += n
+        return key, t, self._statuses.setdefault(status, status)  # one object: sent once to replay
+
+    def _match_time(self, match):
+        clf = match.group(1)
+        return self.log_time(clf) if clf else self.log_time(match.group(2), parse_iso_time)
+
+    def log_time(self, stamp, parse=parse_clf_time):
+        """parse(stamp), once per distinct timestamp (a cache of the last few thousand)."""
+        t = self._times.get(stamp)
+        if t is None:
+            if len(self._times) > 4096:
+                self._times.clear()
+            t = self._times[stamp] = parse(stamp)
+        return t
+
+    def _skip(self, why, example):
+        """Count a matching line that did not count, and why; None."""
+        self.skipped += 1
+        self.skipped_why[why] += 1
+        if why not in self.examples:
+            self.examples[why] = printable(example)
 
     def skip_undated(self):
         """The last matching line had no readable time and nothing to count it at (replay, before
@@ -617,20 +531,112 @@ class Scanner:
         self.matches -= 1
         self._skip("no readable time", self.undated_example)
 
-    def proxied_hint(self):
-        """One sentence when one private or loopback address holds most matching requests and no
-        proxy is trusted: the log looks proxied. Else None."""
-        if self.clients.trusted or self.matches < 50 or not self.private_hits:
-            return None
-        key, hits = self.private_hits.most_common(1)[0]
-        if hits * 2 <= self.matches:
-            return None
-        return (
-            "%d %% of the matching requests come from %s, a private or loopback address: the log "
-            "looks proxied (a load balancer or CDN in the first field). Use --trusted-proxy %s, or "
-            "make the web server log the real client in %%h (Apache mod_remoteip, nginx "
-            "set_real_ip_from with real_ip_recursive)" % (100 * hits // self.matches, key, key)
-        )
+
+class Scanner(LineParser):
+    """Turns spans of complete log lines into runs (client, second, status, n) of equal matching
+    requests. Pure. Public: scan(data, default_time, start, end, newest_allowed); counters
+    lines, ahead and ahead_seconds (lines stamped after newest_allowed), last_line_time; and
+    LineParser's.
+
+    Only lines holding the target or a "%" cost Python work; the rest is found
+    by bytes.find in C. Where most lines match (a flood, a heavy client), one
+    expression splits them all in C and equal lines are parsed once.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lines = self.ahead = self.ahead_seconds = 0
+        self.last_line_time = None  # log time of the last line read, matching or not
+
+    def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
+        """[(client, second, status, n)]: the runs of n equal matching requests in data[start:end].
+
+        The span holds whole lines, each ending with a newline. second is None
+        for a line whose time cannot be read; default_time (live: the clock)
+        replaces a time later than newest_allowed (live: the clock plus a
+        small tolerance), so one line from a skewed clock cannot move the
+        window's clock hours ahead. status is the three-digit status or None.
+        """
+        end = len(data) if end is None else end
+        lines = data.count(b"\n", start, end)
+        self.lines += lines
+        requests = []
+        if data.count(self.needle, start, end) * 2 > lines:
+            self._scan_rows(data, start, end, requests)
+        else:
+            self._scan_lines(data, start, end, requests)
+        if newest_allowed is not None:
+            requests = [self._not_ahead(request, newest_allowed, default_time) for request in requests]
+        # how far behind the log we are: one timestamp per chunk, not per line
+        last = search_time_request(data, data.rfind(b"\n", start, end - 1) + 1 or start, end)
+        if last is not None:
+            self.last_line_time = self._match_time(last) or self.last_line_time
+        return [(*request, len(list(same))) for request, same in itertools.groupby(requests)]
+
+    def _scan_lines(self, data, start, end, requests):
+        """Append the (client, second, status) of the matching requests in data[start:end]: only
+        lines that hold the target or a "%" are looked at."""
+        needle, find, rfind, plain_match = self.needle, data.find, data.rfind, PLAIN_LINE.match
+        limit = self.max_line_bytes
+        i = find(needle, start, end)
+        p = find(b"%", start, end)
+        while i != -1 or p != -1:
+            at = i if p == -1 or (i != -1 and i < p) else p
+            line_start = rfind(b"\n", start, at) + 1 or start
+            line_end = find(b"\n", at, end)
+            line_end = end if line_end == -1 else line_end
+            fields = plain_match(data, line_start, line_end) if line_end - line_start <= limit else None
+            request = None if fields is None else self.plain_request(*fields.groups())  # the usual line
+            if request is None:
+                request = self.request(data, line_start, line_end)
+            if request is not None:
+                requests.append(request)
+            if i != -1 and i < line_end:
+                i = find(needle, line_end, end)
+            if p != -1 and p < line_end:
+                p = find(b"%", line_end, end)
+
+    def _scan_rows(self, data, start, end, requests):
+        """_scan_lines for a span where most lines match: PLAIN_ROWS splits every line in C,
+        equal lines are taken together, and only lines that are not plain, or that cannot be
+        counted at once, go the long way."""
+        needle, limit = self.needle, self.max_line_bytes
+        for fields, same in itertools.groupby(PLAIN_ROWS.findall(data, start, end)):
+            line, host, stamp, request, status = fields
+            n = len(list(same))
+            plain = host and len(line) <= limit
+            found = self.plain_request(host, stamp, request, status, n) if plain else None
+            if found is not None:
+                requests += [found] * n
+            elif needle in line or b"%" in line:
+                for _ in range(n):
+                    self._scan_lines(line + b"\n", 0, len(line) + 1, requests)
+
+    def _not_ahead(self, request, newest_allowed, default_time):
+        """A request stamped after newest_allowed counted as undated: the window's clock stays."""
+        t = request[1]
+        if t is None or t <= newest_allowed:
+            return request
+        self.ahead += 1
+        self.ahead_seconds = max(self.ahead_seconds, t - int(default_time))
+        return request[0], None, request[2]
+
+
+def proxied_hint(scanner):
+    """One sentence when one private or loopback address holds most matching requests and no
+    proxy is trusted: the log looks proxied. Else None."""
+    hits, matches = scanner.private_hits, scanner.matches
+    if scanner.finder.keys.trusted or matches < 50 or not hits:
+        return None
+    key, most = hits.most_common(1)[0]
+    if most * 2 <= matches:
+        return None
+    return (
+        "%d %% of the matching requests come from %s, a private or loopback address: the log "
+        "looks proxied (a load balancer or CDN in the first field). Use --trusted-proxy %s, or "
+        "make the web server log the real client in %%h (Apache mod_remoteip, nginx "
+        "set_real_ip_from with real_ip_recursive)" % (100 * most // matches, key, key)
+    )
 
 
 def _percent_byte(match):
@@ -2407,7 +2413,7 @@ class Monitor:
                 "Log times up to %s ahead of the clock (a skewed "
                 "clock?): such lines count at the clock time" % duration_text(scanner.ahead_seconds),
             )
-        hint = scanner.proxied_hint()
+        hint = proxied_hint(scanner)
         if hint:
             self.reporter.report("proxied", True, hint)
 
@@ -2768,7 +2774,7 @@ class Tally:
                 {"reason": reason, "count": n, "example": example}
                 for reason, n, example in not_counted(detector, overlong, settings.utc)
             ],
-            "proxied_hint": scanner.proxied_hint(),
+            "proxied_hint": proxied_hint(scanner),
             "statuses": _status_rows(self.statuses) if total else [],
             "top": [
                 {

@@ -72,7 +72,7 @@ class ParseTest(unittest.TestCase):
 
     def test_client_is_first_field_ipv4_ipv6_vhost(self):
         def client(line):
-            return log_monitor.Scanner("x").client(line)
+            return log_monitor.Scanner("x").finder.client(line)
 
         self.assertEqual(client(b'192.0.2.7 - - [x] "GET /x"'), "192.0.2.7")
         self.assertEqual(client(b'2001:DB8::1 - - [x] "GET /x"'), "2001:db8::1")

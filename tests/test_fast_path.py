@@ -2,9 +2,9 @@
 
 - Scanner: a plain Combined line of an ordinary client is taken by one
   expression (PLAIN_LINE, or PLAIN_ROWS over a span where most lines match);
-  every other line goes the long way (_read_line). Both paths over a span
+  every other line goes the long way (LineParser.request). Both paths over a span
   mixing every layout must give the same requests and the same counters as
-  _read_line on each line.
+  the long way on each line.
 - Runs: the scanner gathers equal requests into (client, second, status, n)
   and the window and the tally count the part of a run that cannot alert in
   bulk. Counting runs must give the same alerts, window and report as counting
@@ -61,17 +61,12 @@ class ScannerPathsTest(unittest.TestCase):
         return log_monitor.Detector.from_settings(settings).scanner
 
     def reference(self, data):
-        """(requests, counters) of the long way: _read_line on each line, as the scanner would."""
+        """(requests, counters) of the long way on each line that holds the target or a "%"."""
         scanner = self.scanner()
         requests = []
         for line in data.splitlines(keepends=True):
-            end = len(line) - 1
-            if end > scanner.max_line_bytes:
-                if scanner.needle in line:
-                    scanner._skip("over-long", line[:60])
-                continue
             if scanner.needle in line or b"%" in line:
-                request = scanner._read_line(line, 0, end)
+                request = scanner.request(line, 0, len(line) - 1)
                 if request is not None:
                     requests.append(request)
         return requests, counters(scanner)
