@@ -2624,104 +2624,27 @@ class Stopper:
 
 
 # ---------------------------------------------------------------- replay
-class Tally:
-    """What a replay reports beyond the alerts, gathered in the same single pass. Pure.
+class Timeline:
+    """Matching requests and alerts per bucket of log time (a minute, coarser for long spans).
+    Pure. Public: add(t, n), alert(t), as_dict() -> the report's timeline or None."""
 
-    Public: add(client, second, status, entry) for each counted request
-    (entry: the window's table entry of the client after it was counted);
-    alert(alert); report(...) -> the report dict. Per client (bounded by
-    max_clients like the window's table): requests, the largest count it
-    reached in any window, its status codes; overall: status codes, a
-    timeline, and the threshold sweep: for each threshold, the clients that
-    would have alerted and the alerts that would have been sent, by the same
-    re-alert rule, on the counts of the configured window and of each
-    sweep_windows window (one more SlidingWindow each, kept only for its counts).
-    """
-
-    def __init__(self, window, threshold, max_clients=MAX_TRACKED_IPS, sweep_windows=()):
-        self.window, self.threshold, self.max_clients = window, threshold, max_clients
-        # a first request never alerts in the sweep (it has no row yet): thresholds from 2 on
-        self.thresholds = sorted(
-            {max(min(2, threshold), threshold // 2), threshold, 2 * threshold, 5 * threshold}
-        )
-        self.others = [SlidingWindow(w, 1 << 62, max_clients) for w in sweep_windows if w != window]
-        self.rows = {}  # client -> status of its only request, or [requests, max, statuses, sweep]
-        self.forgotten = 0
-        self.first_time, self.last_time = 1 << 62, -(1 << 62)  # none yet: first > last
-        self.statuses = collections.Counter()
+    def __init__(self):
         self.bucket_seconds, self.buckets, self.alert_buckets = (
             60,
             collections.Counter(),
             collections.Counter(),
         )
-        n = len(self.thresholds) * (1 + len(self.others))
-        self.sweep_alerts, self.sweep_clients = [0] * n, [0] * n
-        self.alerted = set()
 
-    def add(self, key, t, status, entry):
-        """Count one request of client key at log second t."""
-        if t < self.first_time:
-            self.first_time = t
-        if t > self.last_time:
-            self.last_time = t
-        self.statuses[status] += 1
+    def add(self, t, n=1):
+        """Count n requests at log second t."""
         buckets = self.buckets
-        buckets[t // self.bucket_seconds] += 1
+        buckets[t // self.bucket_seconds] += n
         if len(buckets) > 100000:  # a log spanning years: coarser buckets, bounded memory
             self._coarsen()
-        rows = self.rows
-        row = rows.get(key, False)
-        if row is False:
-            if len(rows) >= self.max_clients:
-                self.forgotten += make_room(rows, self.max_clients // 4, lambda row: row[0], _is_list)
-            rows[key] = status
-        else:
-            if row is None or row.__class__ is bytes:
-                row = rows[key] = [1, 1, {row: 1}, [None] * len(self.sweep_alerts)]
-            row[0] += 1
-            row[2][status] = row[2].get(status, 0) + 1
-            counts = [1 if entry is None or entry.__class__ is int else _count_at(entry, t, self.window)]
-            if counts[0] > row[1]:
-                row[1] = counts[0]
-            self._sweep(row[3], key, t, counts[0], 0)
-        if not self.others:
-            return
-        for n, other in enumerate(self.others, 1):
-            other.add(key, t)
-            other_entry = other.clients.get(key)
-            if row is not False and other_entry is not None and other_entry.__class__ is not int:
-                self._sweep(rows[key][3], key, t, other_entry.recent, n)
 
-    def takes_repeats(self, key):
-        """True when add_repeats can count more requests of key in bulk."""
-        return not self.others and self.rows.get(key).__class__ is list
-
-    def add_repeats(self, key, t, status, entry, n):
-        """Count n more requests like the last one add() counted (same client, second and status),
-        which the window counted in bulk (entry: its Hits). The same as n calls of add()."""
-        self.statuses[status] += n
-        self.buckets[t // self.bucket_seconds] += n
-        row = self.rows[key]
-        row[0] += n
-        row[2][status] += n
-        if entry.recent > row[1]:
-            row[1] = entry.recent
-        # the counts only grow within one second, and each threshold alerts at most once in it
-        self._sweep(row[3], key, t, entry.recent, 0)
-
-    def _sweep(self, last_alerts, key, t, count, n):
-        """The re-alert rule for each threshold, at window number n (0: the configured one)."""
-        window = self.window if n == 0 else self.others[n - 1].window
-        base = n * len(self.thresholds)
-        for i, threshold in enumerate(self.thresholds):
-            if count < threshold:
-                return
-            last = last_alerts[base + i]
-            if last is None or t >= last + window:
-                if last is None:
-                    self.sweep_clients[base + i] += 1
-                self.sweep_alerts[base + i] += 1
-                last_alerts[base + i] = t
+    def alert(self, t):
+        """Count an alert at log second t."""
+        self.alert_buckets[t // self.bucket_seconds] += 1
 
     def _coarsen(self):
         old, self.bucket_seconds = self.bucket_seconds, self.bucket_seconds * 60
@@ -2732,68 +2655,72 @@ class Tally:
             counter.clear()
             counter.update(merged)
 
-    def alert(self, alert):
-        """Note an alert the replay raised (for the timeline and the sweep's configured row)."""
-        self.alert_buckets[alert.time // self.bucket_seconds] += 1
-        self.alerted.add(alert.client)
-
-    def report(self, detector, settings, files, order_note, alerts, top, overlong=0):
-        """The report dict every rendering of a replay comes from (see report_lines)."""
-        scanner, window = detector.scanner, detector.window
-        ranked = heapq.nlargest(top, self.rows.items(), key=lambda item: _requests(item[1]))
-        timeline = None
+    def as_dict(self):
+        """{start, bucket_seconds, counts, alerts}, at most about 100,000 buckets; None if empty."""
         while self.buckets and max(self.buckets) - min(self.buckets) > 100000:
             self._coarsen()  # a span of years (or of a bogus date): coarser buckets, a short list
-        if self.buckets:
-            first, last = min(self.buckets), max(self.buckets)
-            timeline = {
-                "start": first * self.bucket_seconds,
-                "bucket_seconds": self.bucket_seconds,
-                "counts": [self.buckets.get(b, 0) for b in range(first, last + 1)],
-                "alerts": [self.alert_buckets.get(b, 0) for b in range(first, last + 1)],
-            }
-        total = sum(self.statuses.values())
+        if not self.buckets:
+            return None
+        first, last = min(self.buckets), max(self.buckets)
         return {
-            "version": __version__,
-            "files": list(files),
-            "order_note": order_note,
-            "target": settings.target,
-            "window": settings.window,
-            "threshold": settings.threshold,
-            "utc": settings.utc,
-            "lines": scanner.lines,
-            "matching": scanner.matches,
-            "distinct_clients": len(self.rows) + self.forgotten,
-            "distinct_clients_upper_bound": bool(self.forgotten),
-            "alerts": detector.alerts,
-            "late_counted": window.late_counted,
-            "late_ignored": window.late,
-            "first_time": self.first_time if total else None,
-            "last_time": self.last_time if total else None,
-            "skipped": [
-                {"reason": reason, "count": n, "example": example}
-                for reason, n, example in not_counted(detector, overlong, settings.utc)
-            ],
-            "proxied_hint": proxied_hint(scanner),
-            "statuses": _status_rows(self.statuses) if total else [],
-            "top": [
-                {
-                    "client": key,
-                    "requests": _requests(row),
-                    "max_in_window": 1 if not isinstance(row, list) else row[1],
-                    "statuses": _status_rows(row[2] if isinstance(row, list) else {row: 1}),
-                }
-                for key, row in ranked
-            ],
-            "timeline": timeline,
-            "sweep": self._sweep_rows(detector),
-            "alerts_list": [{"time": a.time, "client": a.client, "count": a.count} for a in alerts],
+            "start": first * self.bucket_seconds,
+            "bucket_seconds": self.bucket_seconds,
+            "counts": [self.buckets.get(b, 0) for b in range(first, last + 1)],
+            "alerts": [self.alert_buckets.get(b, 0) for b in range(first, last + 1)],
         }
 
-    def _sweep_rows(self, detector):
+
+class Sweep:
+    """The threshold sweep: for each threshold, the clients that would have alerted and the
+    alerts that would have been sent, by the same re-alert rule, on the counts of the
+    configured window and of each sweep_windows window (one more SlidingWindow each, kept
+    only for its counts). Pure. Public: new_marks(), count(marks, t, count, n),
+    add_others(key, t, marks), alert(client), rows(highest_rows, alerts); others.
+
+    marks: a client's last alert second per (window, threshold), a list.
+    """
+
+    def __init__(self, window, threshold, max_clients=MAX_TRACKED_IPS, sweep_windows=()):
+        self.window, self.threshold = window, threshold
+        # a first request never alerts in the sweep (it has no row yet): thresholds from 2 on
+        self.thresholds = sorted(
+            {max(min(2, threshold), threshold // 2), threshold, 2 * threshold, 5 * threshold}
+        )
+        self.others = [SlidingWindow(w, 1 << 62, max_clients) for w in sweep_windows if w != window]
+        n = len(self.thresholds) * (1 + len(self.others))
+        self.alerts, self.clients = [0] * n, [0] * n
+        self.alerted = set()
+
+    def new_marks(self):
+        return [None] * len(self.alerts)
+
+    def count(self, marks, t, count, n=0):
+        """The re-alert rule for each threshold, at window number n (0: the configured one)."""
+        window = self.window if n == 0 else self.others[n - 1].window
+        base = n * len(self.thresholds)
+        for i, threshold in enumerate(self.thresholds):
+            if count < threshold:
+                return
+            last = marks[base + i]
+            if last is None or t >= last + window:
+                if last is None:
+                    self.clients[base + i] += 1
+                self.alerts[base + i] += 1
+                marks[base + i] = t
+
+    def add_others(self, key, t, marks):
+        """Count a request in the other windows, and their sweep when the client has marks."""
+        for n, other in enumerate(self.others, 1):
+            other.add(key, t)
+            entry = other.clients.get(key)
+            if marks is not None and entry is not None and entry.__class__ is not int:
+                self.count(marks, t, entry.recent, n)
+
+    def rows(self, maxima, alerts):
+        """The report's sweep rows; maxima: each repeat client's largest count in the window,
+        alerts: the replay's own alerts (the configured row)."""
         rows = []
-        windows = [self.window] + [other.window for other in self.others]
-        for n, window in enumerate(windows):
+        for n, window in enumerate([self.window] + [other.window for other in self.others]):
             for i, threshold in enumerate(self.thresholds):
                 k = n * len(self.thresholds) + i
                 configured = n == 0 and threshold == self.threshold
@@ -2801,27 +2728,134 @@ class Tally:
                     {
                         "window": window,
                         "threshold": threshold,
-                        "clients": len(self.alerted) if configured else self.sweep_clients[k],
-                        "alerts": detector.alerts if configured else self.sweep_alerts[k],
+                        "clients": len(self.alerted) if configured else self.clients[k],
+                        "alerts": alerts if configured else self.alerts[k],
                         "configured": configured,
                         "note": "",
                     }
                 )
-        highest = max((row[1] for row in self.rows.values() if isinstance(row, list)), default=1)
+        highest = max(maxima, default=1)
         if highest not in self.thresholds:
-            reached = sum(1 for row in self.rows.values() if isinstance(row, list) and row[1] == highest)
-            rows.insert(
-                sum(1 for threshold in self.thresholds if threshold < highest),
-                {
-                    "window": self.window,
-                    "threshold": highest,
-                    "clients": reached,
-                    "alerts": reached,
-                    "configured": False,
-                    "note": "the largest count any client reached (alerts: at least)",
-                },
-            )
+            reached = sum(1 for m in maxima if m == highest)
+            row = {"window": self.window, "threshold": highest, "clients": reached, "alerts": reached}
+            row.update(configured=False, note="the largest count any client reached (alerts: at least)")
+            rows.insert(sum(1 for threshold in self.thresholds if threshold < highest), row)
         return rows
+
+
+class Tally:
+    """What a replay reports beyond the alerts, gathered in the same single pass. Pure.
+
+    Public: add(client, second, status, entry) for each counted request
+    (entry: the window's table entry of the client after it was counted);
+    takes_repeats(client) and add_repeats(...) for a run of them; alert(alert);
+    rows, forgotten, first_time, last_time, statuses, timeline (a Timeline),
+    sweep (a Sweep). Per client (bounded by max_clients like the window's
+    table): requests, the largest count it reached in any window, its status
+    codes. replay_report() makes the report of it.
+    """
+
+    def __init__(self, window, threshold, max_clients=MAX_TRACKED_IPS, sweep_windows=()):
+        self.window, self.max_clients = window, max_clients
+        self.rows = {}  # client -> status of its only request, or [requests, max, statuses, marks]
+        self.forgotten = 0
+        self.first_time, self.last_time = 1 << 62, -(1 << 62)  # none yet: first > last
+        self.statuses = collections.Counter()
+        self.timeline = Timeline()
+        self.sweep = Sweep(window, threshold, max_clients, sweep_windows)
+
+    def add(self, key, t, status, entry):
+        """Count one request of client key at log second t."""
+        if t < self.first_time:
+            self.first_time = t
+        if t > self.last_time:
+            self.last_time = t
+        self.statuses[status] += 1
+        self.timeline.add(t)
+        rows = self.rows
+        row = rows.get(key, False)
+        if row is False:
+            if len(rows) >= self.max_clients:
+                self.forgotten += make_room(rows, self.max_clients // 4, lambda row: row[0], _is_list)
+            rows[key] = status
+        else:
+            if row is None or row.__class__ is bytes:
+                row = rows[key] = [1, 1, {row: 1}, self.sweep.new_marks()]
+            row[0] += 1
+            row[2][status] = row[2].get(status, 0) + 1
+            count = 1 if entry is None or entry.__class__ is int else _count_at(entry, t, self.window)
+            if count > row[1]:
+                row[1] = count
+            self.sweep.count(row[3], t, count)
+        if self.sweep.others:
+            self.sweep.add_others(key, t, None if row is False else rows[key][3])
+
+    def takes_repeats(self, key):
+        """True when add_repeats can count more requests of key in bulk."""
+        return not self.sweep.others and self.rows.get(key).__class__ is list
+
+    def add_repeats(self, key, t, status, entry, n):
+        """Count n more requests like the last one add() counted (same client, second and status),
+        which the window counted in bulk (entry: its Hits). The same as n calls of add()."""
+        self.statuses[status] += n
+        self.timeline.add(t, n)
+        row = self.rows[key]
+        row[0] += n
+        row[2][status] += n
+        if entry.recent > row[1]:
+            row[1] = entry.recent
+        # the counts only grow within one second, and each threshold alerts at most once in it
+        self.sweep.count(row[3], t, entry.recent)
+
+    def alert(self, alert):
+        """Note an alert the replay raised (for the timeline and the sweep's configured row)."""
+        self.timeline.alert(alert.time)
+        self.sweep.alerted.add(alert.client)
+
+
+def replay_report(tally, detector, settings, files, order_note, alerts, overlong=0):
+    """The report dict every rendering of a replay comes from (see report_lines)."""
+    scanner, window = detector.scanner, detector.window
+    ranked = heapq.nlargest(settings.top, tally.rows.items(), key=lambda item: _requests(item[1]))
+    total = sum(tally.statuses.values())
+    return {
+        "version": __version__,
+        "files": list(files),
+        "order_note": order_note,
+        "target": settings.target,
+        "window": settings.window,
+        "threshold": settings.threshold,
+        "utc": settings.utc,
+        "lines": scanner.lines,
+        "matching": scanner.matches,
+        "distinct_clients": len(tally.rows) + tally.forgotten,
+        "distinct_clients_upper_bound": bool(tally.forgotten),
+        "alerts": detector.alerts,
+        "late_counted": window.late_counted,
+        "late_ignored": window.late,
+        "first_time": tally.first_time if total else None,
+        "last_time": tally.last_time if total else None,
+        "skipped": [
+            {"reason": reason, "count": n, "example": example}
+            for reason, n, example in not_counted(detector, overlong, settings.utc)
+        ],
+        "proxied_hint": proxied_hint(scanner),
+        "statuses": _status_rows(tally.statuses) if total else [],
+        "top": [
+            {
+                "client": key,
+                "requests": _requests(row),
+                "max_in_window": 1 if not isinstance(row, list) else row[1],
+                "statuses": _status_rows(row[2] if isinstance(row, list) else {row: 1}),
+            }
+            for key, row in ranked
+        ],
+        "timeline": tally.timeline.as_dict(),
+        "sweep": tally.sweep.rows(
+            [row[1] for row in tally.rows.values() if isinstance(row, list)], detector.alerts
+        ),
+        "alerts_list": [{"time": a.time, "client": a.client, "count": a.count} for a in alerts],
+    }
 
 
 def _count_at(entry, t, window):
@@ -3088,7 +3122,7 @@ def replay(settings, out=print_line):
         log.error("Cannot read %s: %s", e.path, e.error)
         return 1
     files = [p for p, _ in sources]
-    report = tally.report(detector, settings, files, order_note, alerts, settings.top, overlong)
+    report = replay_report(tally, detector, settings, files, order_note, alerts, overlong)
     if settings.html:
         try:
             with open(settings.html, "w", encoding="utf-8") as f:

@@ -121,7 +121,7 @@ class RunsTest(unittest.TestCase):
         detector.cleanup_seconds = 120
         alerts = detector.count(runs, None)
         window = detector.window
-        report = tally.report(detector, settings, [], None, alerts, 10)
+        report = log_monitor.replay_report(tally, detector, settings, [], None, alerts)
         return alerts, window.late, window.late_counted, report
 
     def test_runs_count_as_their_requests_one_by_one(self):

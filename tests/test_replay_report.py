@@ -502,7 +502,7 @@ class FloodTest(ReplayTest):
             def add(self, *args, **kwargs):
                 super().add(*args, **kwargs)
                 self.most_rows = max(self.most_rows, len(self.rows))
-                for other in self.others:
+                for other in self.sweep.others:
                     self.most_other_rows = max(self.most_other_rows, len(other.clients))
 
         page_path = os.path.join(self.dir, "flood.html")
