@@ -3842,7 +3842,14 @@ def build_parser():
         epilog=EXIT_STATUSES + "\n\n" + EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    d = "(default: %(default)s)"
+    for add_flags in (add_log_flags, add_alert_flags, add_client_flags, add_watch_flags):
+        add_flags(p, "(default: %(default)s)")
+    p.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    return p
+
+
+def add_log_flags(p, d):
+    """The flags of the log followed and of the window; d: the default's help text."""
     p.add_argument("--log-dir", help="directory of the dated logs (default: %s)" % LOG_DIR)
     p.add_argument("--log-prefix", default=LOG_PREFIX, help="file name before the date " + d)
     p.add_argument("--date-format", default=LOG_DATE_FORMAT, help="strftime date in the name " + d)
@@ -3875,6 +3882,10 @@ def build_parser():
         default=CLEANUP_INTERVAL,
         help="seconds between sweeps of idle clients " + d,
     )
+
+
+def add_alert_flags(p, d):
+    """The flags of alerting, of the replay and of the state file."""
     p.add_argument(
         "--facility",
         type=facility_level,
@@ -3908,6 +3919,10 @@ def build_parser():
         default=STATE_FILE,
         help="keep the read position here across restarts " + d,
     )
+
+
+def add_client_flags(p, d):
+    """The flags of who counts as a client, of the output and of the replay report."""
     p.add_argument(
         "--ipv6-prefix", type=prefix_length, default=IPV6_PREFIX, help="count IPv6 clients per /N prefix " + d
     )
@@ -3964,6 +3979,10 @@ def build_parser():
         "X-Forwarded-For, walked from the right past these; repeatable (default: TRUSTED_PROXIES: %s)"
         % (TRUSTED_PROXIES or "none"),
     )
+
+
+def add_watch_flags(p, d):
+    """The flags of watching URLs."""
     p.add_argument(
         "--watch-url",
         dest="watch_urls",
@@ -3991,8 +4010,6 @@ def build_parser():
         default=WATCH_FAILURES,
         help="failed requests in a row that make a URL down " + d,
     )
-    p.add_argument("--version", action="version", version="%(prog)s " + __version__)
-    return p
 
 
 def parse_args(argv=None):
