@@ -4081,19 +4081,9 @@ def drain(waiting, idle_seconds):
             last, since = now_waiting, time.monotonic()
 
 
-def main(argv=None):
-    """Run the monitor (or a replay) with argv; returns the exit status."""
-    if not isinstance(logging.getLevelName(LOG_LEVEL), int):
-        sys.stderr.write("log_monitor.py: error: LOG_LEVEL %r is not a logging level\n" % (LOG_LEVEL,))
-        return 2
-    logging.basicConfig(level=LOG_LEVEL, format="%(message)s", stream=sys.stderr)
-    settings = parse_args(argv)
-    if settings.replay:
-        try:
-            return replay(settings)
-        except KeyboardInterrupt:
-            log.error("Replay interrupted")
-            return 130
+def start_alerting(settings):
+    """Start the threads that deliver alerts (stdout, and unless --dry-run syslog and hooks);
+    (alerting, stdout writer, courier or None, hooks or None)."""
     writer = StdoutWriter()
     writer.start()
     courier = None
@@ -4126,6 +4116,23 @@ def main(argv=None):
         hooks=hooks,
         as_json=settings.json,
     )
+    return alerting, writer, courier, hooks
+
+
+def main(argv=None):
+    """Run the monitor (or a replay) with argv; returns the exit status."""
+    if not isinstance(logging.getLevelName(LOG_LEVEL), int):
+        sys.stderr.write("log_monitor.py: error: LOG_LEVEL %r is not a logging level\n" % (LOG_LEVEL,))
+        return 2
+    logging.basicConfig(level=LOG_LEVEL, format="%(message)s", stream=sys.stderr)
+    settings = parse_args(argv)
+    if settings.replay:
+        try:
+            return replay(settings)
+        except KeyboardInterrupt:
+            log.error("Replay interrupted")
+            return 130
+    alerting, writer, courier, hooks = start_alerting(settings)
     watcher = (
         UrlWatcher(settings.watch_urls, settings.watch_every, settings.watch_timeout, settings.watch_failures)
         if settings.watch_urls
