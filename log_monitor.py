@@ -2333,23 +2333,17 @@ class Detector:
         return alerts
 
 
-class Monitor:
-    """The live daemon. poll_once(now) reads and counts new lines and sends alerts; periodic(now)
-    does the cleanup, the state save and the status line; run() is only the loop around them.
+class LiveLog:
+    """The log followed live: its files (a Follower, or standard input), the Detector that counts
+    their lines and the StateFile that keeps the read position.
 
-    Public: poll_once, periodic, run, resume, status_line; stop_requested and
-    status_requested are flags set by signal handlers; status_parts, callables
-    whose text ends the status line. alert is called with each Alert; clock
-    and sleep are injected so tests run on simulated time.
+    Public: read(now, deadline) yields the Alerts of new lines; behind (more was
+    left to read at the deadline); resume(now, stopped), save(), files(),
+    close(); detector, follower, state (None without --state-file).
     """
 
-    pass_seconds = 0.5  # reading time of one pass before signals and periodic work
-
-    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep, watcher=None, url_alert=None):
+    def __init__(self, settings):
         self.settings = settings
-        self.alert = alert
-        self.clock, self.sleep = clock, sleep
-        self.watcher, self.url_alert = watcher, url_alert  # URL checks, if any
         self.detector = Detector.from_settings(settings)
         if settings.log_file:
             follow_spec = os.path.abspath(settings.log_file)
@@ -2365,57 +2359,97 @@ class Monitor:
         self.state = None  # URLs only (watch_only): no log to follow, no position to keep
         if settings.state_file and not settings.watch_only:
             self.state = StateFile(settings.state_file, follow_spec)
+        self.behind = False
+
+    def read(self, now, deadline):
+        """Yield the Alerts of the lines written since the last read, until time.monotonic() passes
+        deadline (then behind is set). A line stamped more than max_clock_ahead after now
+        counts at now: one line from a skewed clock must not make every real request late."""
+        newest_allowed = now + self.settings.max_clock_ahead
+        self.behind = False
+        for buf, start, end in self.follower.poll(now):
+            for alert in self.detector.feed(buf, now, start, end, newest_allowed):
+                yield alert._replace(file=self.follower.reading)
+            if time.monotonic() > deadline:
+                self.behind = True
+                return
+
+    def files(self):
+        return self.follower.files()
+
+    def save(self):
+        """Save the read position (see StateFile)."""
+        self.state.save(self.follower.files(), self.detector.window.log_now)
+
+    def resume(self, now, stopped=lambda: False):
+        """Continue from the state file: re-open files at their offsets, rebuild the windows
+        (rebuild_window); True if the state was used. stopped() ends a long rebuild."""
+        resumed = self.state.resume()
+        if resumed is None:
+            return False
+        files, log_time = resumed
+        self.follower.starting = False  # a file not in the state appeared while we were down
+        window = self.detector.window
+        late = window.late, window.late_counted
+        for log_file in files:
+            if log_time is not None:
+                rebuild_window(self.settings, window, log_file, log_time, stopped)
+            self.follower.adopt(log_file, now)
+            log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
+        window.late, window.late_counted = late
+        return True
+
+    def close(self):
+        self.follower.close()
+
+
+def rebuild_window(settings, window, log_file, log_time, stopped):
+    """Count the last two windows of log before log_file's offset again into window, with
+    their alerts dropped and outside the live statistics: a burst split by a restart still
+    alerts, and an alert sent before the stop is not sent again."""
+    rebuild = Detector(Detector.from_settings(settings).scanner, window)
+    for buf, start, end in log_file.read_before(log_time - window.horizon_seconds):
+        rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
+        if stopped():  # SIGTERM during a long rebuild
+            break
+
+
+class Monitor:
+    """The live daemon. poll_once(now) reads and counts new lines and sends alerts; periodic(now)
+    does the cleanup, the state save and the status line; run() is only the loop around them.
+
+    Public: poll_once, periodic, run, resume, status_line; log (a LiveLog) and
+    its detector, follower and state; stop_requested and status_requested are
+    flags set by signal handlers; status_parts, callables whose text ends the
+    status line. alert is called with each Alert; clock and sleep are injected
+    so tests run on simulated time.
+    """
+
+    pass_seconds = 0.5  # reading time of one pass before signals and periodic work
+
+    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep, watcher=None, url_alert=None):
+        self.settings, self.alert, self.clock, self.sleep = settings, alert, clock, sleep
+        self.watcher, self.url_alert = watcher, url_alert  # URL checks, if any
+        self.log = LiveLog(settings)
+        self.detector, self.follower, self.state = self.log.detector, self.log.follower, self.log.state
         self.stop_requested = self.status_requested = False
         self.last_cleanup = self.last_save = None
         self.status_parts = []
-        self.behind = False
-        self.notifier = Notifier()
-        self.reporter = Reporter()
+        self.notifier, self.reporter = Notifier(), Reporter()
 
     def poll_once(self, now):
         """One pass: read and count new lines, send their alerts, then the periodic work.
 
-        A line stamped more than max_clock_ahead after now counts at now: one
-        line from a skewed clock must not make every real request after it late.
         A pass reads for at most pass_seconds; with more to read (a flood, a
-        backlog) `behind` is set and run() starts the next pass at once, so
-        signals and the periodic work never wait for the end of a backlog.
+        backlog) run() starts the next pass at once, so signals and the
+        periodic work never wait for the end of a backlog.
         """
-        newest_allowed = now + self.settings.max_clock_ahead
-        deadline = time.monotonic() + self.pass_seconds
-        self.behind = False
         if not self.settings.watch_only:
-            for buf, start, end in self.follower.poll(now):
-                for alert in self.detector.feed(buf, now, start, end, newest_allowed):
-                    self.alert(alert._replace(file=self.follower.reading))
-                if time.monotonic() > deadline:
-                    self.behind = True
-                    break
-        self.report_news()
+            for alert in self.log.read(now, time.monotonic() + self.pass_seconds):
+                self.alert(alert)
+        overlong = sum(f.lines.overlong for f in self.log.files())
+        report_news(self.reporter, self.detector, overlong, self.settings.utc)
         self.periodic(now)
-
-    def report_news(self):
-        """Say once on stderr what first happened in this pass: a reason lines did not count
-        (with an example), times ahead of the clock, a log that looks proxied."""
-        scanner = self.detector.scanner
-        overlong = sum(f.lines.overlong for f in self.follower.files())
-        for reason, _, example in not_counted(self.detector, overlong, self.settings.utc):
-            self.reporter.report(
-                ("not counted", reason),
-                True,
-                "Not counted: matching lines with %s, e.g. %r; the status line (SIGUSR1) counts them"
-                % (reason, example),
-            )
-        if scanner.ahead:
-            self.reporter.report(
-                "ahead",
-                True,
-                "Log times up to %s ahead of the clock (a skewed "
-                "clock?): such lines count at the clock time" % duration_text(scanner.ahead_seconds),
-            )
-        hint = proxied_hint(scanner)
-        if hint:
-            self.reporter.report("proxied", True, hint)
 
     def periodic(self, now):
         """Cleanup every cleanup_interval, state save every state_save_interval, the status line.
@@ -2434,7 +2468,7 @@ class Monitor:
         if self.state and (
             self.last_save is None or abs(now - self.last_save) >= self.settings.state_save_interval
         ):
-            self.save_state()
+            self.log.save()
             self.last_save = now
         if self.status_requested:
             self.status_requested = False
@@ -2459,53 +2493,49 @@ class Monitor:
             if getattr(self.follower, "eof", False):
                 break  # standard input ended: every line is counted
             if not self.stop_requested:
-                self.sleep(0 if self.behind else self.settings.interval)
+                self.sleep(0 if self.log.behind else self.settings.interval)
         self.notifier.notify("STOPPING=1")
         if self.state:
-            self.save_state()
-        self.follower.close()
+            self.log.save()
+        self.log.close()
         if self.watcher is not None:
             self.watcher.stop()
 
-    def save_state(self):
-        """Save the read position (see StateFile)."""
-        self.state.save(self.follower.files(), self.detector.window.log_now)
-
     def resume(self, now):
-        """Continue from the state file: re-open files at their offsets, rebuild the windows.
-
-        The last two windows of log before each saved offset are counted again
-        into the windows, with their alerts dropped and outside the live
-        statistics, so a burst split by a restart still alerts and an alert
-        sent before the stop is not sent again. True if the state was used.
-        """
-        resumed = self.state.resume()
-        if resumed is None:
-            return False
-        files, log_time = resumed
-        self.follower.starting = False  # a file not in the state appeared while we were down
-        window = self.detector.window
-        rebuild = Detector(Detector.from_settings(self.settings).scanner, window)
-        late = window.late, window.late_counted
-        for log_file in files:
-            if log_time is not None:
-                for buf, start, end in log_file.read_before(log_time - window.horizon_seconds):
-                    rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
-                    if self.stop_requested:  # SIGTERM during a long rebuild
-                        break
-            self.follower.adopt(log_file, now)
-            log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
-        window.late, window.late_counted = late
-        return True
+        """LiveLog.resume, stopped by SIGTERM."""
+        return self.log.resume(now, lambda: self.stop_requested)
 
     def status_line(self, now):
         """The status line (SIGUSR1) at clock time now."""
-        parts = [status_line(self.detector, self.follower.files(), now, self.settings.utc)]
+        parts = [status_line(self.detector, self.log.files(), now, self.settings.utc)]
         if self.settings.watch_only:  # no log: only the URLs
             parts = ["status: " + self.watcher.status()]
         elif self.watcher is not None:
             parts.append(self.watcher.status())
         return "; ".join(parts + [part() for part in self.status_parts])
+
+
+def report_news(reporter, detector, overlong, utc=False):
+    """Say once on stderr what first happened: a reason lines did not count (with an example),
+    times ahead of the clock, a log that looks proxied."""
+    scanner = detector.scanner
+    for reason, _, example in not_counted(detector, overlong, utc):
+        reporter.report(
+            ("not counted", reason),
+            True,
+            "Not counted: matching lines with %s, e.g. %r; the status line (SIGUSR1) counts them"
+            % (reason, example),
+        )
+    if scanner.ahead:
+        reporter.report(
+            "ahead",
+            True,
+            "Log times up to %s ahead of the clock (a skewed "
+            "clock?): such lines count at the clock time" % duration_text(scanner.ahead_seconds),
+        )
+    hint = proxied_hint(scanner)
+    if hint:
+        reporter.report("proxied", True, hint)
 
 
 def not_counted(detector, overlong=0, utc=False):

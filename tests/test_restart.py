@@ -187,7 +187,7 @@ class ResumeTest(TempDirTest):
         first.poll_once(T0)
         append(log, burst("10.0.0.1", 10) + burst("10.0.0.2", 6))
         first.poll_once(T0 + 1)
-        first.save_state()
+        first.log.save()
         first.follower.close()
         self.assertEqual(len(alerts), 1)
         second = log_monitor.Monitor(s, alerts.append)
