@@ -702,6 +702,14 @@ class ClientKeys:
 
 
 # ---------------------------------------------------------------- the sliding window
+# Late lines: Apache logs a request's start time when it ends, so lines come out of
+# order. A request up to one window older than the newest one seen is put in its own
+# second and every window that holds it is checked. An older one is a long request (a
+# download that outlasted the window): it is counted at the newest log time, about when
+# it ended, and in `late_counted`. Only a request more than late_limit_seconds older than
+# the newest is no request of this log's present (a clock or a merge gone wrong): it is
+# counted in `late` and ignored. Clients are kept for `horizon_seconds` (two windows)
+# after their newest request so that late lines find their neighbours.
 # One alert: the client, its count in the window, the log time (epoch seconds), and the
 # file its last request came from (set by the reader, for --json).
 Alert = collections.namedtuple("Alert", "client count time file", defaults=(None,))
@@ -801,6 +809,35 @@ class Hits:
                 self.recent += 1
         self.total += 1
 
+    def alert_count(self, t, window, threshold):
+        """The re-alert rule, after a request at second t was added: (count, end second) of the
+        window to alert for, marked as alerted; None when there is nothing to alert."""
+        if self.total < threshold:
+            return None
+        newest = self.secs[-1]
+        if self.alerted_at is not None and newest < self.alerted_at + window:
+            return None
+        if t == newest:  # in order: the one window ending at t, counted as we went
+            count, end = self.recent, t
+        else:
+            count, end = window_peak(self.secs, self.cnts, t, window)
+        if count < threshold:
+            return None
+        self.alerted_at = newest
+        return count, end
+
+    def add_newest(self, n, window, threshold):
+        """Add up to n requests at the newest second (the clock's) as long as none could alert:
+        how many were added."""
+        if self.alerted_at is None or self.secs[-1] >= self.alerted_at + window:
+            n = min(n, threshold - 1 - self.recent)  # stop short of the alerting one
+            if n <= 0:
+                return 0
+        self.cnts[-1] += n
+        self.recent += n
+        self.total += n
+        return n
+
     def forget_until(self, horizon):
         """Drop buckets at or before second horizon; True when nothing is left."""
         secs = self.secs
@@ -814,27 +851,51 @@ class Hits:
         return not secs
 
 
+class ClientTable(dict):
+    """The window's clients: client -> int (the second of its only request) or Hits, bounded.
+
+    Public: make_room() before adding a client to a full table, forget_until(horizon);
+    max_clients, evictions (clients forgotten to make room).
+    """
+
+    def __init__(self, max_clients=MAX_TRACKED_IPS):
+        super().__init__()
+        self.max_clients, self.evictions = max_clients, 0
+
+    def make_room(self):
+        """Forget a quarter of the clients, one-request clients first (see make_room)."""
+        if not self.evictions:
+            log.warning(
+                "Tracking %d clients (MAX_TRACKED_IPS): forgetting the oldest one-request clients first",
+                self.max_clients,
+            )
+        self.evictions += make_room(
+            self, self.max_clients // 4, lambda entry: entry.secs[-1], lambda entry: entry.__class__ is Hits
+        )
+
+    def forget_until(self, horizon):
+        """Forget requests at or before second horizon, and clients left with none; how many."""
+        stale = [
+            key
+            for key, entry in self.items()
+            if (entry <= horizon if entry.__class__ is int else entry.forget_until(horizon))
+        ]
+        for key in stale:
+            del self[key]
+        return len(stale)
+
+
 class SlidingWindow:
     """Per-client counts of requests on log time; decides alerts. Pure: no I/O, no clock.
 
-    Public: add(client, second) -> Alert | None, cleanup() -> how many clients
-    were forgotten; clients, log_now, late, evictions.
+    Public: add(client, second) -> Alert | None, add_repeats(client, second, n),
+    cleanup() -> how many clients were forgotten; clients (a ClientTable),
+    log_now, late, late_counted, late_example, horizon_seconds.
 
     A client's count is the number of its requests within window_seconds;
     reaching threshold alerts, and the same client alerts again only at a
     request at least one window after its last alert, if the window there
-    still holds the threshold.
-
-    Late lines: Apache logs a request's start time when it ends, so lines come
-    out of order. A request up to one window older than the newest one seen is
-    put in its own second and every window that holds it is checked. An older
-    one is a long request (a download that outlasted the window): it is
-    counted at the newest log time, about when it ended, and in
-    `late_counted`. Only a request more than late_limit_seconds older than the
-    newest is no request of this log's present (a clock or a merge gone wrong):
-    it is counted in `late` and ignored. Clients are kept for
-    `horizon_seconds` (two windows) after their newest request so that late
-    lines find their neighbours.
+    still holds the threshold (Hits.alert_count). Late lines: see the banner.
     """
 
     late_limit_seconds = 86400
@@ -843,10 +904,9 @@ class SlidingWindow:
         self.window = int(window_seconds)
         self.horizon_seconds = 2 * self.window
         self.threshold = threshold
-        self.max_clients = max_clients
-        self.clients = {}  # client -> int (the second of its only request) or Hits
+        self.clients = ClientTable(max_clients)
         self.log_now = None  # newest log second of a counted request
-        self.late = self.late_counted = self.evictions = 0
+        self.late = self.late_counted = 0
         self.late_example = None
 
     def add(self, key, t, dated=True):
@@ -871,8 +931,8 @@ class SlidingWindow:
         clients = self.clients
         entry = clients.get(key)
         if entry is None:
-            if len(clients) >= self.max_clients:
-                self._evict()
+            if len(clients) >= clients.max_clients:
+                clients.make_room()
             if self.threshold > 1:
                 clients[key] = t
                 return None
@@ -885,19 +945,8 @@ class SlidingWindow:
             entry.add(t, self.window)
         if entry.secs[0] <= now - self.horizon_seconds:
             entry.forget_until(now - self.horizon_seconds)
-        if entry.total < self.threshold:
-            return None
-        newest = entry.secs[-1]
-        if entry.alerted_at is not None and newest < entry.alerted_at + self.window:
-            return None
-        if t == newest:  # in order: the one window ending at t, counted as we went
-            count, end = entry.recent, t
-        else:
-            count, end = window_peak(entry.secs, entry.cnts, t, self.window)
-        if count < self.threshold:
-            return None
-        entry.alerted_at = newest
-        return Alert(key, count, end)
+        found = entry.alert_count(t, self.window, self.threshold)
+        return None if found is None else Alert(key, *found)
 
     def add_repeats(self, key, t, n):
         """Count up to n more requests of client key at second t, right after add(key, t) counted
@@ -906,42 +955,13 @@ class SlidingWindow:
         entry = self.clients.get(key)
         if entry.__class__ is not Hits or t != self.log_now or t != entry.secs[-1]:
             return 0  # a first request, or a late one: one by one
-        if entry.alerted_at is None or t >= entry.alerted_at + self.window:
-            n = min(n, self.threshold - 1 - entry.recent)  # stop short of the alerting one
-            if n <= 0:
-                return 0
-        entry.cnts[-1] += n
-        entry.recent += n
-        entry.total += n
-        return n
+        return entry.add_newest(n, self.window, self.threshold)
 
     def cleanup(self):
         """Forget clients with nothing within the horizon; returns how many."""
         if self.log_now is None:
             return 0
-        horizon = self.log_now - self.horizon_seconds
-        stale = [
-            key
-            for key, entry in self.clients.items()
-            if (entry <= horizon if entry.__class__ is int else entry.forget_until(horizon))
-        ]
-        for key in stale:
-            del self.clients[key]
-        return len(stale)
-
-    def _evict(self):
-        """Make room in the client table; see make_room."""
-        if not self.evictions:
-            log.warning(
-                "Tracking %d clients (MAX_TRACKED_IPS): forgetting the oldest one-request clients first",
-                self.max_clients,
-            )
-        self.evictions += make_room(
-            self.clients,
-            self.max_clients // 4,
-            lambda entry: entry.secs[-1],
-            lambda entry: entry.__class__ is Hits,
-        )
+        return self.clients.forget_until(self.log_now - self.horizon_seconds)
 
 
 # ---------------------------------------------------------------- alert text

@@ -238,7 +238,7 @@ class FloodTest(unittest.TestCase):
                 self.assertLessEqual(len(win.clients), 2000)
         self.assertEqual(len(logs.output), 1)  # the table filling up is said once
         self.assertEqual([(a.client, a.count) for a in alerts if a], [("198.51.100.7", 10)])
-        self.assertGreater(win.evictions, 0)
+        self.assertGreater(win.clients.evictions, 0)
 
     def test_table_full_of_repeat_clients_still_takes_new_ones(self):
         win = Window(600, 10, max_clients=100)
