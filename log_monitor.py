@@ -1517,37 +1517,10 @@ class StateFile:
                 "state", str(e), "Cannot write state file %s: %s" % (self.path, e), logging.ERROR
             )
 
-    def load(self):
-        """The saved state dict; ValueError or OSError (FileNotFoundError if none)."""
-        with open(self.path, encoding="utf-8") as f:
-            try:
-                state = json.load(f)
-            except RecursionError:
-                raise ValueError("nested too deeply") from None
-
-        def number(value):
-            return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 63
-
-        if not isinstance(state, dict) or not isinstance(state.get("files"), list):
-            raise ValueError("not a log_monitor state file")
-        for entry in state["files"]:
-            if not (
-                isinstance(entry, dict)
-                and isinstance(entry.get("path"), str)
-                and all(number(entry.get(k)) for k in ("dev", "ino", "offset"))
-                and isinstance(entry.get("fingerprint", ""), str)
-            ):
-                raise ValueError("not a log_monitor state file")
-        if state.get("log_time") is not None and not (
-            isinstance(state["log_time"], int) and abs(state["log_time"]) < 1 << 40
-        ):
-            raise ValueError("not a log_monitor state file")
-        return state
-
     def resume(self):
         """Open the saved files at their offsets: (LogFiles, log time), or None to start afresh."""
         try:
-            state = self.load()
+            state = read_state(self.path)
         except FileNotFoundError:
             log.warning("State file %s does not exist yet; starting without it", self.path)
             return None
@@ -1578,6 +1551,34 @@ class StateFile:
                 continue
             opened.append(log_file)
         return opened, state.get("log_time")
+
+
+def read_state(path):
+    """The state dict saved at path, checked; ValueError or OSError (FileNotFoundError if none)."""
+    with open(path, encoding="utf-8") as f:
+        try:
+            state = json.load(f)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+
+    def number(value):
+        return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1 << 63
+
+    if not isinstance(state, dict) or not isinstance(state.get("files"), list):
+        raise ValueError("not a log_monitor state file")
+    for entry in state["files"]:
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("path"), str)
+            and all(number(entry.get(k)) for k in ("dev", "ino", "offset"))
+            and isinstance(entry.get("fingerprint", ""), str)
+        ):
+            raise ValueError("not a log_monitor state file")
+    if state.get("log_time") is not None and not (
+        isinstance(state["log_time"], int) and abs(state["log_time"]) < 1 << 40
+    ):
+        raise ValueError("not a log_monitor state file")
+    return state
 
 
 def find_by_identity(path, identity):
