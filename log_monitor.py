@@ -1161,6 +1161,21 @@ def file_identity(path):
     return (st.st_dev, st.st_ino)
 
 
+def open_regular(path):
+    """(unbuffered binary file, its stat) of the regular file path; raises OSError. Never
+    blocks: a FIFO at the path is refused, not waited on."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb", buffering=0), st
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 class LogFile:
     """One open log file, read from an offset; knows its (device, inode). Touches disk.
 
@@ -1185,19 +1200,10 @@ class LogFile:
 
         With a fingerprint (saved earlier at offset) that the file no longer
         matches, or a file now shorter than offset, it is read from its start:
-        it was truncated or replaced meanwhile. Never blocks: a FIFO at the
-        path is refused, not waited on.
+        it was truncated or replaced meanwhile. See open_regular.
         """
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError(errno.EINVAL, "not a regular file")
-            os.set_blocking(fd, True)
-            log_file = cls(path, os.fdopen(fd, "rb", buffering=0), (st.st_dev, st.st_ino), 0)
-        except BaseException:
-            os.close(fd)
-            raise
+        handle, st = open_regular(path)
+        log_file = cls(path, handle, (st.st_dev, st.st_ino), 0)
         offset = st.st_size if at_end else offset
         if offset and (
             offset > st.st_size or (fingerprint is not None and log_file.fingerprint(offset) != fingerprint)
