@@ -1288,29 +1288,91 @@ class LogFile:
         return rest, 0, len(rest)
 
 
+class Retiring:
+    """Files the followed name no longer points to (rotated away, replaced, yesterday's date),
+    read until they have been idle rotated_idle seconds, so that lines a writer still
+    appends to them count; and the last 64 files let go, so that none is ever read again
+    from its start (a clock stepped back to yesterday's date). Touches disk.
+
+    Public: add(log_file, now), read(now) yields runs of new complete lines (and
+    closes the files gone idle), take(identity) -> a retiring LogFile or None,
+    recall(identity, offset) -> (offset, fingerprint), files, reading, close().
+    """
+
+    def __init__(self, rotated_idle=ROTATED_FILE_IDLE):
+        self.rotated_idle = rotated_idle
+        self.files = []
+        self.finished = collections.OrderedDict()  # identity -> (offset, fingerprint), let go
+        self.reading = None  # path of the file the last run came from
+
+    def add(self, log_file, now):
+        log_file.last_growth = now
+        self.files.append(log_file)
+
+    def read(self, now):
+        for old in list(self.files):
+            self.reading = old.path
+            yield from old.read(now)
+            if abs(now - old.last_growth) >= self.rotated_idle:
+                self.files.remove(old)
+                try:
+                    self.finished[old.identity] = (old.done_offset, old.fingerprint())
+                except OSError:
+                    pass
+                while len(self.finished) > 64:
+                    self.finished.popitem(last=False)
+                yield old.close()
+
+    def take(self, identity):
+        """The retiring file of identity, no longer retiring, or None."""
+        for old in self.files:
+            if old.identity == identity:
+                self.files.remove(old)
+                return old
+        return None
+
+    def recall(self, identity, offset=0):
+        """(offset, fingerprint) to open a file at: where it was let go, else (offset, None)."""
+        return self.finished.pop(identity, (offset, None))
+
+    def close(self):
+        for log_file in self.files:
+            log_file.handle.close()
+        self.files = []
+
+
+def open_problem(path, error):
+    """(condition, message, level) that reports an OSError of opening the log file path."""
+    if isinstance(error, FileNotFoundError):
+        return ("missing", path), "Waiting for log file: %s" % path, logging.INFO
+    if isinstance(error, PermissionError):
+        return (
+            ("denied", path),
+            "Cannot read log file %s: permission denied; retrying" % path,
+            logging.WARNING,
+        )
+    message = "Cannot read log file %s: %s; retrying" % (path, error.strerror)
+    return ("error", path, error.errno), message, logging.WARNING
+
+
 class Follower:
     """Follows the file that path_for(now) names, like `tail -F`, across rotations.
 
     Public: poll(now) yields runs of new complete lines; reopen() (SIGHUP),
-    adopt(log_file, now) (a file resumed from the state file), files(), close().
+    adopt(log_file, now) (a file resumed from the state file), files(), close();
+    reading (the path of the last run's file).
 
     The name is re-checked every poll: when it points to a new file
-    (rename-and-create, delete-and-recreate, a new date) the old one is kept
-    open as `retiring` and read until it has been idle `rotated_idle` seconds,
-    so lines a writer still appends to it are counted; the new file is read
-    from its start. A file already followed, or let go a short while ago, is
-    never opened anew from its start (a clock stepped back to yesterday's
-    date): it is continued at its offset. Only a file present when the monitor
-    starts is read from its end (unless from_start).
+    (rename-and-create, delete-and-recreate, a new date) the old one is handed
+    to Retiring and the new file is read from its start. Only a file present
+    when the monitor starts is read from its end (unless from_start).
     """
 
     def __init__(self, path_for, from_start=False, rotated_idle=ROTATED_FILE_IDLE):
         self.path_for = path_for
         self.from_start = from_start
-        self.rotated_idle = rotated_idle
         self.current = None
-        self.retiring = []
-        self.finished = collections.OrderedDict()  # identity -> (offset, fingerprint), let go
+        self.retiring = Retiring(rotated_idle)
         self.reading = None  # path of the file the last run of lines came from
         self.starting = True
         self.reopen_requested = False
@@ -1321,20 +1383,15 @@ class Follower:
         ones first; each run is valid until the next is asked for."""
         path = self.path_for(now)
         reopen = self.reopen_requested  # cleared once acted upon: a pass may stop early
-        for old in list(self.retiring):
-            self.reading = old.path
-            yield from old.read(now)
-            if abs(now - old.last_growth) >= self.rotated_idle:
-                self.retiring.remove(old)
-                self._let_go(old)
-                yield old.close()
+        for run in self.retiring.read(now):
+            self.reading = self.retiring.reading
+            yield run
         current = self.current
         if current is not None:
             self.reading = current.path
             if current.path != path or file_identity(path) != current.identity:
                 yield from current.read(now)  # rotated, replaced or a new date: retire it
-                current.last_growth = now
-                self.retiring.append(current)
+                self.retiring.add(current, now)
                 self.current = None
             elif reopen:  # SIGHUP on an unchanged file: open it again where we were
                 yield from current.read(now)
@@ -1359,51 +1416,31 @@ class Follower:
         if log_file.path == self.path_for(now) and self.current is None:
             self.current = log_file
         else:
-            self.retiring.append(log_file)
+            self.retiring.add(log_file, now)
         self.starting = False
 
     def files(self):
         """The open files, retiring ones first."""
-        return self.retiring + ([self.current] if self.current else [])
+        return self.retiring.files + ([self.current] if self.current else [])
 
     def close(self):
         """Close every file."""
-        for log_file in self.files():
-            log_file.handle.close()
-        self.current, self.retiring = None, []
-
-    def _let_go(self, log_file):
-        try:
-            self.finished[log_file.identity] = (log_file.done_offset, log_file.fingerprint())
-        except OSError:
-            return
-        while len(self.finished) > 64:
-            self.finished.popitem(last=False)
+        self.retiring.close()
+        if self.current:
+            self.current.handle.close()
+        self.current = None
 
     def _open(self, path, now, offset=0):
         identity = file_identity(path)
-        for old in self.retiring:
-            if old.identity == identity:  # followed already: take it back where it is
-                self.retiring.remove(old)
-                self.current, old.path = old, path
-                return
-        fingerprint = None
-        if identity in self.finished:
-            offset, fingerprint = self.finished.pop(identity)
+        old = self.retiring.take(identity)
+        if old is not None:  # followed already: take it back where it is
+            self.current, old.path = old, path
+            return
+        offset, fingerprint = self.retiring.recall(identity, offset)
         try:
             self.current = LogFile.open(path, self.starting and not self.from_start, offset, fingerprint)
-        except FileNotFoundError:
-            self.reporter.report("open", ("missing", path), "Waiting for log file: %s" % path, logging.INFO)
-            return
-        except PermissionError:
-            self.reporter.report(
-                "open", ("denied", path), "Cannot read log file %s: permission denied; retrying" % path
-            )
-            return
         except OSError as e:
-            self.reporter.report(
-                "open", ("error", path, e.errno), "Cannot read log file %s: %s; retrying" % (path, e.strerror)
-            )
+            self.reporter.report("open", *open_problem(path, e))
             return
         self.current.last_growth = now
         self.reporter.report("open", None, None)
