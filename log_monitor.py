@@ -2242,14 +2242,13 @@ class UrlWatcher:
         # (url, monotonic start, (ok, detail, seconds)); deque append/popleft are atomic,
         # and only the loop's thread pops, so no lock is needed
         self._results = collections.deque()
-        self._answers = {url: queue.Queue() for url in self.urls}  # probe thread -> URL thread
         self._stopping = threading.Event()
         self._threads = []
 
     def start(self):
         """Start one daemon thread per URL; the first probes begin at once."""
         for url in self.urls:
-            thread = threading.Thread(target=self._watch, args=(url,), name="watch " + url, daemon=True)
+            thread = UrlTurns(url, self.every, self.timeout, self.probe, self._results, self._stopping)
             thread.start()
             self._threads.append(thread)
 
@@ -2271,51 +2270,59 @@ class UrlWatcher:
     def stop(self, wait=1.0):
         """Ask the threads to end and give them up to wait seconds; a hung probe is not waited for."""
         self._stopping.set()
-        for answers in self._answers.values():
-            answers.put(None)  # wakes a URL thread waiting for its probe
+        for thread in self._threads:
+            thread.answers.put(None)  # wakes a URL thread waiting for its probe
         deadline = time.monotonic() + wait
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
-    def _watch(self, url):
-        """One URL's turns, in its own thread: probe, hand the result over, wait for the next turn."""
-        answers = self._answers[url]
+
+class UrlTurns(threading.Thread):
+    """One URL's turns, in a daemon thread of its own: a probe every `every` seconds, each run
+    in one more daemon thread and given `timeout` seconds; never two probes of the URL at
+    once. Each result is appended to results as (url, monotonic start, (ok, detail,
+    seconds)); the turns end when stopping is set."""
+
+    def __init__(self, url, every, timeout, probe, results, stopping):
+        super().__init__(name="watch " + url, daemon=True)
+        self.url, self.every, self.timeout, self.probe = url, every, timeout, probe
+        self.results, self.stopping = results, stopping
+        self.answers = queue.Queue()  # probe thread -> this thread; None: stop
+
+    def run(self):
         stuck = False  # the last probe overran its timeout and has not answered yet
-        while not self._stopping.is_set():
+        while not self.stopping.is_set():
             turn = time.monotonic()
             if stuck:  # its late answer counts for nothing; wait for it, never start a second
-                stuck = self._answer(answers, turn + self.timeout) is None
+                stuck = self._answer(turn + self.timeout) is None
             started = turn
             if not stuck:
                 started = time.monotonic()
-                threading.Thread(
-                    target=self._probe_into, args=(url, answers), name="probe " + url, daemon=True
-                ).start()
-                answer = self._answer(answers, started + self.timeout)
+                threading.Thread(target=self._probe, name="probe " + self.url, daemon=True).start()
+                answer = self._answer(started + self.timeout)
                 stuck = answer is None
-            if self._stopping.is_set():
+            if self.stopping.is_set():
                 return
             if stuck:
                 answer = (False, "timeout after %g s" % self.timeout, self.timeout)
-            self._results.append((url, started, answer))
-            self._stopping.wait(max(0.0, turn + self.every - time.monotonic()))
+            self.results.append((self.url, started, answer))
+            self.stopping.wait(max(0.0, turn + self.every - time.monotonic()))
 
-    @staticmethod
-    def _answer(answers, deadline):
-        """The probe's (ok, detail, seconds), or None at the monotonic deadline or on stop()."""
+    def _answer(self, deadline):
+        """The probe's (ok, detail, seconds), or None at the monotonic deadline or on stop."""
         try:
-            return answers.get(timeout=max(0.0, deadline - time.monotonic()))
+            return self.answers.get(timeout=max(0.0, deadline - time.monotonic()))
         except queue.Empty:
             return None
 
-    def _probe_into(self, url, answers):
+    def _probe(self):
         """Run one probe (in its own daemon thread) and hand its answer to the URL's thread."""
         try:
-            answer = self.probe(url, self.timeout)
+            answer = self.probe(self.url, self.timeout)
         except Exception as e:  # a failing probe is a down URL, not a dead watch
-            log.debug("probe of %s failed", url, exc_info=True)
+            log.debug("probe of %s failed", self.url, exc_info=True)
             answer = (False, "probe failed (%s)" % type(e).__name__, None)
-        answers.put(answer)
+        self.answers.put(answer)
 
 
 # ---------------------------------------------------------------- the loop
