@@ -2431,6 +2431,7 @@ class LiveLog:
         if settings.state_file and not settings.watch_only:
             self.state = StateFile(settings.state_file, follow_spec)
         self.behind = False
+        self.last_cleanup = self.last_save = None
 
     def read(self, now, deadline):
         """Yield the Alerts of the lines written since the last read, until time.monotonic() passes
@@ -2447,6 +2448,20 @@ class LiveLog:
 
     def files(self):
         return self.follower.files()
+
+    def periodic(self, now):
+        """The cleanup every cleanup_interval, the state save every state_save_interval (the
+        first at once). Compares now with the last run with abs(): a clock stepped back must
+        not stall them."""
+        if self.last_cleanup is None:
+            self.last_cleanup = now
+        if abs(now - self.last_cleanup) >= self.settings.cleanup_interval:
+            self.detector.window.cleanup()
+            self.last_cleanup = now
+        interval = self.settings.state_save_interval
+        if self.state and (self.last_save is None or abs(now - self.last_save) >= interval):
+            self.save()
+            self.last_save = now
 
     def save(self):
         """Save the read position (see StateFile)."""
@@ -2504,7 +2519,6 @@ class Monitor:
         self.log = LiveLog(settings)
         self.detector, self.follower, self.state = self.log.detector, self.log.follower, self.log.state
         self.stop_requested = self.status_requested = False
-        self.last_cleanup = self.last_save = None
         self.status_parts = []
         self.notifier, self.reporter = Notifier(), Reporter()
 
@@ -2523,24 +2537,11 @@ class Monitor:
         self.periodic(now)
 
     def periodic(self, now):
-        """Cleanup every cleanup_interval, state save every state_save_interval, the status line.
-
-        Compares now with the last run with abs(): a clock stepped back must not stall it.
-        The results of URL checks that arrived are turned into their alerts here.
-        """
+        """The results of URL checks that arrived, as alerts; LiveLog.periodic; the status line."""
         if self.watcher is not None:
             for event in self.watcher.poll(now):
                 self.url_alert(event)
-        if self.last_cleanup is None:  # the first pass saves at once
-            self.last_cleanup, self.last_save = now, None
-        if abs(now - self.last_cleanup) >= self.settings.cleanup_interval:
-            self.detector.window.cleanup()
-            self.last_cleanup = now
-        if self.state and (
-            self.last_save is None or abs(now - self.last_save) >= self.settings.state_save_interval
-        ):
-            self.log.save()
-            self.last_save = now
+        self.log.periodic(now)
         if self.status_requested:
             self.status_requested = False
             log.info("%s", self.status_line(now))
