@@ -359,16 +359,29 @@ def printable(data, limit=120):
     return printable_text(bytes(data[:limit]).decode("utf-8", "replace"))
 
 
+class Skips:
+    """Matching lines that did not count: how many for each reason (why), and the first example
+    of each (printable). Public: add(why, example) -> None; why, examples."""
+
+    def __init__(self):
+        self.why, self.examples = collections.Counter(), {}
+
+    def add(self, why, example):
+        self.why[why] += 1
+        if why not in self.examples:
+            self.examples[why] = printable(example)
+
+
 class ClientFinder:
     """Who the client of a line is. Pure. Public: client(data, start, end), plain(host);
     keys (a ClientKeys), private_hits (matching requests per private address).
 
-    skip(why, example) is called for each line that names no client we may
-    count. Only a validated address is ever a client.
+    skips (a Skips) counts each line that names no client we may count. Only a
+    validated address is ever a client.
     """
 
-    def __init__(self, keys, skip):
-        self.keys, self.skip = keys, skip
+    def __init__(self, keys, skips):
+        self.keys, self.skip = keys, skips.add
         self.private_hits = collections.Counter()
         self._plain = {}  # first field -> client, for plain lines whose client it is
 
@@ -458,11 +471,11 @@ class LineParser:
     def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
         self.needle = target.encode("utf-8")
         self.max_line_bytes = max_line_bytes
-        self.finder = ClientFinder(ClientKeys(ipv6_prefix, ignore, trusted), self._skip)
+        self.skips = Skips()  # shared with the finder (not a method of ours: no reference cycle)
+        self.skipped_why, self.examples, self._skip = self.skips.why, self.skips.examples, self.skips.add
+        self.finder = ClientFinder(ClientKeys(ipv6_prefix, ignore, trusted), self.skips)
         self.private_hits = self.finder.private_hits
-        self.matches = self.skipped = 0
-        self.skipped_why = collections.Counter()
-        self.examples = {}
+        self.matches = 0
         self.undated_example = b""
         self._times, self._statuses = {}, {}
 
@@ -518,12 +531,10 @@ class LineParser:
             t = self._times[stamp] = parse(stamp)
         return t
 
-    def _skip(self, why, example):
-        """Count a matching line that did not count, and why; None."""
-        self.skipped += 1
-        self.skipped_why[why] += 1
-        if why not in self.examples:
-            self.examples[why] = printable(example)
+    @property
+    def skipped(self):
+        """Matching lines that did not count."""
+        return sum(self.skipped_why.values())
 
     def skip_undated(self):
         """The last matching line had no readable time and nothing to count it at (replay, before
@@ -3094,7 +3105,6 @@ def scanner_counts(scanner):
     return (
         scanner.lines,
         scanner.matches,
-        scanner.skipped,
         scanner.skipped_why,
         scanner.examples,
         scanner.private_hits,
@@ -3104,10 +3114,9 @@ def scanner_counts(scanner):
 
 def merge_counts(scanner, counts):
     """Add a worker's counts (scanner_counts) to scanner, as if it had read those lines itself."""
-    lines, matches, skipped, why, examples, private_hits, undated_example = counts
+    lines, matches, why, examples, private_hits, undated_example = counts
     scanner.lines += lines
     scanner.matches += matches
-    scanner.skipped += skipped
     scanner.skipped_why.update(why)
     for reason, example in examples.items():
         scanner.examples.setdefault(reason, example)

@@ -11,8 +11,10 @@
   the same requests one by one.
 """
 
+import gc
 import random
 import unittest
+import weakref
 
 from helpers import T0, log_monitor
 from test_formats import LAYOUTS, TRUSTED, common, layout_line, not_counted_lines, undated
@@ -81,6 +83,19 @@ class ScannerPathsTest(unittest.TestCase):
                     scanner, requests = self.scanner(), []
                     getattr(scanner, path)(data, 0, len(data), requests)
                     self.assertEqual((requests, counters(scanner)), expected)
+
+    def test_a_scanner_is_freed_as_soon_as_it_is_dropped(self):
+        # a replay makes one per piece; a reference cycle kept each one's caches (tens of MB under
+        # a flood) until the cyclic collector ran: 211 MB instead of 98 MB for --jobs 1
+        gc.disable()
+        try:
+            scanner = self.scanner()
+            scanner.scan(mixed_span(1), None)
+            freed = weakref.ref(scanner)
+            del scanner
+            self.assertIsNone(freed(), "a reference cycle holds the scanner")
+        finally:
+            gc.enable()
 
     def test_scan_gathers_equal_requests_into_runs_in_order(self):
         data = mixed_span(5)
