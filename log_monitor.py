@@ -1172,6 +1172,12 @@ def file_identity(path):
     return (st.st_dev, st.st_ino)
 
 
+def bytes_before(handle, offset, n=64):
+    """The n bytes of an open file before offset (fewer near its start). Touches disk."""
+    n = min(n, offset)
+    return os.pread(handle.fileno(), n, offset - n) if n else b""
+
+
 def open_regular(path):
     """(unbuffered binary file, its stat) of the regular file path; raises OSError. Never
     blocks: a FIFO at the path is refused, not waited on."""
@@ -1190,7 +1196,7 @@ def open_regular(path):
 class LogFile:
     """One open log file, read from an offset; knows its (device, inode). Touches disk.
 
-    Public: open(path, at_end, offset, fingerprint), read(now), read_before(t),
+    Public: open(path, at_end, offset, fingerprint), read(now),
     fingerprint(offset), close(); path, identity, offset, done_offset, last_growth.
     """
 
@@ -1227,7 +1233,7 @@ class LogFile:
             offset = 0
         log_file.handle.seek(offset)
         log_file.start_offset = offset
-        log_file.tail = log_file._bytes_before(offset)
+        log_file.tail = bytes_before(log_file.handle, offset)
         return log_file
 
     @property
@@ -1249,10 +1255,6 @@ class LogFile:
         fd = self.handle.fileno()
         return hashlib.sha256(os.pread(fd, n, 0) + b"|" + os.pread(fd, n, offset - n)).hexdigest()[:32]
 
-    def _bytes_before(self, offset, n=64):
-        n = min(n, offset)
-        return os.pread(self.handle.fileno(), n, offset - n) if n else b""
-
     def read(self, now):
         """Yield (buffer, start, end) runs of complete lines appended since the last read.
 
@@ -1263,7 +1265,9 @@ class LogFile:
         """
         size = os.fstat(self.handle.fileno()).st_size
         if size < self.offset or (
-            size > self.offset and self.tail and self._bytes_before(self.offset, len(self.tail)) != self.tail
+            size > self.offset
+            and self.tail
+            and bytes_before(self.handle, self.offset, len(self.tail)) != self.tail
         ):
             log.warning("%s was truncated; reading it from the start", self.path)
             self.handle.seek(0)
@@ -1273,24 +1277,11 @@ class LogFile:
         for span in self.lines.spans(self.handle):
             self.last_growth = now
             # before handing the run out: a pass may stop after any run
-            self.tail = self._bytes_before(self.offset)
+            self.tail = bytes_before(self.handle, self.offset)
             yield span
         if self.lines.bytes_read != before:
             self.last_growth = now
-            self.tail = self._bytes_before(self.offset)
-
-    def read_before(self, since_log_time):
-        """Yield runs of the complete lines from about since_log_time up to the current offset.
-
-        Rebuilds the windows after a restart; the file position is left where it was.
-        """
-        handle, end = self.handle, self.offset
-        start = offset_for_time(handle, end, since_log_time)
-        handle.seek(start)
-        if start:
-            handle.readline()  # start at a line boundary
-        yield from LineReader().spans(handle, limit=end - handle.tell())
-        handle.seek(end)
+            self.tail = bytes_before(self.handle, self.offset)
 
     def close(self):
         """Close the file; returns its held-back partial line as a complete-line run."""
@@ -2500,12 +2491,24 @@ class LiveLog:
         self.follower.close()
 
 
+def read_before(log_file, since_log_time):
+    """Yield runs of the complete lines of log_file from about since_log_time up to its offset;
+    the file position is left where it was. Touches disk."""
+    handle, end = log_file.handle, log_file.offset
+    start = offset_for_time(handle, end, since_log_time)
+    handle.seek(start)
+    if start:
+        handle.readline()  # start at a line boundary
+    yield from LineReader().spans(handle, limit=end - handle.tell())
+    handle.seek(end)
+
+
 def rebuild_window(settings, window, log_file, log_time, stopped):
     """Count the last two windows of log before log_file's offset again into window, with
     their alerts dropped and outside the live statistics: a burst split by a restart still
     alerts, and an alert sent before the stop is not sent again."""
     rebuild = Detector(Detector.from_settings(settings).scanner, window)
-    for buf, start, end in log_file.read_before(log_time - window.horizon_seconds):
+    for buf, start, end in read_before(log_file, log_time - window.horizon_seconds):
         rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
         if stopped():  # SIGTERM during a long rebuild
             break
