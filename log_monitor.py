@@ -1172,6 +1172,16 @@ def file_identity(path):
     return (st.st_dev, st.st_ino)
 
 
+def file_fingerprint(handle, offset, n=256):
+    """A digest of an open file's first n bytes and of the n before offset. Touches disk."""
+    import hashlib  # here: start-up of a replay or --help does not need it
+
+    n = min(n, offset)
+    return hashlib.sha256(bytes_before(handle, n, n) + b"|" + bytes_before(handle, offset, n)).hexdigest()[
+        :32
+    ]
+
+
 def bytes_before(handle, offset, n=64):
     """The n bytes of an open file before offset (fewer near its start). Touches disk."""
     n = min(n, offset)
@@ -1199,8 +1209,6 @@ class LogFile:
     Public: open(path, at_end, offset, fingerprint), read(now),
     fingerprint(offset), close(); path, identity, offset, done_offset, last_growth.
     """
-
-    fingerprint_bytes = 256  # from the start and from before the offset
 
     def __init__(self, path, handle, identity, offset):
         self.path = path
@@ -1247,13 +1255,8 @@ class LogFile:
         return self.offset - self.lines.pending
 
     def fingerprint(self, offset=None):
-        """A digest of the file's first bytes and of those before offset (default: done_offset)."""
-        import hashlib  # here: start-up of a replay or --help does not need it
-
-        offset = self.done_offset if offset is None else offset
-        n = min(self.fingerprint_bytes, offset)
-        fd = self.handle.fileno()
-        return hashlib.sha256(os.pread(fd, n, 0) + b"|" + os.pread(fd, n, offset - n)).hexdigest()[:32]
+        """file_fingerprint() before offset (default: done_offset)."""
+        return file_fingerprint(self.handle, self.done_offset if offset is None else offset)
 
     def read(self, now):
         """Yield (buffer, start, end) runs of complete lines appended since the last read.
