@@ -255,18 +255,25 @@ SYSLOG_HEADER = re.compile(
 
 def parse_clf_time(text):
     """Epoch seconds of b'09/Jul/2025:14:30:25 +0900', or None if it is no real date."""
-    month = MONTHS.get(text[3:6])
-    if month is None:
+    midnight = _MIDNIGHTS.get(text[:11], False)
+    if midnight is False:
+        month = MONTHS.get(text[3:6])
+        try:  # datetime rejects 31/Feb
+            day = None if month is None else datetime.date(int(text[7:11]), month, int(text[0:2]))
+        except ValueError:
+            day = None
+        if len(_MIDNIGHTS) > 1000:
+            _MIDNIGHTS.clear()
+        midnight = _MIDNIGHTS[bytes(text[:11])] = None if day is None else calendar.timegm(day.timetuple())
+    hours, minutes, seconds = int(text[12:14]), int(text[15:17]), int(text[18:20])
+    if midnight is None or hours > 23 or minutes > 59 or seconds > 59:
         return None
-    try:  # datetime rejects 31/Feb and 25:61:61
-        moment = datetime.datetime(
-            int(text[7:11]), month, int(text[0:2]), int(text[12:14]), int(text[15:17]), int(text[18:20])
-        )
-    except ValueError:
-        return None
-    t = calendar.timegm(moment.timetuple())
+    t = midnight + hours * 3600 + minutes * 60 + seconds
     offset = int(text[22:24]) * 3600 + int(text[24:26]) * 60
     return t - offset if text[21:22] == b"+" else t + offset
+
+
+_MIDNIGHTS = {}  # b"09/Jul/2025" -> epoch seconds of its midnight UTC, or None: no such day
 
 
 def parse_iso_time(text):
@@ -439,20 +446,26 @@ class ClientFinder:
                 return key or self.skip("ignored address", entry.strip())
         return self.skip("proxied", example)
 
-    def plain(self, host):
-        """The client of a PLAIN_LINE whose first field is host, when the fast path may count it:
-        a validated address, not ignored, not a trusted proxy, not private (those go the long
-        way, which reports them); else None."""
+    def plain(self, host, n=1):
+        """The client of n equal PLAIN_LINEs whose first field is host, when the fast path may
+        count them: a validated address, not ignored, not a trusted proxy (those go the long
+        way, which reports them); else None. A private address's lines are counted as such."""
         key = self._plain.get(host)
         if key is None:
-            keys = self.keys
-            key = keys.client_key(host)
-            if not key or key in keys.trusted_keys or key in keys.private_keys:
-                return None
+            key = self.keys.client_key(host)
+            if not key or key in self.keys.trusted_keys:
+                key = False  # never plain: not an address, ignored, or a trusted proxy
             if len(self._plain) > 65536:
                 self._plain.clear()
             self._plain[host] = key
-        return key
+        # checked each time: with an IPv6 /N prefix, a private address can make a key private
+        if (
+            key
+            and key in self.keys.private_keys
+            and (key in self.private_hits or len(self.private_hits) < 1000)
+        ):
+            self.private_hits[key] += n
+        return key or None
 
 
 class LineParser:
@@ -508,14 +521,16 @@ class LineParser:
     def plain_request(self, host, stamp, request, status, n=1):
         """The fast way: (client, second, status) of n equal lines PLAIN_LINE split into these
         fields, when they request the target from a plain client (ClientFinder.plain) at a
-        readable time; else None, for the long way."""
-        if self.needle not in request:
-            return None
-        key = self.finder.plain(host)
+        readable time; False when they cannot count (no target in the request); else None,
+        for the long way."""
+        if self.needle not in request:  # no target: never counts, unless it is percent-encoded
+            return None if b"%" in request else False
         t = self._times.get(stamp) or self.log_time(stamp)
-        if not key or t is None:
+        key = None if t is None else self.finder.plain(host, n)
+        if key is None:
             return None
         self.matches += n
+        status = status or None  # findall gives b"" for no status
         return key, t, self._statuses.setdefault(status, status)  # one object: sent once to replay
 
     def _match_time(self, match):
@@ -572,7 +587,7 @@ class Scanner(LineParser):
         lines = data.count(b"\n", start, end)
         self.lines += lines
         requests = []
-        if data.count(self.needle, start, end) * 2 > lines:
+        if self._mostly_matching(data, start, min(end, start + 16384)):  # a flood, a heavy client
             self._scan_rows(data, start, end, requests)
         else:
             self._scan_lines(data, start, end, requests)
@@ -600,7 +615,7 @@ class Scanner(LineParser):
             request = None if fields is None else self.plain_request(*fields.groups())  # the usual line
             if request is None:
                 request = self.request(data, line_start, line_end)
-            if request is not None:
+            if request:
                 requests.append(request)
             if i != -1 and i < line_end:
                 i = find(needle, line_end, end)
@@ -617,11 +632,19 @@ class Scanner(LineParser):
             n = len(list(same))
             plain = host and len(line) <= limit
             found = self.plain_request(host, stamp, request, status, n) if plain else None
-            if found is not None:
+            if found:
                 requests += [found] * n
-            elif needle in line or b"%" in line:
+            elif found is None and (needle in line or b"%" in line):
                 for _ in range(n):
-                    self._scan_lines(line + b"\n", 0, len(line) + 1, requests)
+                    request = self.request(line, 0, len(line))  # the long way
+                    if request is not None:
+                        requests.append(request)
+
+    def _mostly_matching(self, data, start, end):
+        """True when more than half the lines of data[start:end] are plain lines whose request
+        holds the target (then _scan_rows is the faster way)."""
+        rows = PLAIN_ROWS.findall(data, start, end)
+        return sum(1 for row in rows if row[1] and self.needle in row[3]) * 2 > len(rows)
 
     def _not_ahead(self, request, newest_allowed, default_time):
         """A request stamped after newest_allowed counted as undated: the window's clock stays."""

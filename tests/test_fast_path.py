@@ -58,13 +58,13 @@ def counters(scanner):
 
 
 class ScannerPathsTest(unittest.TestCase):
-    def scanner(self):
-        settings = log_monitor.parse_args([*TRUSTED, *IGNORE])
+    def scanner(self, *args):
+        settings = log_monitor.parse_args([*TRUSTED, *IGNORE, *args])
         return log_monitor.Detector.from_settings(settings).scanner
 
-    def reference(self, data):
+    def reference(self, data, *args):
         """(requests, counters) of the long way on each line that holds the target or a "%"."""
-        scanner = self.scanner()
+        scanner = self.scanner(*args)
         requests = []
         for line in data.splitlines(keepends=True):
             if scanner.needle in line or b"%" in line:
@@ -83,6 +83,27 @@ class ScannerPathsTest(unittest.TestCase):
                     scanner, requests = self.scanner(), []
                     getattr(scanner, path)(data, 0, len(data), requests)
                     self.assertEqual((requests, counters(scanner)), expected)
+
+    def test_a_key_made_private_by_a_later_address_counts_as_private_from_then_on(self):
+        # with --ipv6-prefix 64, ::2 (public) and ::1 (loopback) share the key ::/64
+        clients = ["::2"] * 30 + ["::1"] * 30 + ["::2"] * 40
+        data = "".join(common(client, T0 + k) for k, client in enumerate(clients)).encode()
+        expected = self.reference(data, "--ipv6-prefix", "64")
+        self.assertEqual(expected[1][4], {"::/64": 70})
+        for path in ("_scan_lines", "_scan_rows"):
+            with self.subTest(path=path):
+                scanner, requests = self.scanner("--ipv6-prefix", "64"), []
+                getattr(scanner, path)(data, 0, len(data), requests)
+                self.assertEqual((requests, counters(scanner)), expected)
+
+    def test_a_few_lines_full_of_the_target_do_not_make_a_span_a_flood(self):
+        scanner = self.scanner()
+        stuffed = common("192.0.2.1", T0, "/" + "today_download" * 100)
+        ordinary = common("192.0.2.2", T0, "/index.html")
+        data = (stuffed + ordinary * 5).encode()
+        self.assertFalse(scanner._mostly_matching(data, 0, len(data)))
+        data = (stuffed + ordinary) * 2 + stuffed
+        self.assertTrue(scanner._mostly_matching(data.encode(), 0, len(data)))
 
     def test_a_scanner_is_freed_as_soon_as_it_is_dropped(self):
         # a replay makes one per piece; a reference cycle kept each one's caches (tens of MB under
