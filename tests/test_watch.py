@@ -17,7 +17,7 @@ import time
 import unittest
 import urllib.error
 
-from helpers import EXPECTED, TempDirTest, append, burst, log_monitor, parse_datagram, settings
+from helpers import EXPECTED, TempDirTest, append, burst, log_monitor, parse_datagram, settings, wait_until
 
 
 # ---------------------------------------------------------------- a site the test controls
@@ -578,6 +578,7 @@ class DaemonWatchTest(SiteTest):
             "0.02",
         )
         d.wait_for("Following ")
+        wait_until(lambda: self.site.agents, 10, "the probe reaching the URL")  # it hangs from here on
         started = time.monotonic()
         # recent log times: an alert logged more than a window ago is not paged
         append(path, burst("192.168.1.100", 10, int(time.time()) - 60))
