@@ -134,6 +134,25 @@ def script_argv(args, config=None, python=sys.executable):
     return [python, "-S", "-c", CONFIGURED, SCRIPT, json.dumps(config or {})] + list(args)
 
 
+def run_together(argvs, timeout=60, **kwargs):
+    """subprocess.run(argv, capture_output=True) for each argv, all started at once (for runs
+    that do not depend on each other: the machine has more than one core); the
+    CompletedProcess of each, in the order of argvs. kwargs go to Popen (text, env, ...)."""
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    procs = [subprocess.Popen(argv, **pipes, **kwargs) for argv in argvs]
+    done = []
+    try:
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        return done
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+
+
 # Compiled once for the whole run (even with PYTHONDONTWRITEBYTECODE set, a .pyc is read).
 py_compile.compile(SCRIPT, cfile=importlib.util.cache_from_source(SCRIPT))
 
@@ -196,7 +215,18 @@ class Daemon:
                 return status
             if time.monotonic() > deadline:
                 raise AssertionError("never read %d lines: %s" % (lines, status))
-            time.sleep(0.1)
+            time.sleep(0.02)
+
+    def wait_passes(self, passes, timeout=10.0):
+        """Wait until the daemon has run at least this many whole passes (read the log, count,
+        the periodic step) since the call, without sleeping a guess of the interval: each
+        SIGUSR1 is answered at the end of a pass, and the next one is sent only after the
+        answer, so each answer after the first ends a pass that began after this call."""
+        asked = len([line for line in self.err if "status:" in line])
+        for _ in range(passes + 1):
+            self.proc.send_signal(signal.SIGUSR1)
+            asked += 1
+            self.wait_for("status:", count=asked, timeout=timeout)
 
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         """Send sig and wait for the exit status."""
@@ -217,6 +247,19 @@ class Daemon:
             pump.join(5)
         self.proc.stdout.close()
         self.proc.stderr.close()
+
+
+def wait_until(check, timeout=10.0, what="the condition", step=0.01):
+    """Call check() every step seconds until it returns something true; that value. Fails after
+    timeout seconds: a generous deadline for what should happen, a short step to see it soon."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("%s: not within %g s" % (what, timeout))
+        time.sleep(step)
 
 
 class TempDirTest(unittest.TestCase):

@@ -77,7 +77,7 @@ class FallbackTest(TempDirTest):
     def test_logger_hanging(self):
         # a logger that hangs and leaves a child holding its stderr
         self.use_logger("%s 30 & %s 30" % (shutil.which("sleep"), shutil.which("sleep")))
-        self.check_fallback("no answer within 0.3 s", timeout=0.3)
+        self.check_fallback("no answer within 0.1 s", timeout=0.1)
 
     def test_logger_recovers_and_says_so(self):
         marker = os.path.join(self.dir, "works")

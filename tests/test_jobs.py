@@ -3,9 +3,8 @@
 import gzip
 import os
 import random
-import subprocess
 
-from helpers import T0, TempDirTest, append, clf, script_argv
+from helpers import T0, TempDirTest, append, clf, run_together, script_argv
 
 
 class JobsTest(TempDirTest):
@@ -27,16 +26,15 @@ class JobsTest(TempDirTest):
         packed = os.path.join(self.dir, "access.log.1.gz")  # later in time, first on the line
         with gzip.open(packed, "wt") as f:
             f.write("".join(lines[4000:]).rstrip("\n"))  # a last line without its newline
-        outputs = []
-        for jobs in ("1", "2", "3"):
-            done = subprocess.run(
-                script_argv(
-                    ["--replay", packed, plain, "--jobs", jobs, "--threshold", "8", "--sweep-window", "60"],
-                    {"PIECE_BYTES": 16384},  # about 120 lines a piece: many cuts, in bursts too
-                ),
-                capture_output=True,
-                timeout=60,
+        argvs = [
+            script_argv(
+                ["--replay", packed, plain, "--jobs", jobs, "--threshold", "8", "--sweep-window", "60"],
+                {"PIECE_BYTES": 16384},  # about 120 lines a piece: many cuts, in bursts too
             )
+            for jobs in ("1", "2", "3")
+        ]
+        outputs = []
+        for done in run_together(argvs, timeout=60):  # three separate replays, side by side
             self.assertEqual(done.returncode, 0, done.stderr)
             outputs.append(done.stdout)
         self.assertIn(b"SUSPICIOUS ACTIVITY", outputs[0])

@@ -1,9 +1,10 @@
 """End to end: many web servers, one monitor (issue 11), through real rsyslogd processes.
 
 The documented pipeline, on 127.0.0.1 in a temp dir: two "web servers" (rsyslogd with
-localHostname web1 and web2) read their access.log with imfile (polling once a second)
-and forward it over TCP (omfwd) to a central rsyslogd (imtcp), which writes the merged
-stream to three files, one per file format:
+localHostname web1 and web2) read their access.log with imfile (in inotify mode, its
+default and recommended one: lines are read as they are written) and forward it over TCP
+(omfwd) to a central rsyslogd (imtcp), which writes the merged stream to three files, one
+per file format:
     RSYSLOG_TraditionalFileFormat  Nov 23 09:37:54 web1 apache: 192.0.2.44 - - [...] ...
     RSYSLOG_FileFormat (omfile's   2026-11-23T09:37:54.909306+00:00 web2 apache: 192.0.2.44 ...
       built-in default)
@@ -20,7 +21,7 @@ reads the merged stream through its syslog headers sees all 10.
 Each rsyslogd runs unprivileged-style: its own config, work directory (imfile state),
 pid file, and file of its own messages (processInternalMessages="on": nothing goes to
 /dev/log); no imuxsock system socket, no imklog. Absolute paths only: rsyslogd changes
-to / before it writes the pid file. One pipeline serves the whole class (about 1 s).
+to / before it writes the pid file. One pipeline serves the whole class (about half a second).
 """
 
 import itertools
@@ -82,7 +83,7 @@ def free_port():
 
 
 def wait_until(check, timeout, what, diagnostics=lambda: ""):
-    """Poll check() every 50 ms until it returns something true; that value, or fail after timeout s."""
+    """Poll check() every 20 ms until it returns something true; that value, or fail after timeout s."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -90,7 +91,7 @@ def wait_until(check, timeout, what, diagnostics=lambda: ""):
             return value
         if time.monotonic() > deadline:
             raise AssertionError("%s: not within %g s%s" % (what, timeout, diagnostics()))
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def accepts(port):
@@ -182,9 +183,8 @@ class ManyWebServersTest(unittest.TestCase):
         cls.start_alert_syslog()
         cls.monitors = {}
         for name in FORMATS:
-            cls.monitors[name] = Daemon(
-                "--log-file", cls.merged(name), "--syslog-socket", cls.alert_socket(name), "--interval", "0.2"
-            )
+            argv = ("--log-file", cls.merged(name), "--syslog-socket", cls.alert_socket(name))
+            cls.monitors[name] = Daemon(*argv, "--interval", "0.05")
             cls.addClassCleanup(cls.monitors[name].kill)
         for monitor in cls.monitors.values():
             monitor.wait_for("Waiting for log file")  # it reads the merged file from its start
@@ -277,7 +277,7 @@ class ManyWebServersTest(unittest.TestCase):
         append(path, "")
         cls.rsyslogd(
             server,
-            'module(load="imfile" mode="polling" PollingInterval="1")\n'
+            'module(load="imfile" mode="inotify")\n'
             'input(type="imfile" File="%s" Tag="apache:" ruleset="forward")\n'
             'ruleset(name="forward") {\n'
             '  action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"%s action.resumeInterval="1")\n'
