@@ -587,7 +587,7 @@ class Scanner(LineParser):
         lines = data.count(b"\n", start, end)
         self.lines += lines
         requests = []
-        if self._mostly_matching(data, start, min(end, start + 16384)):  # a flood, a heavy client
+        if mostly_matching(data, start, min(end, start + 16384), self.needle):  # a flood, a heavy client
             self._scan_rows(data, start, end, requests)
         else:
             self._scan_lines(data, start, end, requests)
@@ -640,12 +640,6 @@ class Scanner(LineParser):
                     if request is not None:
                         requests.append(request)
 
-    def _mostly_matching(self, data, start, end):
-        """True when more than half the lines of data[start:end] are plain lines whose request
-        holds the target (then _scan_rows is the faster way)."""
-        rows = PLAIN_ROWS.findall(data, start, end)
-        return sum(1 for row in rows if row[1] and self.needle in row[3]) * 2 > len(rows)
-
     def _not_ahead(self, request, newest_allowed, default_time):
         """A request stamped after newest_allowed counted as undated: the window's clock stays."""
         t = request[1]
@@ -654,6 +648,13 @@ class Scanner(LineParser):
         self.ahead += 1
         self.ahead_seconds = max(self.ahead_seconds, t - int(default_time))
         return request[0], None, request[2]
+
+
+def mostly_matching(data, start, end, needle):
+    """True when more than half the lines of data[start:end] are plain lines whose request
+    holds needle (then Scanner._scan_rows is the faster way)."""
+    rows = PLAIN_ROWS.findall(data, start, end)
+    return sum(1 for row in rows if row[1] and needle in row[3]) * 2 > len(rows)
 
 
 def proxied_hint(scanner):
