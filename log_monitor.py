@@ -2276,6 +2276,10 @@ class UrlWatcher:
 
     def start(self):
         """Start one daemon thread per URL; the first probes begin at once."""
+        if self.probe is probe_url:
+            # the CA store is loaded here, not in a probe thread: OpenSSL's clean-up at exit
+            # crashed the process (SIGSEGV) when a stop came while a thread was loading it
+            url_opener()
         for url in self.urls:
             thread = UrlTurns(url, self.every, self.timeout, self.probe, self._results, self._stopping)
             thread.start()

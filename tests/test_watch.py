@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import unittest
+from unittest import mock
 import urllib.error
 
 from helpers import EXPECTED, TempDirTest, append, burst, log_monitor, parse_datagram, settings, wait_until
@@ -363,6 +364,23 @@ class ProbeTest(SiteTest):
 
 # ---------------------------------------------------------------- the watcher, in background threads
 class UrlWatcherTest(SiteTest):
+    def test_the_opener_and_its_ca_store_are_built_before_any_probe_thread(self):
+        # built in a probe thread, OpenSSL's clean-up at exit could free the CA store while the
+        # thread was loading it: a daemon stopped as its probes started died of SIGSEGV
+        callers = []
+        real = log_monitor.url_opener
+
+        def recording_opener():
+            callers.append(threading.current_thread().name)
+            return real()
+
+        with mock.patch.object(log_monitor, "_url_opener", None):
+            with mock.patch.object(log_monitor, "url_opener", recording_opener):
+                watcher = self.watcher([self.site.url()])
+                collect(watcher, lambda events: len(callers) > 1)
+        self.assertEqual(callers[0], threading.current_thread().name)
+        self.assertTrue(any(name.startswith("probe ") for name in callers[1:]), callers)
+
     def test_down_once_then_recovered_once(self):
         self.site.mode = "500"
         url = self.site.url()
