@@ -390,7 +390,6 @@ class ClientFinder:
     def __init__(self, keys, skips):
         self.keys, self.skip = keys, skips.add
         self.private_hits = collections.Counter()
-        self._plain = {}  # first field -> client, for plain lines whose client it is
 
     def client(self, data, start=0, end=None):
         """The counted client of the line data[start:end], after any syslog header; None when
@@ -431,8 +430,7 @@ class ClientFinder:
             return self._forwarded(quoted[-1], first)
         if not key:
             return self.skip("ignored address", first)
-        if key in keys.private_keys and (key in self.private_hits or len(self.private_hits) < 1000):
-            self.private_hits[key] += 1
+        self._count_private(key, 1)
         return key
 
     def _forwarded(self, value, example):
@@ -447,25 +445,17 @@ class ClientFinder:
         return self.skip("proxied", example)
 
     def plain(self, host, n=1):
-        """The client of n equal PLAIN_LINEs whose first field is host, when the fast path may
-        count them: a validated address, not ignored, not a trusted proxy (those go the long
-        way, which reports them); else None. A private address's lines are counted as such."""
-        key = self._plain.get(host)
-        if key is None:
-            key = self.keys.client_key(host)
-            if not key or key in self.keys.trusted_keys:
-                key = False  # never plain: not an address, ignored, or a trusted proxy
-            if len(self._plain) > 65536:
-                self._plain.clear()
-            self._plain[host] = key
+        """The client of n equal PLAIN_LINEs whose first field is host (ClientKeys.plain), its
+        private requests counted; None when they go the long way."""
+        key = self.keys.plain(host)
+        if key is not None:
+            self._count_private(key, n)
+        return key
+
+    def _count_private(self, key, n):
         # checked each time: with an IPv6 /N prefix, a private address can make a key private
-        if (
-            key
-            and key in self.keys.private_keys
-            and (key in self.private_hits or len(self.private_hits) < 1000)
-        ):
+        if key in self.keys.private_keys and (key in self.private_hits or len(self.private_hits) < 1000):
             self.private_hits[key] += n
-        return key or None
 
 
 class LineParser:
@@ -560,13 +550,10 @@ class LineParser:
 
 class Scanner(LineParser):
     """Turns spans of complete log lines into runs (client, second, status, n) of equal matching
-    requests. Pure. Public: scan(data, default_time, start, end, newest_allowed); counters
-    lines, ahead and ahead_seconds (lines stamped after newest_allowed), last_line_time; and
-    LineParser's.
-
-    Only lines holding the target or a "%" cost Python work; the rest is found
-    by bytes.find in C. Where most lines match (a flood, a heavy client), one
-    expression splits them all in C and equal lines are parsed once.
+    requests. Pure. Public: scan(...); counters lines, ahead and ahead_seconds (lines stamped
+    after newest_allowed), last_line_time; and LineParser's. Only lines holding the target or a
+    "%" cost Python work, unless most lines match (a flood): then one expression splits them
+    all in C and equal lines are parsed once.
     """
 
     def __init__(self, *args, **kwargs):
@@ -591,8 +578,11 @@ class Scanner(LineParser):
             self._scan_rows(data, start, end, requests)
         else:
             self._scan_lines(data, start, end, requests)
-        if newest_allowed is not None:
-            requests = [self._not_ahead(request, newest_allowed, default_time) for request in requests]
+        ahead = () if newest_allowed is None else [r[1] for r in requests if (r[1] or 0) > newest_allowed]
+        if ahead:  # counted as undated: the window's clock stays
+            self.ahead += len(ahead)
+            self.ahead_seconds = max(self.ahead_seconds, max(ahead) - int(default_time))
+            requests = [(r[0], None, r[2]) if (r[1] or 0) > newest_allowed else r for r in requests]
         # how far behind the log we are: one timestamp per chunk, not per line
         last = search_time_request(data, data.rfind(b"\n", start, end - 1) + 1 or start, end)
         if last is not None:
@@ -639,15 +629,6 @@ class Scanner(LineParser):
                     request = self.request(line, 0, len(line))  # the long way
                     if request is not None:
                         requests.append(request)
-
-    def _not_ahead(self, request, newest_allowed, default_time):
-        """A request stamped after newest_allowed counted as undated: the window's clock stays."""
-        t = request[1]
-        if t is None or t <= newest_allowed:
-            return request
-        self.ahead += 1
-        self.ahead_seconds = max(self.ahead_seconds, t - int(default_time))
-        return request[0], None, request[2]
 
 
 def mostly_matching(data, start, end, needle):
@@ -696,8 +677,8 @@ def is_private(packed):
 class ClientKeys:
     """The counted client for an address token: validated, canonical, grouped, or ignored.
 
-    Pure. Public: key(token) (cached per distinct token), client_key(token);
-    trusted (networks of trusted proxies), trusted_keys and private_keys (the
+    Pure. Public: key(token) (cached per distinct token), client_key(token),
+    plain(first); trusted (networks of trusted proxies), trusted_keys and private_keys (the
     keys seen so far that are trusted proxies, or private addresses).
     """
 
@@ -705,7 +686,7 @@ class ClientKeys:
         self.ipv6_prefix = ipv6_prefix
         self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
         self.trusted_keys, self.private_keys = set(), set()
-        self._keys = {}
+        self._keys, self._plain = {}, {}  # token -> key; plain first field -> key or False
 
     def key(self, token):
         """client_key(token), once per distinct token (a cache of the last few thousand)."""
@@ -716,6 +697,20 @@ class ClientKeys:
                 keys.clear()
             key = keys[token] = self.client_key(token)
         return key
+
+    def plain(self, first):
+        """The client of a plain line whose first field is first, when the fast path may count
+        it: a validated address, not ignored, not a trusted proxy; else None (the long way
+        reports it). Cached, the answer "no" too."""
+        key = self._plain.get(first)
+        if key is None:
+            key = self.client_key(first)
+            if not key or key in self.trusted_keys:
+                key = False
+            if len(self._plain) > 65536:
+                self._plain.clear()
+            self._plain[first] = key
+        return key or None
 
     def client_key(self, token):
         """The counted client for a token: canonical address or IPv6 /N prefix; '' for an
@@ -844,23 +839,6 @@ class Hits:
                 self.recent += 1
         self.total += 1
 
-    def alert_count(self, t, window, threshold):
-        """The re-alert rule, after a request at second t was added: (count, end second) of the
-        window to alert for, marked as alerted; None when there is nothing to alert."""
-        if self.total < threshold:
-            return None
-        newest = self.secs[-1]
-        if self.alerted_at is not None and newest < self.alerted_at + window:
-            return None
-        if t == newest:  # in order: the one window ending at t, counted as we went
-            count, end = self.recent, t
-        else:
-            count, end = window_peak(self.secs, self.cnts, t, window)
-        if count < threshold:
-            return None
-        self.alerted_at = newest
-        return count, end
-
     def add_newest(self, n, window, threshold):
         """Add up to n requests at the newest second (the clock's) as long as none could alert:
         how many were added."""
@@ -920,6 +898,24 @@ class ClientTable(dict):
         return len(stale)
 
 
+def alert_count(entry, t, window, threshold):
+    """The re-alert rule, after a request at second t was added to entry (Hits): (count, end
+    second) of the window to alert for, marked as alerted; None when there is nothing to alert."""
+    if entry.total < threshold:
+        return None
+    newest = entry.secs[-1]
+    if entry.alerted_at is not None and newest < entry.alerted_at + window:
+        return None
+    if t == newest:  # in order: the one window ending at t, counted as we went
+        count, end = entry.recent, t
+    else:
+        count, end = window_peak(entry.secs, entry.cnts, t, window)
+    if count < threshold:
+        return None
+    entry.alerted_at = newest
+    return count, end
+
+
 class SlidingWindow:
     """Per-client counts of requests on log time; decides alerts. Pure: no I/O, no clock.
 
@@ -930,7 +926,7 @@ class SlidingWindow:
     A client's count is the number of its requests within window_seconds;
     reaching threshold alerts, and the same client alerts again only at a
     request at least one window after its last alert, if the window there
-    still holds the threshold (Hits.alert_count). Late lines: see the banner.
+    still holds the threshold (alert_count). Late lines: see the banner.
     """
 
     late_limit_seconds = 86400
@@ -980,7 +976,7 @@ class SlidingWindow:
             entry.add(t, self.window)
         if entry.secs[0] <= now - self.horizon_seconds:
             entry.forget_until(now - self.horizon_seconds)
-        found = entry.alert_count(t, self.window, self.threshold)
+        found = alert_count(entry, t, self.window, self.threshold)
         return None if found is None else Alert(key, *found)
 
     def add_repeats(self, key, t, n):
