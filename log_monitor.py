@@ -458,6 +458,28 @@ class ClientFinder:
             self.private_hits[key] += n
 
 
+class LogTimes:
+    """Epoch seconds of log timestamps, each parsed once (a cache of the last few thousand).
+    Pure. Public: log_time(stamp, parse), match_time(match); cache."""
+
+    def __init__(self):
+        self.cache = {}
+
+    def log_time(self, stamp, parse=parse_clf_time):
+        """parse(stamp), once per distinct timestamp."""
+        t = self.cache.get(stamp)
+        if t is None:
+            if len(self.cache) > 4096:
+                self.cache.clear()
+            t = self.cache[stamp] = parse(stamp)
+        return t
+
+    def match_time(self, match):
+        """The time of a search_time_request match (CLF or ISO 8601), or None."""
+        clf = match.group(1)
+        return self.log_time(clf) if clf else self.log_time(match.group(2), parse_iso_time)
+
+
 class LineParser:
     """What one line says: (client, second or None, status) of a matching request, or None and
     why not. Pure. Public: request(data, start, end), plain_request(host, stamp, request,
@@ -480,7 +502,13 @@ class LineParser:
         self.private_hits = self.finder.private_hits
         self.matches = 0
         self.undated_example = b""
-        self._times, self._statuses = {}, {}
+        self.times = LogTimes()  # its methods here: no reference cycle
+        self._times, self.log_time, self._match_time = (
+            self.times.cache,
+            self.times.log_time,
+            self.times.match_time,
+        )
+        self._statuses = {}
 
     def request(self, data, start, end):
         """The long way: the request of any line data[start:end] (no newline), or None."""
@@ -522,19 +550,6 @@ class LineParser:
         self.matches += n
         status = status or None  # findall gives b"" for no status
         return key, t, self._statuses.setdefault(status, status)  # one object: sent once to replay
-
-    def _match_time(self, match):
-        clf = match.group(1)
-        return self.log_time(clf) if clf else self.log_time(match.group(2), parse_iso_time)
-
-    def log_time(self, stamp, parse=parse_clf_time):
-        """parse(stamp), once per distinct timestamp (a cache of the last few thousand)."""
-        t = self._times.get(stamp)
-        if t is None:
-            if len(self._times) > 4096:
-                self._times.clear()
-            t = self._times[stamp] = parse(stamp)
-        return t
 
     @property
     def skipped(self):
@@ -2433,6 +2448,22 @@ class Detector:
         return alerts
 
 
+def follower_for(settings):
+    """(what follows the log of settings: a Follower or a StreamReader, the text that names it
+    in the state file: the path, or the dated series as DIR/PREFIX<DATE_FORMAT>)."""
+    if settings.log_file == "-":
+        return StreamReader(sys.stdin.fileno()), os.path.abspath("-")
+    if settings.log_file:
+        spec = os.path.abspath(settings.log_file)
+        path_for = lambda now: spec  # noqa: E731
+    else:
+        spec = os.path.join(
+            os.path.abspath(settings.log_dir), settings.log_prefix + "<%s>" % settings.date_format
+        )
+        path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format, settings.utc)
+    return Follower(path_for, settings.from_start, settings.rotated_idle), spec
+
+
 class LiveLog:
     """The log followed live: its files (a Follower, or standard input), the Detector that counts
     their lines and the StateFile that keeps the read position.
@@ -2445,17 +2476,7 @@ class LiveLog:
     def __init__(self, settings):
         self.settings = settings
         self.detector = Detector.from_settings(settings)
-        if settings.log_file:
-            follow_spec = os.path.abspath(settings.log_file)
-            path_for = lambda now: follow_spec  # noqa: E731
-        else:
-            follow_spec = os.path.join(
-                os.path.abspath(settings.log_dir), settings.log_prefix + "<%s>" % settings.date_format
-            )
-            path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format, settings.utc)
-        self.follower = Follower(path_for, settings.from_start, settings.rotated_idle)
-        if settings.log_file == "-":
-            self.follower = StreamReader(sys.stdin.fileno())
+        self.follower, follow_spec = follower_for(settings)
         self.state = None  # URLs only (watch_only): no log to follow, no position to keep
         if settings.state_file and not settings.watch_only:
             self.state = StateFile(settings.state_file, follow_spec)
@@ -2542,15 +2563,11 @@ def rebuild_window(settings, window, log_file, log_time, stopped):
 
 
 class Monitor:
-    """The live daemon. poll_once(now) reads and counts new lines and sends alerts; periodic(now)
-    does the cleanup, the state save and the status line; run() is only the loop around them.
-
-    Public: poll_once, periodic, run, resume, status_line; log (a LiveLog) and
-    its detector, follower and state; stop_requested and status_requested are
-    flags set by signal handlers; status_parts, callables whose text ends the
-    status line. alert is called with each Alert; clock and sleep are injected
-    so tests run on simulated time.
-    """
+    """The live daemon: poll_once(now) reads, counts and alerts, then runs periodic(now); run()
+    is only the loop around them. Public: also resume, status_line; log (a LiveLog) and its
+    detector, follower, state; stop_requested, status_requested (set by signal handlers);
+    status_parts (callables whose text ends the status line). alert gets each Alert; clock
+    and sleep are injected so tests run on simulated time."""
 
     pass_seconds = 0.5  # reading time of one pass before signals and periodic work
 
@@ -2564,12 +2581,9 @@ class Monitor:
         self.notifier, self.reporter = Notifier(), Reporter()
 
     def poll_once(self, now):
-        """One pass: read and count new lines, send their alerts, then the periodic work.
-
-        A pass reads for at most pass_seconds; with more to read (a flood, a
-        backlog) run() starts the next pass at once, so signals and the
-        periodic work never wait for the end of a backlog.
-        """
+        """One pass: read and count new lines, send their alerts, then the periodic work. A pass
+        reads for at most pass_seconds; with more to read (a flood, a backlog) run() starts the
+        next one at once: signals and the periodic work never wait for a backlog's end."""
         if not self.settings.watch_only:
             for alert in self.log.read(now, time.monotonic() + self.pass_seconds):
                 self.alert(alert)
