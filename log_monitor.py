@@ -482,15 +482,13 @@ class LogTimes:
 
 class LineParser:
     """What one line says: (client, second or None, status) of a matching request, or None and
-    why not. Pure. Public: request(data, start, end), plain_request(host, stamp, request,
-    status, n), log_time(stamp), skip_undated(); needle, finder (a ClientFinder); counters
-    matches, skipped, and for each reason a line did not count, skipped_why[reason] and
-    examples[reason]; undated_example.
+    why not. Pure. Public: request(...), plain_request(...), log_time(stamp), skip_undated();
+    needle, finder (a ClientFinder); counters matches, skipped, skipped_why[reason] and
+    examples[reason] (why lines did not count), undated_example.
 
-    A request counts when its percent-decoded request line contains the
-    target (Apache decodes the path before serving it); in a line with no
-    request, the target anywhere counts. Timestamps and client tokens are
-    parsed once each and cached. Every rule about formats lives here.
+    A request counts when its percent-decoded request line contains the target (Apache
+    decodes the path before serving it); in a line with no request, the target anywhere
+    counts. Every rule about formats lives here.
     """
 
     def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
@@ -577,14 +575,10 @@ class Scanner(LineParser):
         self.last_line_time = None  # log time of the last line read, matching or not
 
     def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """[(client, second, status, n)]: the runs of n equal matching requests in data[start:end].
-
-        The span holds whole lines, each ending with a newline. second is None
-        for a line whose time cannot be read; default_time (live: the clock)
-        replaces a time later than newest_allowed (live: the clock plus a
-        small tolerance), so one line from a skewed clock cannot move the
-        window's clock hours ahead. status is the three-digit status or None.
-        """
+        """[(client, second, status, n)]: the runs of n equal matching requests in data[start:end],
+        whole lines. second is None for a line whose time cannot be read, and for one stamped
+        after newest_allowed (live: the clock plus a small tolerance): one line from a skewed
+        clock must not move the window's clock hours ahead. status: three digits, or None."""
         end = len(data) if end is None else end
         lines = data.count(b"\n", start, end)
         self.lines += lines
@@ -1112,25 +1106,20 @@ def alert_line(alert, target, window_seconds, utc=False):
 class LineReader:
     """Reads a file in large chunks into one reused buffer; hands out runs of complete lines.
 
-    read() returns (buffer, start, end, bytes read): buffer[start:end] is whole
-    lines (maybe none). An incomplete last line is held back in the buffer
-    until its newline arrives. One held back longer than max_line_bytes is
-    dropped and the rest of that line skipped up to its newline, so a line
-    that never ends costs bounded memory. No per-line work and no copy of the
-    chunk. spans() is the one loop that reads a file to its end this way; at
-    the end of the file it gives the buffer back (release()), so files that
-    are only waited on (rotated files retiring) hold no buffer.
+    read() returns (buffer, start, end, bytes read): buffer[start:end] is whole lines (maybe
+    none). An incomplete last line is held back until its newline arrives; one longer than
+    max_line_bytes is dropped and the rest of it skipped, so a line that never ends costs
+    bounded memory. No per-line work, no copy of the chunk. spans() is the one loop that reads
+    a file to its end this way; at the end it gives the buffer back (release()), so files
+    only waited on (rotated files retiring) hold no buffer.
     """
 
     def __init__(self, chunk_bytes=READ_CHUNK_BYTES, max_line_bytes=MAX_LINE_BYTES):
-        self.chunk_bytes = chunk_bytes
-        self.max_line_bytes = max_line_bytes
+        self.chunk_bytes, self.max_line_bytes = chunk_bytes, max_line_bytes
         self.buffer = self.view = None
         self.held = b""  # the incomplete line while the buffer is released
         self.rest = (0, 0)  # buffer[rest[0]:rest[1]] is the incomplete line held back
-        self.skipping = False
-        self.overlong = 0
-        self.bytes_read = 0  # all bytes read so far
+        self.skipping, self.overlong, self.bytes_read = False, 0, 0  # bytes_read: all so far
 
     @property
     def pending(self):
@@ -1176,10 +1165,8 @@ class LineReader:
         return buf, start, cut, count
 
     def spans(self, handle, limit=None):
-        """Yield (buffer, start, end) runs of complete lines until end of file (or limit bytes).
-
-        Each run is valid until the next one is asked for.
-        """
+        """Yield (buffer, start, end) runs of complete lines until end of file (or limit bytes);
+        each is valid until the next one is asked for."""
         left = limit
         while left is None or left > 0:
             buf, start, end, count = self.read(handle, left)
@@ -1246,9 +1233,7 @@ class LogFile:
     """
 
     def __init__(self, path, handle, identity, offset):
-        self.path = path
-        self.handle = handle
-        self.identity = identity
+        self.path, self.handle, self.identity = path, handle, identity
         self.start_offset = offset  # where reading began
         self.lines = LineReader()
         self.last_growth = None  # clock time of the last read that returned data
@@ -1256,18 +1241,14 @@ class LogFile:
 
     @classmethod
     def open(cls, path, at_end=False, offset=0, fingerprint=None):
-        """Open the regular file path at offset, or at its end; raises OSError.
-
-        With a fingerprint (saved earlier at offset) that the file no longer
-        matches, or a file now shorter than offset, it is read from its start:
-        it was truncated or replaced meanwhile. See open_regular.
-        """
+        """Open the regular file path (open_regular) at offset, or at its end; raises OSError. A
+        file shorter than offset, or that no longer matches fingerprint (saved at offset), was
+        truncated or replaced meanwhile: it is read from its start."""
         handle, st = open_regular(path)
         log_file = cls(path, handle, (st.st_dev, st.st_ino), 0)
         offset = st.st_size if at_end else offset
-        if offset and (
-            offset > st.st_size or (fingerprint is not None and log_file.fingerprint(offset) != fingerprint)
-        ):
+        replaced = fingerprint is not None and offset and log_file.fingerprint(offset) != fingerprint
+        if offset and (offset > st.st_size or replaced):
             log.warning(
                 "%s changed since offset %d was read (truncated, or replaced); reading it from the start",
                 path,
@@ -1294,13 +1275,9 @@ class LogFile:
         return file_fingerprint(self.handle, self.done_offset if offset is None else offset)
 
     def read(self, now):
-        """Yield (buffer, start, end) runs of complete lines appended since the last read.
-
-        Each run is valid until the next one is asked for. A file that shrank
-        (copytruncate), or that no longer holds the bytes last read before the
-        offset (truncated and regrown between two polls), is read again from
-        its start.
-        """
+        """Yield (buffer, start, end) runs of complete lines appended since the last read, each
+        valid until the next is asked for. A file that shrank (copytruncate), or no longer holds
+        the bytes last read before the offset (truncated and regrown), is read from its start."""
         size = os.fstat(self.handle.fileno()).st_size
         if size < self.offset or (
             size > self.offset
@@ -1396,31 +1373,23 @@ def open_problem(path, error):
 
 
 class Follower:
-    """Follows the file that path_for(now) names, like `tail -F`, across rotations.
+    """Follows the file that path_for(now) names, like `tail -F`, across rotations. Public:
+    poll(now) yields runs of new complete lines; reopen() (SIGHUP), adopt(log_file, now) (a
+    file resumed from the state file), files(), close(); reading (the last run's file).
 
-    Public: poll(now) yields runs of new complete lines; reopen() (SIGHUP),
-    adopt(log_file, now) (a file resumed from the state file), files(), close();
-    reading (the path of the last run's file).
-
-    The name is re-checked every poll: when it points to a new file
-    (rename-and-create, delete-and-recreate, a new date) the old one is handed
-    to Retiring and the new file is read from its start. Only a file present
-    when the monitor starts is read from its end (unless from_start).
+    The name is re-checked every poll: when it points to a new file (rename-and-create,
+    delete-and-recreate, a new date) the old one goes to Retiring and the new one is read
+    from its start. Only a file present at start is read from its end (unless from_start).
     """
 
     def __init__(self, path_for, from_start=False, rotated_idle=ROTATED_FILE_IDLE):
-        self.path_for = path_for
-        self.from_start = from_start
-        self.current = None
-        self.retiring = Retiring(rotated_idle)
-        self.reading = None  # path of the file the last run of lines came from
-        self.starting = True
-        self.reopen_requested = False
+        self.path_for, self.from_start, self.retiring = path_for, from_start, Retiring(rotated_idle)
+        self.current = self.reading = None  # the file followed; the path of the last run's file
+        self.starting, self.reopen_requested = True, False
         self.reporter = Reporter()
 
     def poll(self, now):
-        """Yield (buffer, start, end) runs of complete lines from every followed file, retiring
-        ones first; each run is valid until the next is asked for."""
+        """Yield (buffer, start, end) runs of new complete lines of each file, retiring ones first."""
         path = self.path_for(now)
         reopen = self.reopen_requested  # cleared once acted upon: a pass may stop early
         for run in self.retiring.read(now):
@@ -1438,10 +1407,9 @@ class Follower:
                 current.handle.close()
                 self.current = None
                 self._open(path, now, offset=current.done_offset)
-        self.reopen_requested = False
         if self.current is None:
             self._open(path, now)
-        self.starting = False
+        self.reopen_requested = self.starting = False
         if self.current is not None:
             self.reading = self.current.path
             yield from self.current.read(now)
@@ -1452,9 +1420,8 @@ class Follower:
 
     def adopt(self, log_file, now):
         """Continue a file opened elsewhere (from the state file)."""
-        log_file.last_growth = now
         if log_file.path == self.path_for(now) and self.current is None:
-            self.current = log_file
+            self.current, log_file.last_growth = log_file, now
         else:
             self.retiring.add(log_file, now)
         self.starting = False
@@ -1554,15 +1521,13 @@ def offset_for_time(handle, size, t, block=65536):
 
 # ---------------------------------------------------------------- the state file
 class StateFile:
-    """The read position kept across restarts: what is followed, each file's identity,
-    offset and fingerprint, and the newest log time. Touches disk.
+    """The read position kept across restarts: what is followed, each file's identity, offset
+    and fingerprint, and the newest log time. Touches disk. Public: save(files, log_time),
+    resume() -> (files opened at their offsets, log time) or None.
 
-    Public: save(files, log_time), resume() -> (files opened at their offsets,
-    log time) or None. Saved atomically (temporary file, fsync, rename) and only
-    when it changed. A saved state that cannot be used at all is one warning
-    and a start without it; a file that changed while we were stopped
-    (copytruncate, deleted and recreated on the same inode) is read from its
-    start, the others resume where they were.
+    Saved atomically (temporary file, fsync, rename), only when it changed. A state that
+    cannot be used at all is one warning and a start without it; a file that changed while
+    we were stopped (copytruncate, recreated on the same inode) is read from its start.
     """
 
     def __init__(self, path, follow_spec):
