@@ -249,16 +249,17 @@ class Daemon:
         self.proc.stderr.close()
 
 
-def wait_until(check, timeout=10.0, what="the condition", step=0.01):
+def wait_until(check, timeout=10.0, what="the condition", diagnostics=lambda: "", step=0.01):
     """Call check() every step seconds until it returns something true; that value. Fails after
-    timeout seconds: a generous deadline for what should happen, a short step to see it soon."""
+    timeout seconds: a generous deadline for what should happen, a short step to see it soon;
+    diagnostics() is added to the failure."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %g s" % (what, timeout))
+            raise AssertionError("%s: not within %g s%s" % (what, timeout, diagnostics()))
         time.sleep(step)
 
 

@@ -32,10 +32,9 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 import unittest
 
-from helpers import EXPECTED, RECENT, Daemon, append, clf
+from helpers import EXPECTED, RECENT, Daemon, append, clf, wait_until
 
 RSYSLOGD = shutil.which("rsyslogd") or next(
     (path for path in ("/usr/sbin/rsyslogd", "/sbin/rsyslogd") if os.access(path, os.X_OK)), None
@@ -80,18 +79,6 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def wait_until(check, timeout, what, diagnostics=lambda: ""):
-    """Poll check() every 20 ms until it returns something true; that value, or fail after timeout s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("%s: not within %g s%s" % (what, timeout, diagnostics()))
-        time.sleep(0.02)
 
 
 def accepts(port):
