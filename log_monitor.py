@@ -441,6 +441,8 @@ class ClientFinder:
             if key is None:  # "-", a name, garbage: nothing left we can trust
                 break
             if key not in self.keys.trusted_keys:
+                if key:
+                    self._count_private(key, 1)  # a private client behind an untrusted proxy too
                 return key or self.skip("ignored address", entry.strip())
         return self.skip("proxied", example)
 
@@ -2586,6 +2588,8 @@ class Monitor:
                 break  # standard input ended: every line is counted
             if not self.stop_requested:
                 self.sleep(0 if self.log.behind else self.settings.interval)
+        if self.status_requested:  # asked for right before the stop: still answered
+            log.info("%s", self.status_line(self.clock()))
         self.notifier.notify("STOPPING=1")
         if self.state:
             self.log.save()

@@ -108,6 +108,13 @@ class LiveModesTest(TempDirTest):
         self.assertEqual(d.stop(signal.SIGTERM), 0)
         self.assertLess(time.monotonic() - started, 2.0)
 
+    def test_a_status_line_asked_for_right_before_the_stop_is_printed(self):
+        d = self.daemon("--log-dir", self.dir, "--dry-run", "--interval", "30")
+        d.wait_for("Waiting for log file")
+        d.proc.send_signal(signal.SIGUSR1)
+        self.assertEqual(d.stop(signal.SIGTERM), 0)
+        self.assertTrue(any("status:" in line for line in d.err), d.err)
+
     def test_sigusr1_prints_a_status_line(self):
         path = os.path.join(self.dir, "access.log")
         append(path, "")

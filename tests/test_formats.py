@@ -343,6 +343,13 @@ class ProxiedHintTest(FormatTest):
         self.assertIsNone(self.hint(50, 0, "198.51.100.250"))  # a public address
         self.assertIsNone(self.hint(50, 0, "10.0.0.5", "--trusted-proxy", "10.9.9.9"))
 
+    def test_its_share_counts_the_requests_an_x_forwarded_for_list_gives_to_the_address(self):
+        lines = [common("10.0.0.5", T0 + 700 * i) for i in range(62)]
+        lines += [common("203.0.113.9, 10.0.0.5", T0 + 700 * i + 1) for i in range(12)]
+        _, report = self.replay([self.write("xff.log", "".join(lines))])
+        self.assertEqual([(row["client"], row["requests"]) for row in report["top"]], [("10.0.0.5", 74)])
+        self.assertTrue(report["proxied_hint"].startswith("100 % of the matching requests"), report)
+
     def test_terminal_report_says_it(self):
         path = self.write("a.log", "".join(common("10.0.0.5", T0 + 30 * i) for i in range(60)))
         text = " ".join(" ".join(self.replay_text([path])).split())
