@@ -203,10 +203,8 @@ MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # comma before the time (that would be an X-Forwarded-For list) and no escaped quote.
 # Groups: the first field, CLF time, request, status. Scanner's fast path; anything else
 # goes the long way.
-PLAIN_LINE = re.compile(
-    rb'([^ ,"\n]+) - [^ ,"\n]+ \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] '
-    rb'"([^"\\\n]*)"(?: (\d{3})\b)?'
-)
+_PLAIN_HEAD = rb'([^ ,"\n]+) - [^ ,"\n]+ \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "'
+PLAIN_LINE = re.compile(_PLAIN_HEAD + rb'([^"\\\n]*)"(?: (\d{3})\b)?')
 # Each line of a span, with PLAIN_LINE's fields when it is one (else b"" for them)
 PLAIN_ROWS = re.compile(rb"(?m)^(" + PLAIN_LINE.pattern + rb"[^\n]*|[^\n]*)\n")
 # Two expressions with the same groups (CLF time, ISO time, request, status): the CLF one
@@ -450,7 +448,7 @@ class ClientFinder:
         """The client of n equal PLAIN_LINEs whose first field is host (ClientKeys.plain), its
         private requests counted; None when they go the long way."""
         key = self.keys.plain(host)
-        if key is not None:
+        if key is not None and key in self.keys.private_keys:
             self._count_private(key, n)
         return key
 
@@ -575,6 +573,7 @@ class Scanner(LineParser):
         super().__init__(*args, **kwargs)
         self.lines = self.ahead = self.ahead_seconds = 0
         self.last_line_time = None  # log time of the last line read, matching or not
+        self._plain_target = plain_target_rows(self.needle)
 
     def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
         """[(client, second, status, n)]: the runs of n equal matching requests in data[start:end],
@@ -585,7 +584,7 @@ class Scanner(LineParser):
         lines = data.count(b"\n", start, end)
         self.lines += lines
         requests = []
-        if mostly_matching(data, start, min(end, start + 16384), self.needle):  # a flood, a heavy client
+        if mostly_matching(data, start, min(end, start + 16384), self._plain_target):  # a flood?
             self._scan_rows(data, start, end, requests)
         else:
             self._scan_lines(data, start, end, requests)
@@ -642,11 +641,17 @@ class Scanner(LineParser):
                         requests.append(request)
 
 
-def mostly_matching(data, start, end, needle):
-    """True when more than half the lines of data[start:end] are plain lines whose request
-    holds needle (then Scanner._scan_rows is the faster way)."""
-    rows = PLAIN_ROWS.findall(data, start, end)
-    return sum(1 for row in rows if row[1] and needle in row[3]) * 2 > len(rows)
+def mostly_matching(data, start, end, plain_target):
+    """True when more than half the lines of data[start:end] are plain lines whose request holds
+    the target (then Scanner._scan_rows is the faster way); counted in C with plain_target,
+    plain_target_rows() of the target."""
+    return len(plain_target.findall(data, start, end)) * 2 > data.count(b"\n", start, end)
+
+
+def plain_target_rows(needle):
+    """An expression that finds the starts of the plain lines (PLAIN_LINE) whose request holds
+    needle (bytes)."""
+    return re.compile(rb"(?m)^" + _PLAIN_HEAD + rb'[^"\\\n]*' + re.escape(needle))
 
 
 def proxied_hint(scanner):

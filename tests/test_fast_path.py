@@ -101,9 +101,15 @@ class ScannerPathsTest(unittest.TestCase):
         stuffed = common("192.0.2.1", T0, "/" + "today_download" * 100)
         ordinary = common("192.0.2.2", T0, "/index.html")
         data = (stuffed + ordinary * 5).encode()
-        self.assertFalse(log_monitor.mostly_matching(data, 0, len(data), scanner.needle))
+        self.assertFalse(
+            log_monitor.mostly_matching(data, 0, len(data), log_monitor.plain_target_rows(scanner.needle))
+        )
         data = (stuffed + ordinary) * 2 + stuffed
-        self.assertTrue(log_monitor.mostly_matching(data.encode(), 0, len(data), scanner.needle))
+        self.assertTrue(
+            log_monitor.mostly_matching(
+                data.encode(), 0, len(data), log_monitor.plain_target_rows(scanner.needle)
+            )
+        )
 
     def test_a_scanner_is_freed_as_soon_as_it_is_dropped(self):
         # a replay makes one per piece; a reference cycle kept each one's caches (tens of MB under
