@@ -16,25 +16,22 @@ def run(*args, **kwargs):
     )
 
 
+# the settings every run has, in the order of the configuration block
+CORE = "log_dir log_prefix date_format utc log_file target interval window threshold cleanup_interval"
+CORE = (CORE + " facility tag syslog_socket from_start").split()
+
+
+def fields(s, names):
+    """The values of these settings, in order."""
+    return tuple(getattr(s, name) for name in names)
+
+
 class DefaultsTest(unittest.TestCase):
     def test_defaults_are_the_configuration_block(self):
         s = settings()
         self.assertEqual(
             (
-                s.log_dir,
-                s.log_prefix,
-                s.date_format,
-                s.utc,
-                s.log_file,
-                s.target,
-                s.interval,
-                s.window,
-                s.threshold,
-                s.cleanup_interval,
-                s.facility,
-                s.tag,
-                s.syslog_socket,
-                s.from_start,
+                *fields(s, CORE),
                 s.replay,
                 s.dry_run,
                 s.state_file,
@@ -122,20 +119,7 @@ class DefaultsTest(unittest.TestCase):
         )
         self.assertEqual(
             (
-                s.log_dir,
-                s.log_prefix,
-                s.date_format,
-                s.utc,
-                s.log_file,
-                s.target,
-                s.interval,
-                s.window,
-                s.threshold,
-                s.cleanup_interval,
-                s.facility,
-                s.tag,
-                s.syslog_socket,
-                s.from_start,
+                *fields(s, CORE),
                 s.dry_run,
                 s.state_file,
                 s.ipv6_prefix,
