@@ -467,8 +467,8 @@ class LogTimes:
 
     def log_time(self, stamp, parse=parse_clf_time):
         """parse(stamp), once per distinct timestamp."""
-        t = self.cache.get(stamp)
-        if t is None:
+        t = self.cache.get(stamp, False)
+        if t is False:  # None is cached too: a stamp that is no real date is parsed once
             if len(self.cache) > 4096:
                 self.cache.clear()
             t = self.cache[stamp] = parse(stamp)
@@ -541,7 +541,9 @@ class LineParser:
         for the long way."""
         if self.needle not in request:  # no target: never counts, unless it is percent-encoded
             return None if b"%" in request else False
-        t = self._times.get(stamp) or self.log_time(stamp)
+        t = self._times.get(stamp, False)
+        if t is False:
+            t = self.log_time(stamp)
         key = None if t is None else self.finder.plain(host, n)
         if key is None:
             return None
