@@ -46,6 +46,7 @@ import itertools
 import ipaddress
 import json
 import logging
+import operator
 import os
 import queue
 import re
@@ -2392,6 +2393,8 @@ class Detector:
         """
         window, tally, alerts = self.window, self.tally, []
         add, clients, tally_add = window.add, window.clients, tally and tally.add
+        if tally is not None:
+            tally.add_dated(found)  # the totals in bulk; of an undated run below, once it has a time
         for client, second, status, n in found:
             dated = second is not None
             if not dated:
@@ -2402,6 +2405,8 @@ class Detector:
                             self.scanner.skip_undated()
                         continue
                     second = int(default_time)
+                if tally is not None:
+                    tally.add_totals(second, status, n)
             while n:
                 if second >= self.next_cleanup and self.cleanup_seconds:
                     window.cleanup()
@@ -2775,6 +2780,13 @@ class Timeline:
         if len(buckets) > 100000:  # a log spanning years: coarser buckets, bounded memory
             self._coarsen()
 
+    def add_all(self, seconds):
+        """Count a request at each log second of seconds; the same as add(t) for each."""
+        buckets = self.buckets
+        buckets.update(map(operator.floordiv, seconds, itertools.repeat(self.bucket_seconds)))
+        while len(buckets) > 100000:
+            self._coarsen()
+
     def alert(self, t):
         """Count an alert at log second t."""
         self.alert_buckets[t // self.bucket_seconds] += 1
@@ -2879,7 +2891,8 @@ class Sweep:
 class Tally:
     """What a replay reports beyond the alerts, gathered in the same single pass. Pure.
 
-    Public: add(client, second, status, entry) for each counted request
+    Public: add_dated(found) and add_totals(...) for the totals of the
+    requests; add(client, second, status, entry) for each counted request
     (entry: the window's table entry of the client after it was counted);
     takes_repeats(client) and add_repeats(...) for a run of them; alert(alert);
     rows, forgotten, first_time, last_time, statuses, timeline (a Timeline),
@@ -2897,14 +2910,32 @@ class Tally:
         self.timeline = Timeline()
         self.sweep = Sweep(window, threshold, max_clients, sweep_windows)
 
-    def add(self, key, t, status, entry):
-        """Count one request of client key at log second t."""
+    def add_dated(self, found):
+        """Count the dated runs (client, second, status, n) of the scanner's found in the totals:
+        first and last time, statuses, timeline. In bulk, in C where it can be."""
+        dated = [run for run in found if run[1] is not None]
+        if dated:
+            seconds = [run[1] for run in dated]
+            self.first_time = min(self.first_time, min(seconds))
+            self.last_time = max(self.last_time, max(seconds))
+            self.statuses.update(map(operator.itemgetter(2), dated))
+            self.timeline.add_all(seconds)
+            for _, t, status, n in [run for run in dated if run[3] > 1]:
+                self.add_totals(t, status, n - 1)
+
+    def add_totals(self, t, status, n=1):
+        """Count n requests at log second t with status in the totals (first and last time,
+        statuses, timeline); add() counts them per client."""
         if t < self.first_time:
             self.first_time = t
         if t > self.last_time:
             self.last_time = t
-        self.statuses[status] += 1
-        self.timeline.add(t)
+        self.statuses[status] += n
+        self.timeline.add(t, n)
+
+    def add(self, key, t, status, entry):
+        """Count one request of client key at log second t, per client: its row, the sweep. The
+        totals come from add_dated or add_totals."""
         rows = self.rows
         row = rows.get(key, False)
         if row is False:
@@ -2930,8 +2961,6 @@ class Tally:
     def add_repeats(self, key, t, status, entry, n):
         """Count n more requests like the last one add() counted (same client, second and status),
         which the window counted in bulk (entry: its Hits). The same as n calls of add()."""
-        self.statuses[status] += n
-        self.timeline.add(t, n)
         row = self.rows[key]
         row[0] += n
         row[2][status] += n
@@ -3070,6 +3099,7 @@ def open_in_time_order(paths):
 
 
 PIECE_BYTES = 2 << 20  # a worker's share of a large plain file; small enough to bound memory
+SPARE_PIECES = 6  # scanned ahead beyond one per worker: the cores stay busy while this process counts
 
 
 def pieces(sources, piece_bytes=None):
@@ -3158,8 +3188,10 @@ def replay_jobs(settings):
 def scanned_pieces(settings, sources):
     """Yield (path, found, counts, overlong) for every piece of the inputs, in log order.
 
-    Pieces of plain files are scanned by --jobs worker processes, a few ahead
-    of the one being counted; the rest (compressed files, pipes) here. An
+    Once a large piece or a compressed file has started them, --jobs worker
+    processes scan the pieces of files, up to jobs + SPARE_PIECES ahead of the
+    one being counted (jobs after a compressed file); pipes, and small files
+    before that, are scanned here. An
     input that cannot be read to its end raises ReplayReadError.
     """
     jobs = replay_jobs(settings)
@@ -3181,7 +3213,8 @@ def scanned_pieces(settings, sources):
                     yield _piece_result(path, None, functools.partial(scan_piece, settings, path, span, last))
                 else:
                     yield _piece_result(path, None, functools.partial(scan_stream, settings, handle))
-            while len(ahead) > jobs or (ahead and ahead[0][1].ready()):
+            spare = SPARE_PIECES if span != "gzip" else 0  # a whole compressed file: its size unbounded
+            while len(ahead) > jobs + spare or (ahead and ahead[0][1].ready()):
                 yield _piece_result(*ahead.popleft())
         while ahead:
             yield _piece_result(*ahead.popleft())

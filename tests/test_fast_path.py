@@ -177,6 +177,19 @@ class RunsTest(unittest.TestCase):
                         self.assertTrue(expected[0], "the log alerts")
                         self.assertEqual(self.count(runs, threshold, sweep), expected)
 
+    def test_undated_runs_count_in_the_totals_at_the_newest_log_time(self):
+        runs = [
+            ("192.0.2.1", None, b"500", 4),  # before any log time: not counted
+            ("192.0.2.1", T0 + 60, b"200", 2),
+            ("192.0.2.2", None, b"404", 3),  # at T0 + 60
+            ("192.0.2.2", T0, b"200", 1),
+        ]
+        report = self.count(runs, 10)[3]
+        self.assertEqual(report["statuses"], [["200", 3], ["404", 3]])
+        self.assertEqual(report["timeline"]["counts"], [1, 5])
+        self.assertEqual((report["first_time"], report["last_time"]), (T0, T0 + 60))
+        self.assertEqual([row["requests"] for row in report["top"]], [4, 2])
+
     def test_a_run_that_crosses_the_threshold_alerts_with_the_threshold_count(self):
         window = log_monitor.SlidingWindow(60, 10)
         detector = log_monitor.Detector(None, window)
