@@ -12,6 +12,7 @@
 """
 
 import gc
+import itertools
 import random
 import unittest
 import weakref
@@ -96,6 +97,17 @@ class ScannerPathsTest(unittest.TestCase):
                 getattr(scanner, path)(data, 0, len(data), requests)
                 self.assertEqual((requests, counters(scanner)), expected)
 
+    def test_equal_lines_are_parsed_once_per_run_into_what_findall_gives(self):
+        for plain_lines, repeating in ((1, False), (5, True)):
+            data = bytearray(mixed_span(plain_lines))  # as read: a buffer
+            with self.subTest(plain_lines=plain_lines):
+                rows = log_monitor.equal_rows(data, 0, len(data))
+                self.assertEqual(not isinstance(rows, itertools.groupby), repeating, "the way taken")
+                found = [(fields, len(list(same))) for fields, same in rows]
+                expected = itertools.groupby(log_monitor.PLAIN_ROWS.findall(data))
+                self.assertEqual(found, [(fields, len(list(same))) for fields, same in expected])
+                self.assertEqual(sum(n for _, n in found), data.count(b"\n"))
+
     def test_a_few_lines_full_of_the_target_do_not_make_a_span_a_flood(self):
         scanner = self.scanner()
         stuffed = common("192.0.2.1", T0, "/" + "today_download" * 100)
@@ -161,7 +173,9 @@ class RunsTest(unittest.TestCase):
         tally = log_monitor.Tally(settings.window, threshold, settings.max_clients, sweep_windows)
         detector = log_monitor.Detector.from_settings(settings, tally)
         detector.cleanup_seconds = 120
-        alerts = detector.count(runs, None)
+        columns = log_monitor.pack_runs(runs)  # as replay() counts a piece
+        tally.add_dated(columns)
+        alerts = detector.count(log_monitor.unpack_runs(columns), None)
         window = detector.window
         report = log_monitor.replay_report(tally, detector, settings, [], None, alerts)
         return alerts, window.late, window.late_counted, report
