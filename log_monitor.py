@@ -2403,7 +2403,8 @@ class Detector:
         alert are counted in bulk (SlidingWindow.add_repeats). With
         cleanup_seconds set (replay), the window is cleaned up whenever log
         time passes that many seconds: at the same requests however the input
-        was cut into pieces, so any --jobs gives the same result.
+        was cut into pieces, so any --jobs gives the same result. With a tally,
+        the caller has counted the dated runs in its totals (Tally.add_dated).
         """
         window, tally, alerts = self.window, self.tally, []
         add, clients, tally_add = window.add, window.clients, tally and tally.add
@@ -3205,8 +3206,8 @@ def scanned_pieces(settings, sources):
     Once a large piece or a compressed file has started them, --jobs worker
     processes scan the pieces of files, up to jobs + SPARE_PIECES ahead of the
     one being counted (jobs after a compressed file); pipes, and small files
-    before that, are scanned here. An
-    input that cannot be read to its end raises ReplayReadError.
+    before that, are scanned here. An input that cannot be read to its end
+    raises ReplayReadError.
     """
     jobs = replay_jobs(settings)
     pool = None
