@@ -924,7 +924,11 @@ class ClientTable(dict):
         stale = [
             key
             for key, entry in self.items()
-            if (entry <= horizon if entry.__class__ is int else entry.forget_until(horizon))
+            if (
+                entry <= horizon
+                if entry.__class__ is int
+                else entry.secs[0] <= horizon and entry.forget_until(horizon)
+            )
         ]
         for key in stale:
             del self[key]
@@ -2777,7 +2781,9 @@ class Stopper:
 # ---------------------------------------------------------------- replay
 class Timeline:
     """Matching requests and alerts per bucket of log time (a minute, coarser for long spans).
-    Pure. Public: add(t, n), alert(t), as_dict() -> the report's timeline or None."""
+    Pure. Public: add(t, n), add_all(seconds), alert(t), as_dict() -> the report's timeline or None."""
+
+    most_buckets = 100000  # a log spanning years gets coarser buckets: bounded memory
 
     def __init__(self):
         self.bucket_seconds, self.buckets, self.alert_buckets = (
@@ -2790,15 +2796,18 @@ class Timeline:
         """Count n requests at log second t."""
         buckets = self.buckets
         buckets[t // self.bucket_seconds] += n
-        if len(buckets) > 100000:  # a log spanning years: coarser buckets, bounded memory
+        while len(buckets) > self.most_buckets:
             self._coarsen()
 
     def add_all(self, seconds):
         """Count a request at each log second of seconds; the same as add(t) for each."""
-        buckets = self.buckets
-        buckets.update(map(operator.floordiv, seconds, itertools.repeat(self.bucket_seconds)))
-        while len(buckets) > 100000:
-            self._coarsen()
+        buckets, step = self.buckets, self.most_buckets  # at most twice most_buckets at a time
+        for i in range(0, len(seconds), step):
+            buckets.update(
+                map(operator.floordiv, seconds[i : i + step], itertools.repeat(self.bucket_seconds))
+            )
+            while len(buckets) > self.most_buckets:
+                self._coarsen()
 
     def alert(self, t):
         """Count an alert at log second t."""
@@ -2814,8 +2823,8 @@ class Timeline:
             counter.update(merged)
 
     def as_dict(self):
-        """{start, bucket_seconds, counts, alerts}, at most about 100,000 buckets; None if empty."""
-        while self.buckets and max(self.buckets) - min(self.buckets) > 100000:
+        """{start, bucket_seconds, counts, alerts}, at most about most_buckets; None if empty."""
+        while self.buckets and max(self.buckets) - min(self.buckets) > self.most_buckets:
             self._coarsen()  # a span of years (or of a bogus date): coarser buckets, a short list
         if not self.buckets:
             return None
@@ -2924,7 +2933,7 @@ class Tally:
         self.sweep = Sweep(window, threshold, max_clients, sweep_windows)
 
     def add_dated(self, columns):
-        """Count the dated runs of a piece (pack_runs) in the totals: first and last time,
+        """Count the dated runs of a piece (add_columns) in the totals: first and last time,
         statuses, timeline. In bulk, in C where it can be; Detector.count dates the others."""
         _, seconds, statuses, counts = columns
         if None in seconds or counts.count(1) != len(counts):
@@ -3220,7 +3229,7 @@ def scanned_pieces(settings, sources):
 
                 pool = multiprocessing.get_context("fork").Pool(jobs)
             if span is not None and pool is not None:
-                ahead.append((path, pool.apply_async(scan_piece, (settings, path, span, last))))
+                ahead.append((path, pool.apply_async(scan_in_worker, (settings, path, span, last))))
             else:
                 while ahead:
                     yield _piece_result(*ahead.popleft())
@@ -3247,46 +3256,49 @@ class ReplayReadError(Exception):
 
 
 def _piece_result(path, result, scan=None):
-    """(path, columns, counts, overlong) of one piece: a worker's result, or scan() here."""
+    """(path, columns, counts, overlong) of one piece: a worker's result (scan_in_worker), or
+    scan() here."""
     try:
-        return (path, *(scan() if scan is not None else result.get()))
+        if scan is not None:
+            return (path, *scan())
+        (clients, *others), counts, overlong = result.get()
     except (OSError, EOFError, zlib.error) as e:
         raise ReplayReadError(path, e) from e
+    clients = clients.split("\n") if others[0] else []
+    if len(clients) != len(others[0]):  # a client key with a newline: keys are checked addresses
+        raise ValueError("a piece's runs out of step: %d clients, %d times" % (len(clients), len(others[0])))
+    return path, (clients, *others), counts, overlong
+
+
+def scan_in_worker(settings, path, span, last):
+    """scan_piece in a worker process. The clients go back joined by newlines: a million of
+    them pickle in a tenth of the time a list of them takes (_piece_result splits them)."""
+    (clients, *others), counts, overlong = scan_piece(settings, path, span, last)
+    return ("\n".join(clients), *others), counts, overlong
 
 
 def scan_stream(settings, handle, limit=None, last=True):
     """Scan an open input (at most limit bytes; to its end if None) and close it: (its runs as
-    columns (pack_runs), scanner counts, overlong lines). The one loop for a worker's piece and
-    for a pipe read here."""
+    columns (add_columns), scanner counts, overlong lines). The one loop for a worker's piece
+    and for a pipe read here."""
     scanner = Detector.from_settings(settings).scanner
     lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
-    found = []
+    columns = ([], [], [], [])
     with handle:
         for buf, start, end in lines.spans(handle, limit):
-            found += scanner.scan(buf, None, start, end)
+            add_columns(columns, scanner.scan(buf, None, start, end))
     if last:
         rest = lines.flush()  # a last line without its newline ends with its file
-        found += scanner.scan(rest, None)
-    return pack_runs(found), scanner_counts(scanner), lines.overlong
+        add_columns(columns, scanner.scan(rest, None))
+    return columns, scanner_counts(scanner), lines.overlong
 
 
-def pack_runs(found):
-    """The scanner's runs (client, second, status, n) as four columns: the clients joined by
-    newlines, seconds, statuses, counts. A million runs pickle from a worker to the main process
-    in a fifth of the time tuples take. unpack_runs() gives the runs again."""
-    return (
-        "\n".join([run[0] for run in found]),
-        [run[1] for run in found],
-        [run[2] for run in found],
-        [run[3] for run in found],
-    )
-
-
-def unpack_runs(columns):
-    """The runs of pack_runs's columns again, an iterator."""
-    clients, seconds, statuses, counts = columns
-    # zip's strict= is Python 3.10's; with no runs, the clients are [""] and the others empty
-    return zip(clients.split("\n"), seconds, statuses, counts)  # noqa: B905
+def add_columns(columns, runs):
+    """Append the scanner's runs (client, second, status, n) to columns (clients, seconds,
+    statuses, counts), lists: half the memory of the runs' tuples, and what the main process
+    counts (Tally.add_dated, then zip(*columns) gives the runs again)."""
+    for column, values in zip(columns, zip(*runs)):  # noqa: B905 (strict= is Python 3.10's)
+        column += values
 
 
 def replay(settings, out=print_line):
@@ -3314,7 +3326,7 @@ def replay(settings, out=print_line):
             merge_counts(detector.scanner, counts)
             overlong += piece_overlong
             tally.add_dated(columns)
-            for alert in detector.count(unpack_runs(columns), None):
+            for alert in detector.count(zip(*columns), None):  # noqa: B905 (Python 3.10's strict=)
                 tally.alert(alert)
                 alerts.append(alert)
                 alerting.send(alert._replace(file=path))
