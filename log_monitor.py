@@ -2937,7 +2937,7 @@ class Tally:
         statuses, timeline. In bulk, in C where it can be; Detector.count dates the others."""
         _, seconds, statuses, counts = columns
         if None in seconds or counts.count(1) != len(counts):
-            runs = [run for run in zip(seconds, statuses, counts) if run[0] is not None]  # noqa: B905
+            runs = [run for run in zip(seconds, statuses, counts) if run[0] is not None]  # noqa: B905 (strict= is Python 3.10's)
             seconds, statuses = [run[0] for run in runs], [run[1] for run in runs]
             for t, status, n in [run for run in runs if run[2] > 1]:
                 self.add_totals(t, status, n - 1)
@@ -3326,7 +3326,7 @@ def replay(settings, out=print_line):
             merge_counts(detector.scanner, counts)
             overlong += piece_overlong
             tally.add_dated(columns)
-            for alert in detector.count(zip(*columns), None):  # noqa: B905 (Python 3.10's strict=)
+            for alert in detector.count(zip(*columns), None):  # noqa: B905 (strict= is Python 3.10's)
                 tally.alert(alert)
                 alerts.append(alert)
                 alerting.send(alert._replace(file=path))
