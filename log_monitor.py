@@ -3297,8 +3297,8 @@ def add_columns(columns, runs):
     """Append the scanner's runs (client, second, status, n) to columns (clients, seconds,
     statuses, counts), lists: half the memory of the runs' tuples, and what the main process
     counts (Tally.add_dated, then zip(*columns) gives the runs again)."""
-    for column, values in zip(columns, zip(*runs)):  # noqa: B905 (strict= is Python 3.10's)
-        column += values
+    for i, column in enumerate(columns):  # not zip(*runs): an iterator object per run
+        column += map(operator.itemgetter(i), runs)
 
 
 def replay(settings, out=print_line):
