@@ -501,12 +501,8 @@ class LineParser:
         self.private_hits = self.finder.private_hits
         self.matches = 0
         self.undated_example = b""
-        self.times = LogTimes()  # its methods here: no reference cycle
-        self._times, self.log_time, self._match_time = (
-            self.times.cache,
-            self.times.log_time,
-            self.times.match_time,
-        )
+        times = self.times = LogTimes()  # its methods here: no reference cycle
+        self._times, self.log_time, self._match_time = times.cache, times.log_time, times.match_time
         self._statuses = {}
 
     def request(self, data, start, end):
@@ -2408,7 +2404,7 @@ class Detector:
         cleanup_seconds set (replay), the window is cleaned up whenever log
         time passes that many seconds: at the same requests however the input
         was cut into pieces, so any --jobs gives the same result. With a tally,
-        the caller has counted the dated runs in its totals (Tally.add_dated).
+        the caller has counted the dated runs in its totals (Totals.add_dated).
         """
         window, tally, alerts = self.window, self.tally, []
         add, clients, tally_add = window.add, window.clients, tally and tally.add
@@ -2422,8 +2418,8 @@ class Detector:
                             self.scanner.skip_undated()
                         continue
                     second = int(default_time)
-                if tally is not None:  # its totals: the dated ones came in bulk (Tally.add_dated)
-                    tally.add_totals(second, status, n)
+                if tally is not None:  # its totals: the dated ones came in bulk (Totals.add_dated)
+                    tally.totals.add(second, status, n)
             while n:
                 if second >= self.next_cleanup and self.cleanup_seconds:
                     window.cleanup()
@@ -2910,46 +2906,34 @@ class Sweep:
         return rows
 
 
-class Tally:
-    """What a replay reports beyond the alerts, gathered in the same single pass. Pure.
+class Totals:
+    """What a replay reports of all its counted requests together: first and last log time,
+    status codes, timeline. None depends on their order, so the dated requests of a piece are
+    counted in bulk. Pure. Public: add_dated(columns), add(t, status, n); first_time,
+    last_time, statuses, timeline (a Timeline)."""
 
-    Public: add_dated(columns) and add_totals(...) for the totals of the
-    requests; add(client, second, status, entry) for each counted request
-    (entry: the window's table entry of the client after it was counted);
-    takes_repeats(client) and add_repeats(...) for a run of them; alert(alert);
-    rows, forgotten, first_time, last_time, statuses, timeline (a Timeline),
-    sweep (a Sweep). Per client (bounded by max_clients like the window's
-    table): requests, the largest count it reached in any window, its status
-    codes. replay_report() makes the report of it.
-    """
-
-    def __init__(self, window, threshold, max_clients=MAX_TRACKED_IPS, sweep_windows=()):
-        self.window, self.max_clients = window, max_clients
-        self.rows = {}  # client -> status of its only request, or [requests, max, statuses, marks]
-        self.forgotten = 0
+    def __init__(self):
         self.first_time, self.last_time = 1 << 62, -(1 << 62)  # none yet: first > last
         self.statuses = collections.Counter()
         self.timeline = Timeline()
-        self.sweep = Sweep(window, threshold, max_clients, sweep_windows)
 
     def add_dated(self, columns):
-        """Count the dated runs of a piece (add_columns) in the totals: first and last time,
-        statuses, timeline. In bulk, in C where it can be; Detector.count dates the others."""
+        """Count the dated runs of a piece (add_columns), in C where it can be; Detector.count
+        adds the others once it has dated them."""
         _, seconds, statuses, counts = columns
         if None in seconds or counts.count(1) != len(counts):
             runs = [run for run in zip(seconds, statuses, counts) if run[0] is not None]  # noqa: B905 (strict= is Python 3.10's)
             seconds, statuses = [run[0] for run in runs], [run[1] for run in runs]
             for t, status, n in [run for run in runs if run[2] > 1]:
-                self.add_totals(t, status, n - 1)
+                self.add(t, status, n - 1)
         if seconds:
             self.first_time = min(self.first_time, min(seconds))
             self.last_time = max(self.last_time, max(seconds))
             self.statuses.update(statuses)
             self.timeline.add_all(seconds)
 
-    def add_totals(self, t, status, n=1):
-        """Count n requests at log second t with status in the totals (first and last time,
-        statuses, timeline); add() counts them per client."""
+    def add(self, t, status, n=1):
+        """Count n requests at log second t with status."""
         if t < self.first_time:
             self.first_time = t
         if t > self.last_time:
@@ -2957,9 +2941,28 @@ class Tally:
         self.statuses[status] += n
         self.timeline.add(t, n)
 
+
+class Tally:
+    """What a replay reports beyond the alerts, gathered in the same single pass. Pure.
+
+    Public: add(client, second, status, entry) for each counted request
+    (entry: the window's table entry of the client after it was counted);
+    takes_repeats(client) and add_repeats(...) for a run of them; alert(alert);
+    rows, forgotten, totals (a Totals, which the caller fills), sweep (a Sweep).
+    Per client (bounded by max_clients like the window's table): requests, the
+    largest count it reached in any window, its status codes. replay_report()
+    makes the report of it.
+    """
+
+    def __init__(self, window, threshold, max_clients=MAX_TRACKED_IPS, sweep_windows=()):
+        self.window, self.max_clients = window, max_clients
+        self.rows = {}  # client -> status of its only request, or [requests, max, statuses, marks]
+        self.forgotten = 0
+        self.totals = Totals()
+        self.sweep = Sweep(window, threshold, max_clients, sweep_windows)
+
     def add(self, key, t, status, entry):
-        """Count one request of client key at log second t, per client: its row, the sweep. The
-        totals come from add_dated or add_totals."""
+        """Count one request of client key at log second t, per client: its row, the sweep."""
         rows = self.rows
         row = rows.get(key, False)
         if row is False:
@@ -2995,7 +2998,7 @@ class Tally:
 
     def alert(self, alert):
         """Note an alert the replay raised (for the timeline and the sweep's configured row)."""
-        self.timeline.alert(alert.time)
+        self.totals.timeline.alert(alert.time)
         self.sweep.alerted.add(alert.client)
 
 
@@ -3003,7 +3006,8 @@ def replay_report(tally, detector, settings, files, order_note, alerts, overlong
     """The report dict every rendering of a replay comes from (see report_lines)."""
     scanner, window = detector.scanner, detector.window
     ranked = heapq.nlargest(settings.top, tally.rows.items(), key=lambda item: _requests(item[1]))
-    total = sum(tally.statuses.values())
+    totals = tally.totals
+    total = sum(totals.statuses.values())
     return {
         "version": __version__,
         "files": list(files),
@@ -3019,14 +3023,14 @@ def replay_report(tally, detector, settings, files, order_note, alerts, overlong
         "alerts": detector.alerts,
         "late_counted": window.late_counted,
         "late_ignored": window.late,
-        "first_time": tally.first_time if total else None,
-        "last_time": tally.last_time if total else None,
+        "first_time": totals.first_time if total else None,
+        "last_time": totals.last_time if total else None,
         "skipped": [
             {"reason": reason, "count": n, "example": example}
             for reason, n, example in not_counted(detector, overlong, settings.utc)
         ],
         "proxied_hint": proxied_hint(scanner),
-        "statuses": _status_rows(tally.statuses) if total else [],
+        "statuses": _status_rows(totals.statuses) if total else [],
         "top": [
             {
                 "client": key,
@@ -3036,7 +3040,7 @@ def replay_report(tally, detector, settings, files, order_note, alerts, overlong
             }
             for key, row in ranked
         ],
-        "timeline": tally.timeline.as_dict(),
+        "timeline": totals.timeline.as_dict(),
         "sweep": tally.sweep.rows(
             [row[1] for row in tally.rows.values() if isinstance(row, list)], detector.alerts
         ),
@@ -3296,7 +3300,7 @@ def scan_stream(settings, handle, limit=None, last=True):
 def add_columns(columns, runs):
     """Append the scanner's runs (client, second, status, n) to columns (clients, seconds,
     statuses, counts), lists: half the memory of the runs' tuples, and what the main process
-    counts (Tally.add_dated, then zip(*columns) gives the runs again)."""
+    counts (Totals.add_dated, then zip(*columns) gives the runs again)."""
     for i, column in enumerate(columns):  # not zip(*runs): an iterator object per run
         column += map(operator.itemgetter(i), runs)
 
@@ -3325,7 +3329,7 @@ def replay(settings, out=print_line):
         for path, columns, counts, piece_overlong in scanned_pieces(settings, sources):
             merge_counts(detector.scanner, counts)
             overlong += piece_overlong
-            tally.add_dated(columns)
+            tally.totals.add_dated(columns)
             for alert in detector.count(zip(*columns), None):  # noqa: B905 (strict= is Python 3.10's)
                 tally.alert(alert)
                 alerts.append(alert)

@@ -177,7 +177,7 @@ class RunsTest(unittest.TestCase):
         detector.cleanup_seconds = 120
         columns = ([], [], [], [])  # as replay() counts a piece
         log_monitor.add_columns(columns, runs)
-        tally.add_dated(columns)
+        tally.totals.add_dated(columns)
         alerts = detector.count(zip(*columns), None)  # noqa: B905
         window = detector.window
         report = log_monitor.replay_report(tally, detector, settings, [], None, alerts)
