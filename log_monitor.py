@@ -3265,13 +3265,13 @@ def _piece_result(path, result, scan=None):
     try:
         if scan is not None:
             return (path, *scan())
-        (clients, *others), counts, overlong = result.get()
+        (clients, seconds, *rest), counts, overlong = result.get()
     except (OSError, EOFError, zlib.error) as e:
         raise ReplayReadError(path, e) from e
-    clients = clients.split("\n") if others[0] else []
-    if len(clients) != len(others[0]):  # a client key with a newline: keys are checked addresses
-        raise ValueError("a piece's runs out of step: %d clients, %d times" % (len(clients), len(others[0])))
-    return path, (clients, *others), counts, overlong
+    clients = clients.split("\n") if seconds else []
+    if len(clients) != len(seconds):  # a client key with a newline: keys are checked addresses
+        raise ValueError("a piece's runs out of step: %d clients, %d times" % (len(clients), len(seconds)))
+    return path, (clients, seconds, *rest), counts, overlong
 
 
 def scan_in_worker(settings, path, span, last):
