@@ -38,7 +38,6 @@ import calendar
 import collections
 import datetime
 import errno
-import functools
 import gzip
 import heapq
 import html
@@ -46,7 +45,6 @@ import itertools
 import ipaddress
 import json
 import logging
-import operator
 import os
 import queue
 import re
@@ -164,7 +162,6 @@ class Settings:
     hook_timeout = HOOK_TIMEOUT
     html = None  # a replay's report as an HTML file
     sweep_windows = ()  # more windows (seconds) for a replay's threshold sweep
-    jobs = None  # processes a replay reads with (None: every core it may use)
 
     def __init__(self, **values):
         self.ignore_ip, self.watch_urls, self.trusted_proxies, self.on_alert = [], [], [], []
@@ -2403,8 +2400,7 @@ class Detector:
         alert are counted in bulk (SlidingWindow.add_repeats). With
         cleanup_seconds set (replay), the window is cleaned up whenever log
         time passes that many seconds: at the same requests however the input
-        was cut into pieces, so any --jobs gives the same result. With a tally,
-        the caller has counted the dated runs in its totals (Totals.add_dated).
+        was cut into chunks.
         """
         window, tally, alerts = self.window, self.tally, []
         add, clients, tally_add = window.add, window.clients, tally and tally.add
@@ -2418,8 +2414,8 @@ class Detector:
                             self.scanner.skip_undated()
                         continue
                     second = int(default_time)
-                if tally is not None:  # its totals: the dated ones came in bulk (Totals.add_dated)
-                    tally.totals.add(second, status, n)
+            if tally is not None:
+                tally.totals.add(second, status, n)
             while n:
                 if second >= self.next_cleanup and self.cleanup_seconds:
                     window.cleanup()
@@ -2777,7 +2773,7 @@ class Stopper:
 # ---------------------------------------------------------------- replay
 class Timeline:
     """Matching requests and alerts per bucket of log time (a minute, coarser for long spans).
-    Pure. Public: add(t, n), add_all(seconds), alert(t), as_dict() -> the report's timeline or None."""
+    Pure. Public: add(t, n), alert(t), as_dict() -> the report's timeline or None."""
 
     most_buckets = 100000  # a log spanning years gets coarser buckets: bounded memory
 
@@ -2794,16 +2790,6 @@ class Timeline:
         buckets[t // self.bucket_seconds] += n
         while len(buckets) > self.most_buckets:
             self._coarsen()
-
-    def add_all(self, seconds):
-        """Count a request at each log second of seconds; the same as add(t) for each."""
-        buckets, step = self.buckets, self.most_buckets  # at most twice most_buckets at a time
-        for i in range(0, len(seconds), step):
-            buckets.update(
-                map(operator.floordiv, seconds[i : i + step], itertools.repeat(self.bucket_seconds))
-            )
-            while len(buckets) > self.most_buckets:
-                self._coarsen()
 
     def alert(self, t):
         """Count an alert at log second t."""
@@ -2908,29 +2894,13 @@ class Sweep:
 
 class Totals:
     """What a replay reports of all its counted requests together: first and last log time,
-    status codes, timeline. None depends on their order, so the dated requests of a piece are
-    counted in bulk. Pure. Public: add_dated(columns), add(t, status, n); first_time,
+    status codes, timeline. Pure. Public: add(t, status, n); first_time,
     last_time, statuses, timeline (a Timeline)."""
 
     def __init__(self):
         self.first_time, self.last_time = 1 << 62, -(1 << 62)  # none yet: first > last
         self.statuses = collections.Counter()
         self.timeline = Timeline()
-
-    def add_dated(self, columns):
-        """Count the dated runs of a piece (add_columns), in C where it can be; Detector.count
-        adds the others once it has dated them."""
-        _, seconds, statuses, counts = columns
-        if None in seconds or counts.count(1) != len(counts):
-            runs = [run for run in zip(seconds, statuses, counts) if run[0] is not None]  # noqa: B905 (strict= is Python 3.10's)
-            seconds, statuses = [run[0] for run in runs], [run[1] for run in runs]
-            for t, status, n in [run for run in runs if run[2] > 1]:
-                self.add(t, status, n - 1)
-        if seconds:
-            self.first_time = min(self.first_time, min(seconds))
-            self.last_time = max(self.last_time, max(seconds))
-            self.statuses.update(statuses)
-            self.timeline.add_all(seconds)
 
     def add(self, t, status, n=1):
         """Count n requests at log second t with status."""
@@ -3126,131 +3096,6 @@ def open_in_time_order(paths):
     return ordered, note
 
 
-PIECE_BYTES = 2 << 20  # a worker's share of a large plain file; small enough to bound memory
-SPARE_PIECES = 6  # scanned ahead beyond one per worker: the cores stay busy while this process counts
-
-
-def pieces(sources, piece_bytes=None):
-    """Cut the replay inputs into pieces a worker can scan alone: (path, handle, span, last).
-
-    span is (start, end) for a line-aligned part of a plain file, "gzip" for
-    a whole compressed file, None for an input only this process can read (a
-    pipe, standard input: handle).
-    """
-    piece_bytes = piece_bytes or PIECE_BYTES
-    for path, handle in sources:
-        unzipped = isinstance(handle, gzip.GzipFile)
-        raw = handle.myfileobj if unzipped else handle
-        try:
-            size = os.fstat(raw.fileno()).st_size if path != "-" and raw.seekable() else None
-        except (OSError, ValueError):
-            size = None
-        if size is None:
-            yield path, handle, None, True
-            continue
-        if unzipped:
-            handle.close()
-            yield path, None, "gzip", True
-            continue
-        handle.close()
-        start = 0
-        with open(path, "rb") as f:
-            while start < size:
-                cut = min(size, start + piece_bytes)
-                if cut < size:
-                    f.seek(cut)
-                    cut += len(f.readline())  # to the end of the line the cut falls in
-                yield path, None, (start, cut), cut >= size
-                start = cut
-        if size == 0:
-            yield path, None, (0, 0), True
-
-
-def scan_piece(settings, path, span, last):
-    """Scan one piece of a plain file (a worker's job): (found, scanner counts, overlong lines).
-
-    Runs in a worker process; the main process counts what it found in order.
-    """
-    if span == "gzip":
-        return scan_stream(settings, open_replay(path))
-    handle = open(path, "rb")
-    handle.seek(span[0])
-    return scan_stream(settings, handle, span[1] - span[0], last)
-
-
-def scanner_counts(scanner):
-    """What a worker's Scanner counted, to be merged into the main one (merge_counts)."""
-    return (
-        scanner.lines,
-        scanner.matches,
-        scanner.skipped_why,
-        scanner.examples,
-        scanner.private_hits,
-        scanner.undated_example,
-    )
-
-
-def merge_counts(scanner, counts):
-    """Add a worker's counts (scanner_counts) to scanner, as if it had read those lines itself."""
-    lines, matches, why, examples, private_hits, undated_example = counts
-    scanner.lines += lines
-    scanner.matches += matches
-    scanner.skipped_why.update(why)
-    for reason, example in examples.items():
-        scanner.examples.setdefault(reason, example)
-    scanner.private_hits.update(private_hits)
-    if not scanner.undated_example:
-        scanner.undated_example = undated_example
-
-
-def replay_jobs(settings):
-    """How many processes read the replay inputs: --jobs, or every core this process may use."""
-    if settings.jobs:
-        return settings.jobs
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def scanned_pieces(settings, sources):
-    """Yield (path, columns, counts, overlong) for every piece of the inputs, in log order.
-
-    Once a large piece or a compressed file has started them, --jobs worker
-    processes scan the pieces of files, up to jobs + SPARE_PIECES ahead of the
-    one being counted (jobs after a compressed file); pipes, and small files
-    before that, are scanned here. An input that cannot be read to its end
-    raises ReplayReadError.
-    """
-    jobs = replay_jobs(settings)
-    pool = None
-    ahead = collections.deque()  # (path, the worker's AsyncResult)
-    try:
-        for path, handle, span, last in pieces(sources):
-            big = span == "gzip" or (span is not None and span[1] - span[0] >= PIECE_BYTES // 2)
-            if big and jobs > 1 and pool is None:
-                import multiprocessing  # here: a small replay does not pay for it
-
-                pool = multiprocessing.get_context("fork").Pool(jobs)
-            if span is not None and pool is not None:
-                ahead.append((path, pool.apply_async(scan_in_worker, (settings, path, span, last))))
-            else:
-                while ahead:
-                    yield _piece_result(*ahead.popleft())
-                if span is not None:
-                    yield _piece_result(path, None, functools.partial(scan_piece, settings, path, span, last))
-                else:
-                    yield _piece_result(path, None, functools.partial(scan_stream, settings, handle))
-            spare = SPARE_PIECES if span != "gzip" else 0  # a whole compressed file: its size unbounded
-            while len(ahead) > jobs + spare or (ahead and ahead[0][1].ready()):
-                yield _piece_result(*ahead.popleft())
-        while ahead:
-            yield _piece_result(*ahead.popleft())
-    finally:
-        if pool is not None:
-            pool.terminate()
-
-
 class ReplayReadError(Exception):
     """An input of a replay could not be read to its end: path, and the error."""
 
@@ -3259,65 +3104,39 @@ class ReplayReadError(Exception):
         self.path, self.error = path, error
 
 
-def _piece_result(path, result, scan=None):
-    """(path, columns, counts, overlong) of one piece: a worker's result (scan_in_worker), or
-    scan() here."""
+def replay_file(settings, detector, path, handle, on_alert):
+    """Count every line of one open replay input and close it; on_alert(alert) for each alert.
+    Returns how many over-long lines were dropped; raises ReplayReadError. Touches disk."""
+    reader = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
     try:
-        if scan is not None:
-            return (path, *scan())
-        (clients, seconds, *rest), counts, overlong = result.get()
+        with handle:
+            for buf, start, end in reader.spans(handle):
+                for alert in detector.feed(buf, None, start, end):
+                    on_alert(alert._replace(file=path))
     except (OSError, EOFError, zlib.error) as e:
         raise ReplayReadError(path, e) from e
-    clients = clients.split("\n") if seconds else []
-    if len(clients) != len(seconds):  # a client key with a newline: keys are checked addresses
-        raise ValueError("a piece's runs out of step: %d clients, %d times" % (len(clients), len(seconds)))
-    return path, (clients, seconds, *rest), counts, overlong
-
-
-def scan_in_worker(settings, path, span, last):
-    """scan_piece in a worker process. The clients go back joined by newlines: a million of
-    them pickle in a tenth of the time a list of them takes (_piece_result splits them)."""
-    (clients, *others), counts, overlong = scan_piece(settings, path, span, last)
-    return ("\n".join(clients), *others), counts, overlong
-
-
-def scan_stream(settings, handle, limit=None, last=True):
-    """Scan an open input (at most limit bytes; to its end if None) and close it: (its runs as
-    columns (add_columns), scanner counts, overlong lines). The one loop for a worker's piece
-    and for a pipe read here."""
-    scanner = Detector.from_settings(settings).scanner
-    lines = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
-    columns = ([], [], [], [])
-    with handle:
-        for buf, start, end in lines.spans(handle, limit):
-            add_columns(columns, scanner.scan(buf, None, start, end))
-    if last:
-        rest = lines.flush()  # a last line without its newline ends with its file
-        add_columns(columns, scanner.scan(rest, None))
-    return columns, scanner_counts(scanner), lines.overlong
-
-
-def add_columns(columns, runs):
-    """Append the scanner's runs (client, second, status, n) to columns (clients, seconds,
-    statuses, counts), lists: half the memory of the runs' tuples, and what the main process
-    counts (Totals.add_dated, then zip(*columns) gives the runs again)."""
-    for i, column in enumerate(columns):  # not zip(*runs): an iterator object per run
-        column += map(operator.itemgetter(i), runs)
+    rest = reader.flush()  # a last line without its newline ends with its file
+    for alert in detector.feed(rest, None):
+        on_alert(alert._replace(file=path))
+    return reader.overlong
 
 
 def replay(settings, out=print_line):
     """Run the detector over files as one log, in the order of their first timestamps; print the
     alerts and the report (terminal, --html, --json). Exit status.
 
-    Reading, finding and parsing happen in --jobs worker processes; the
-    windows and alerts are decided here, in log order, so the output is the
-    same whatever the number of processes.
     """
     tally = Tally(settings.window, settings.threshold, settings.max_clients, settings.sweep_windows)
     detector = Detector.from_settings(settings, tally)
     detector.cleanup_seconds = settings.cleanup_interval
     alerting = Alerting(settings.target, settings.window, settings.utc, out=out, as_json=settings.json)
     alerts, overlong = [], 0
+
+    def on_alert(alert):
+        tally.alert(alert)
+        alerts.append(alert)
+        alerting.send(alert)
+
     try:
         sources, order_note = open_in_time_order(settings.replay)
     except OSError as e:
@@ -3326,14 +3145,8 @@ def replay(settings, out=print_line):
     if order_note:
         log.info("Replay: %s", order_note)
     try:
-        for path, columns, counts, piece_overlong in scanned_pieces(settings, sources):
-            merge_counts(detector.scanner, counts)
-            overlong += piece_overlong
-            tally.totals.add_dated(columns)
-            for alert in detector.count(zip(*columns), None):  # noqa: B905 (strict= is Python 3.10's)
-                tally.alert(alert)
-                alerts.append(alert)
-                alerting.send(alert._replace(file=path))
+        for path, handle in sources:
+            overlong += replay_file(settings, detector, path, handle, on_alert)
     except ReplayReadError as e:
         log.error("Cannot read %s: %s", e.path, e.error)
         return 1
@@ -4177,13 +3990,6 @@ def add_client_flags(p, d):
         default=[],
         metavar="SECONDS",
         help="with --replay: add threshold-sweep rows for this window too; repeatable",
-    )
-    p.add_argument(
-        "--jobs",
-        type=positive(int),
-        metavar="N",
-        help="with --replay: read the logs with N processes (default: every core this process may "
-        "use; 1: one process). The output is the same for any N",
     )
     p.add_argument(
         "--trusted-proxy",

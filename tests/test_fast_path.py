@@ -13,9 +13,7 @@
 
 import gc
 import itertools
-import os
 import random
-import tempfile
 import unittest
 import weakref
 
@@ -175,10 +173,7 @@ class RunsTest(unittest.TestCase):
         tally = log_monitor.Tally(settings.window, threshold, settings.max_clients, sweep_windows)
         detector = log_monitor.Detector.from_settings(settings, tally)
         detector.cleanup_seconds = 120
-        columns = ([], [], [], [])  # as replay() counts a piece
-        log_monitor.add_columns(columns, runs)
-        tally.totals.add_dated(columns)
-        alerts = detector.count(zip(*columns), None)  # noqa: B905
+        alerts = detector.count(runs, None)
         window = detector.window
         report = log_monitor.replay_report(tally, detector, settings, [], None, alerts)
         return alerts, window.late, window.late_counted, report
@@ -207,21 +202,19 @@ class RunsTest(unittest.TestCase):
         self.assertEqual((report["first_time"], report["last_time"]), (T0, T0 + 60))
         self.assertEqual([row["requests"] for row in report["top"]], [4, 2])
 
-    def test_the_timeline_counted_in_bulk_is_the_one_counted_one_by_one(self):
+    def test_the_timeline_never_holds_more_buckets_than_its_limit(self):
         rng = random.Random(5)
         hours = [T0 + 3600 * k for k in range(31)]  # the last one crosses a limit of 30 buckets
         spread = [T0 + rng.randrange(86400 * 400) for _ in range(3000)]
         for seconds in (hours, spread, spread + hours):
             for most in (30, 100, 100000):
                 with self.subTest(seconds=len(seconds), most=most):
-                    one, bulk = log_monitor.Timeline(), log_monitor.Timeline()
-                    one.most_buckets = bulk.most_buckets = most
+                    timeline = log_monitor.Timeline()
+                    timeline.most_buckets = most
                     for t in seconds:
-                        one.add(t)
-                    bulk.add_all(seconds)
-                    self.assertLessEqual(len(bulk.buckets), most)
-                    self.assertEqual(bulk.as_dict(), one.as_dict())
-                    self.assertEqual(sum(bulk.as_dict()["counts"]), len(seconds))
+                        timeline.add(t)
+                    self.assertLessEqual(len(timeline.buckets), most)
+                    self.assertEqual(sum(timeline.as_dict()["counts"]), len(seconds))
 
     def test_a_run_that_crosses_the_threshold_alerts_with_the_threshold_count(self):
         window = log_monitor.SlidingWindow(60, 10)
@@ -229,42 +222,6 @@ class RunsTest(unittest.TestCase):
         alerts = detector.count([("192.0.2.1", T0, b"200", 10000)], None)
         self.assertEqual(alerts, [log_monitor.Alert("192.0.2.1", 10, T0)])
         self.assertEqual(window.clients["192.0.2.1"].recent, 10000)
-
-
-class Finished:
-    """A worker's AsyncResult that has finished with value."""
-
-    def __init__(self, value):
-        self.value = value
-
-    def get(self):
-        return self.value
-
-
-class PieceTransportTest(unittest.TestCase):
-    def test_a_piece_from_a_worker_is_the_piece_scanned_here(self):
-        settings = log_monitor.parse_args([])
-        with tempfile.TemporaryDirectory() as directory:
-            path = os.path.join(directory, "access.log")
-            with open(path, "wb") as f:
-                f.write(
-                    mixed_span(5) + "".join(common("2001:db8::%x" % k, T0 + k) for k in range(50)).encode()
-                )
-            span = (0, os.path.getsize(path))
-            here = log_monitor._piece_result(
-                path, None, lambda: log_monitor.scan_piece(settings, path, span, True)
-            )
-            worker = log_monitor.scan_in_worker(settings, path, span, True)
-            self.assertIsInstance(worker[0][0], str, "the clients travel joined")
-            self.assertEqual(log_monitor._piece_result(path, Finished(worker)), here)
-            self.assertGreater(len(here[1][0]), 50)
-            empty = log_monitor.scan_in_worker(settings, path, (0, 0), True)
-            self.assertEqual(log_monitor._piece_result(path, Finished(empty))[1], ([], [], [], []))
-
-    def test_clients_out_of_step_with_their_times_stop_the_replay(self):
-        out_of_step = (("192.0.2.1\n192.0.2.2", [T0], [b"200"], [1]), None, 0)
-        with self.assertRaises(ValueError):  # never a request paired with the wrong client
-            log_monitor._piece_result("x", Finished(out_of_step))
 
 
 if __name__ == "__main__":
