@@ -38,6 +38,7 @@ import calendar
 import collections
 import datetime
 import errno
+import functools
 import gzip
 import heapq
 import html
@@ -174,6 +175,7 @@ class Settings:
         return "Settings(%s)" % ", ".join("%s=%r" % item for item in sorted(vars(self).items()))
 
 
+# ---------------------------------------------------------------- helpers
 class Reporter:
     """Logs a condition once, not once per poll; a new condition, or its end, logs again."""
 
@@ -188,7 +190,56 @@ class Reporter:
                 log.log(level, message)
 
 
+def printable_text(text):
+    """text with every non-printable character (escape, newline, tab, lone surrogate) as "?".
+
+    Log text reaches a terminal or a ticket through this: an escape sequence in a
+    client key must not recolour or clear the reader's screen.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def printable(data, limit=120):
+    """Log bytes as a short printable text for a diagnostic: never a control character."""
+    return printable_text(bytes(data[:limit]).decode("utf-8", "replace"))
+
+
+def iso_time(t, utc=False):
+    """Epoch seconds t as ISO 8601 in the local zone (or UTC): 2025-07-09T14:30:25+09:00.
+
+    Any t: a time the platform cannot convert is given in UTC, and one beyond
+    the years 1 to 9999 as @<epoch seconds>.
+    """
+    try:
+        if utc:
+            return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
+        return datetime.datetime.fromtimestamp(t).astimezone().isoformat()
+    except (OverflowError, OSError, ValueError):
+        try:
+            epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+            return (epoch + datetime.timedelta(seconds=t)).isoformat()
+        except OverflowError:
+            return "@%d" % t
+
+
+def duration_text(seconds):
+    """A duration for people: 45s, 2m30s, 1h02m, 3d04h."""
+    seconds = int(seconds)
+    if seconds < 60:
+        return "%ds" % seconds
+    if seconds < 3600:
+        return "%dm%02ds" % divmod(seconds, 60)
+    if seconds < 86400:
+        return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)
+    return "%dd%02dh" % (seconds // 86400, seconds % 86400 // 3600)
+
+
 # ---------------------------------------------------------------- reading a line
+# What one line says, and only that: pure functions of bytes, and LineParser, the one home of
+# every rule about log formats, times, clients and the reasons a line did not count.
 MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # The time, then the first quoted field after it: the request ("%r"). The time is
@@ -199,7 +250,7 @@ MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # status (%>s) follows it.
 # The usual line, Common or Combined with no %l: `%h - %u %t "%r" %>s`, one of each, no
 # comma before the time (that would be an X-Forwarded-For list) and no escaped quote.
-# Groups: the first field, CLF time, request, status. Scanner's fast path; anything else
+# Groups: the first field, CLF time, request, status. LineParser's fast path; anything else
 # goes the long way.
 _PLAIN_HEAD = rb'([^ ,"\n]+) - [^ ,"\n]+ \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "'
 PLAIN_LINE = re.compile(_PLAIN_HEAD + rb'([^"\\\n]*)"(?: (\d{3})\b)?')
@@ -212,6 +263,21 @@ CLF_TIME_REQUEST = re.compile(rb"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d
 ISO_TIME_REQUEST = re.compile(
     rb"()\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?" + _REQUEST
 )
+CLF_START = re.compile(rb"\[\d\d/[A-Za-z]{3}/\d{4}:")
+ISO_START = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:")
+# A request line in a line with no time we can read ("METHOD target ...")
+REQUEST_ONLY = re.compile(rb'"([A-Z]+ [^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?')
+QUOTED = re.compile(rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
+PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+# A syslog header before the message (a central rsyslog's merged file):
+# "Nov 23 06:59:06 web1 apache: ", "2026-11-23T06:59:06.1+00:00 web1 apache: ",
+# "<13>1 2026-11-23T06:59:06.1+00:00 web1 apache - - - "
+SYSLOG_HEADER = re.compile(
+    rb"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*)"
+    rb" \S+ [^ :\[]+(?:\[\d+\])?:? ?"
+    rb"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
+)
+_MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d, an IPv4 client on an IPv6 socket
 
 
 def search_time_request(data, start=0, end=None):
@@ -233,43 +299,26 @@ def search_time_request(data, start=0, end=None):
     return None
 
 
-CLF_START = re.compile(rb"\[\d\d/[A-Za-z]{3}/\d{4}:")
-ISO_START = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:")
-# A request line in a line with no time we can read ("METHOD target ...")
-REQUEST_ONLY = re.compile(rb'"([A-Z]+ [^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?')
-QUOTED = re.compile(rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
-PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
-# A syslog header before the message (a central rsyslog's merged file):
-# "Nov 23 06:59:06 web1 apache: ", "2026-11-23T06:59:06.1+00:00 web1 apache: ",
-# "<13>1 2026-11-23T06:59:06.1+00:00 web1 apache - - - "
-SYSLOG_HEADER = re.compile(
-    rb"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*)"
-    rb" \S+ [^ :\[]+(?:\[\d+\])?:? ?"
-    rb"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
-)
+@functools.lru_cache(maxsize=1024)
+def _midnight(day):
+    """Epoch seconds of midnight UTC of b'09/Jul/2025', or None: no such day (31/Feb)."""
+    month = MONTHS.get(day[3:6])
+    try:
+        date = None if month is None else datetime.date(int(day[7:11]), month, int(day[0:2]))
+    except ValueError:
+        return None
+    return None if date is None else calendar.timegm(date.timetuple())
 
 
 def parse_clf_time(text):
     """Epoch seconds of b'09/Jul/2025:14:30:25 +0900', or None if it is no real date."""
-    midnight = _MIDNIGHTS.get(text[:11], False)
-    if midnight is False:
-        month = MONTHS.get(text[3:6])
-        try:  # datetime rejects 31/Feb
-            day = None if month is None else datetime.date(int(text[7:11]), month, int(text[0:2]))
-        except ValueError:
-            day = None
-        if len(_MIDNIGHTS) > 1000:
-            _MIDNIGHTS.clear()
-        midnight = _MIDNIGHTS[bytes(text[:11])] = None if day is None else calendar.timegm(day.timetuple())
+    midnight = _midnight(bytes(text[:11]))
     hours, minutes, seconds = int(text[12:14]), int(text[15:17]), int(text[18:20])
     if midnight is None or hours > 23 or minutes > 59 or seconds > 59:
         return None
     t = midnight + hours * 3600 + minutes * 60 + seconds
     offset = int(text[22:24]) * 3600 + int(text[24:26]) * 60
     return t - offset if text[21:22] == b"+" else t + offset
-
-
-_MIDNIGHTS = {}  # b"09/Jul/2025" -> epoch seconds of its midnight UTC, or None: no such day
 
 
 def parse_iso_time(text):
@@ -296,26 +345,23 @@ def parse_iso_time(text):
     return t - offset if zone[:1] == b"+" else t + offset
 
 
+def time_of_match(match):
+    """Epoch seconds of a search_time_request match's time (CLF or ISO 8601), or None."""
+    clf = match.group(1)
+    return parse_clf_time(clf) if clf else parse_iso_time(match.group(2))
+
+
 def first_time_in(data, start=0):
     """The log time of the first line in data[start:] (whole lines) whose time can be read, or None."""
     while start < len(data):
         end = data.find(b"\n", start)
         end = len(data) if end == -1 else end
         match = search_time_request(data, start, end)
-        t = None if match is None else match_time(match)
+        t = None if match is None else time_of_match(match)
         if t is not None:
             return t
         start = end + 1
     return None
-
-
-def match_time(match):
-    """Epoch seconds of a search_time_request match's time (CLF or ISO 8601), or None."""
-    clf = match.group(1)
-    return parse_clf_time(clf) if clf else parse_iso_time(match.group(2))
-
-
-_MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d, an IPv4 client on an IPv6 socket
 
 
 def parse_address(token):
@@ -357,228 +403,96 @@ def in_ranges(packed, ranges):
     return any(size == length and first <= n <= last for length, first, last in ranges)
 
 
-def printable(data, limit=120):
-    """Log bytes as a short printable text for a diagnostic: never a control character."""
-    return printable_text(bytes(data[:limit]).decode("utf-8", "replace"))
+def is_private(packed):
+    """True for a private, loopback or shared address (10/8, 172.16/12, 192.168/16, 100.64/10,
+    127/8, ::1, fc00::/7): one of them in front of most requests means a proxy."""
+    if len(packed) == 4:
+        a, b = packed[0], packed[1]
+        return (
+            a == 10
+            or a == 127
+            or (a == 172 and 16 <= b < 32)
+            or (a == 192 and b == 168)
+            or (a == 100 and 64 <= b < 128)
+        )
+    return packed[0] & 0xFE == 0xFC or packed == b"\0" * 15 + b"\1"
 
 
-class Skips:
-    """Matching lines that did not count: how many for each reason (why), and the first example
-    of each (printable). Public: add(why, example) -> None; why, examples."""
-
-    def __init__(self):
-        self.why, self.examples = collections.Counter(), {}
-
-    def add(self, why, example):
-        self.why[why] += 1
-        if why not in self.examples:
-            self.examples[why] = printable(example)
-
-
-class ClientFinder:
-    """Who the client of a line is. Pure. Public: client(data, start, end), plain(host);
-    keys (a ClientKeys), private_hits (matching requests per private address).
-
-    skips (a Skips) counts each line that names no client we may count. Only a
-    validated address is ever a client.
-    """
-
-    def __init__(self, keys, skips):
-        self.keys, self.skip = keys, skips.add
-        self.private_hits = collections.Counter()
-
-    def client(self, data, start=0, end=None):
-        """The counted client of the line data[start:end], after any syslog header; None when
-        none counts (the reason is skipped).
-
-        The first field (%h), IPv4 or IPv6; the second when the first is a
-        server name or address (vhost_combined: `www.example.com:443 192.0.2.9`,
-        `::1:80 198.51.100.7`); the X-Forwarded-For list logged in place of %h
-        (`203.0.113.9, 10.0.0.5 - - [...]`), walked from the right past trusted
-        proxies; and for a trusted proxy in the first field, its line's last
-        quoted field (nginx "$http_x_forwarded_for" after Combined), walked the
-        same way, as Apache's mod_remoteip and nginx's real_ip_recursive do.
-        """
-        end = len(data) if end is None else end
-        keys = self.keys
-        space = data.find(b" ", start, end)
-        space = end if space == -1 else space
-        first = bytes(data[start:space])
-        limit = data.find(b" [", start, end)
-        if data.find(b",", start, end if limit == -1 else limit) != -1:
-            # "%{X-Forwarded-For}i %l %u %t ...": all before %l and %u is the list, whatever
-            # spaces a client put in it (a header "192.0.2.1 x" must not become the client)
-            fields = bytes(data[start : end if limit == -1 else limit]).split()
-            value = b" ".join(fields[:-2] if len(fields) > 2 else fields)
-            return self._forwarded(value.replace(b" ", b","), value)
-        key = keys.key(first)
-        if space + 1 < end and data[space + 1] != 0x2D:  # "-": Combined's %l, no address
-            after = data.find(b" ", space + 1, end)
-            second = keys.key(bytes(data[space + 1 : end if after == -1 else after]))
-            if second is not None and (key is not None or first[:1] != b"-"):
-                key = second  # %v %h: a server name or address, then the client
-        if key is None:
-            return self.skip("no client address", first)
-        if key in keys.trusted_keys:
-            quoted = QUOTED.findall(data, start, end)
-            if len(quoted) < 4:  # request, referer, agent, then X-Forwarded-For
-                return self.skip("proxied", first)
-            return self._forwarded(quoted[-1], first)
-        if not key:
-            return self.skip("ignored address", first)
-        self._count_private(key, 1)
-        return key
-
-    def _forwarded(self, value, example):
-        """The client of an X-Forwarded-For value: from the right, the first address that is not a
-        trusted proxy (as mod_remoteip); None when there is none (the reason skipped)."""
-        for entry in reversed([e for e in value.split(b",") if e.strip()]):
-            key = self.keys.key(entry.strip())
-            if key is None:  # "-", a name, garbage: nothing left we can trust
-                break
-            if key not in self.keys.trusted_keys:
-                if key:
-                    self._count_private(key, 1)  # a private client behind an untrusted proxy too
-                return key or self.skip("ignored address", entry.strip())
-        return self.skip("proxied", example)
-
-    def plain(self, host, n=1):
-        """The client of n equal PLAIN_LINEs whose first field is host (ClientKeys.plain), its
-        private requests counted; None when they go the long way."""
-        key = self.keys.plain(host)
-        if key is not None and key in self.keys.private_keys:
-            self._count_private(key, n)
-        return key
-
-    def _count_private(self, key, n):
-        # checked each time: with an IPv6 /N prefix, a private address can make a key private
-        if key in self.keys.private_keys and (key in self.private_hits or len(self.private_hits) < 1000):
-            self.private_hits[key] += n
+def equal_rows(data, start, end):
+    """(fields, same) for each run of equal lines in data[start:end] (whole lines): fields as
+    PLAIN_ROWS.findall gives them, same an iterator over the run. Where lines repeat (one client
+    hammering: many equal lines a second), the lines are split at their newlines and each run is
+    parsed once; else every line is parsed, in C in one pass."""
+    sample = bytes(data[start : min(end, start + 16384)]).split(b"\n")
+    if len(set(sample)) * 2 > len(sample):
+        return itertools.groupby(PLAIN_ROWS.findall(data, start, end))
+    lines = bytes(data[start:end]).split(b"\n")
+    lines.pop()  # what follows the last newline: no whole line
+    match = PLAIN_ROWS.match
+    return ((match(line + b"\n").groups(b""), same) for line, same in itertools.groupby(lines))
 
 
-class LogTimes:
-    """Epoch seconds of log timestamps, each parsed once (a cache of the last few thousand).
-    Pure. Public: log_time(stamp, parse), match_time(match); cache."""
+def mostly_matching(data, start, end, plain_target):
+    """True when more than half the lines of data[start:end] are plain lines whose request holds
+    the target (then LineParser's row-wise way is the faster); counted in C with plain_target,
+    plain_target_rows() of the target."""
+    return len(plain_target.findall(data, start, end)) * 2 > data.count(b"\n", start, end)
 
-    def __init__(self):
-        self.cache = {}
 
-    def log_time(self, stamp, parse=parse_clf_time):
-        """parse(stamp), once per distinct timestamp."""
-        t = self.cache.get(stamp, False)
-        if t is False:  # None is cached too: a stamp that is no real date is parsed once
-            if len(self.cache) > 4096:
-                self.cache.clear()
-            t = self.cache[stamp] = parse(stamp)
-        return t
+def plain_target_rows(needle):
+    """An expression that finds the starts of the plain lines (PLAIN_LINE) whose request holds
+    needle (bytes)."""
+    return re.compile(rb"(?m)^" + _PLAIN_HEAD + rb'[^"\\\n]*' + re.escape(needle))
 
-    def match_time(self, match):
-        """The time of a search_time_request match (CLF or ISO 8601), or None."""
-        clf = match.group(1)
-        return self.log_time(clf) if clf else self.log_time(match.group(2), parse_iso_time)
+
+def _percent_byte(match):
+    return bytes((int(match.group(1), 16),))
 
 
 class LineParser:
-    """What one line says: (client, second or None, status) of a matching request, or None and
-    why not. Pure. Public: request(...), plain_request(...), log_time(stamp), skip_undated();
-    needle, finder (a ClientFinder); counters matches, skipped, skipped_why[reason] and
-    examples[reason] (why lines did not count), undated_example.
+    """What lines say: spans of complete log lines in, runs (client, second, status, n) of n
+    equal matching requests out, and why the other matching lines did not count. Pure: no I/O,
+    no clock.
+
+    Public:
+      scan(data, default_time, start, end, newest_allowed) -> runs   every line of a span
+      request(data, start, end) -> (client, second, status) or None   one line, the long way
+      client(data, start, end) -> client or None                       who the client of a line is
+      log_time(stamp, parse), skip_undated(), proxied_hint()
+      counters: lines_read, matches, skipped, skipped_why[reason], examples[reason],
+      ahead, ahead_seconds (lines stamped after newest_allowed), last_line_time,
+      private_hits (matching requests per private address), undated_example.
 
     A request counts when its percent-decoded request line contains the target (Apache
     decodes the path before serving it); in a line with no request, the target anywhere
-    counts. Every rule about formats lives here.
+    counts. Only lines holding the target or a "%" cost Python work, unless most lines
+    match (a flood): then one expression splits them all in C and equal lines are parsed
+    once. Only a validated address is ever a client. The caches are bounded.
     """
 
     def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
         self.needle = target.encode("utf-8")
         self.max_line_bytes = max_line_bytes
-        self.skips = Skips()  # shared with the finder (not a method of ours: no reference cycle)
-        self.skipped_why, self.examples, self._skip = self.skips.why, self.skips.examples, self.skips.add
-        self.finder = ClientFinder(ClientKeys(ipv6_prefix, ignore, trusted), self.skips)
-        self.private_hits = self.finder.private_hits
-        self.matches = 0
-        self.undated_example = b""
-        times = self.times = LogTimes()  # its methods here: no reference cycle
-        self._times, self.log_time, self._match_time = times.cache, times.log_time, times.match_time
-        self._statuses = {}
-
-    def request(self, data, start, end):
-        """The long way: the request of any line data[start:end] (no newline), or None."""
-        if end - start > self.max_line_bytes:
-            if data.find(self.needle, start, end) != -1:
-                self._skip("over-long", data[start : start + 60])
-            return None
-        header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
-        body = start if header is None else header.end()
-        match = search_time_request(data, body, end)
-        if match is not None:
-            request, status = match.group(3), match.group(4)
-        else:
-            request_only = REQUEST_ONLY.search(data, body, end)
-            request, status = request_only.groups() if request_only else (data[body:end], None)
-        if self.needle not in request:
-            if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
-                return None
-        t = self._match_time(match) if match is not None else None
-        key = self.finder.client(data, body, end)
-        if not key:
-            return None
-        if t is None and not self.undated_example:  # the first: the one a replay may skip
-            self.undated_example = data[start : min(end, start + 60)]
-        self.matches += 1
-        return key, t, status
-
-    def plain_request(self, host, stamp, request, status, n=1):
-        """The fast way: (client, second, status) of n equal lines PLAIN_LINE split into these
-        fields, when they request the target from a plain client (ClientFinder.plain) at a
-        readable time; False when they cannot count (no target in the request); else None,
-        for the long way."""
-        if self.needle not in request:  # no target: never counts, unless it is percent-encoded
-            return None if b"%" in request else False
-        t = self._times.get(stamp, False)
-        if t is False:
-            t = self.log_time(stamp)
-        key = None if t is None else self.finder.plain(host, n)
-        if key is None:
-            return None
-        self.matches += n
-        status = status or None  # findall gives b"" for no status
-        return key, t, self._statuses.setdefault(status, status)  # one object: sent once to replay
-
-    @property
-    def skipped(self):
-        """Matching lines that did not count."""
-        return sum(self.skipped_why.values())
-
-    def skip_undated(self):
-        """The last matching line had no readable time and nothing to count it at (replay, before
-        any timed line): it did not count."""
-        self.matches -= 1
-        self._skip("no readable time", self.undated_example)
-
-
-class Scanner(LineParser):
-    """Turns spans of complete log lines into runs (client, second, status, n) of equal matching
-    requests. Pure. Public: scan(...); counters lines, ahead and ahead_seconds (lines stamped
-    after newest_allowed), last_line_time; and LineParser's. Only lines holding the target or a
-    "%" cost Python work, unless most lines match (a flood): then one expression splits them
-    all in C and equal lines are parsed once.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.lines = self.ahead = self.ahead_seconds = 0
+        self.ipv6_prefix = ipv6_prefix
+        self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
+        self.trusted_keys, self.private_keys = set(), set()  # keys seen that are such addresses
+        self.skipped_why, self.examples = collections.Counter(), {}
+        self.private_hits = collections.Counter()
+        self.lines_read = self.matches = self.ahead = self.ahead_seconds = 0
         self.last_line_time = None  # log time of the last line read, matching or not
+        self.undated_example = b""
+        self._keys, self._plain = {}, {}  # token -> key; plain first field -> key or False
+        self._times, self._statuses = {}, {}  # timestamp -> epoch seconds; status -> itself
         self._plain_target = plain_target_rows(self.needle)
 
+    # -- a span of lines
     def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
         """[(client, second, status, n)]: the runs of n equal matching requests in data[start:end],
         whole lines. second is None for a line whose time cannot be read, and for one stamped
         after newest_allowed (live: the clock plus a small tolerance): one line from a skewed
         clock must not move the window's clock hours ahead. status: three digits, or None."""
         end = len(data) if end is None else end
-        lines = data.count(b"\n", start, end)
-        self.lines += lines
+        self.lines_read += data.count(b"\n", start, end)
         requests = []
         if mostly_matching(data, start, min(end, start + 16384), self._plain_target):  # a flood?
             self._scan_rows(data, start, end, requests)
@@ -608,7 +522,7 @@ class Scanner(LineParser):
             line_end = find(b"\n", at, end)
             line_end = end if line_end == -1 else line_end
             fields = plain_match(data, line_start, line_end) if line_end - line_start <= limit else None
-            request = None if fields is None else self.plain_request(*fields.groups())  # the usual line
+            request = None if fields is None else self._plain_request(*fields.groups())  # the usual line
             if request is None:
                 request = self.request(data, line_start, line_end)
             if request:
@@ -627,7 +541,7 @@ class Scanner(LineParser):
             line, host, stamp, request, status = fields
             n = len(list(same))
             plain = host and len(line) <= limit
-            found = self.plain_request(host, stamp, request, status, n) if plain else None
+            found = self._plain_request(host, stamp, request, status, n) if plain else None
             if found:
                 requests += [found] * n
             elif found is None and (needle in line or b"%" in line):
@@ -636,85 +550,113 @@ class Scanner(LineParser):
                     if request is not None:
                         requests.append(request)
 
+    # -- one line
+    def request(self, data, start, end):
+        """The long way: (client, second or None, status) of the matching request of any line
+        data[start:end] (no newline), or None (a reason counted when it matched)."""
+        if end - start > self.max_line_bytes:
+            if data.find(self.needle, start, end) != -1:
+                self._skip("over-long", data[start : start + 60])
+            return None
+        header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
+        body = start if header is None else header.end()
+        match = search_time_request(data, body, end)
+        if match is not None:
+            request, status = match.group(3), match.group(4)
+        else:
+            request_only = REQUEST_ONLY.search(data, body, end)
+            request, status = request_only.groups() if request_only else (data[body:end], None)
+        if self.needle not in request:
+            if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
+                return None
+        t = self._match_time(match) if match is not None else None
+        key = self.client(data, body, end)
+        if not key:
+            return None
+        if t is None and not self.undated_example:  # the first: the one a replay may skip
+            self.undated_example = data[start : min(end, start + 60)]
+        self.matches += 1
+        return key, t, status
 
-def equal_rows(data, start, end):
-    """(fields, same) for each run of equal lines in data[start:end] (whole lines): fields as
-    PLAIN_ROWS.findall gives them, same an iterator over the run. Where lines repeat (one client
-    hammering: many equal lines a second), the lines are split at their newlines and each run is
-    parsed once; else every line is parsed, in C in one pass."""
-    sample = bytes(data[start : min(end, start + 16384)]).split(b"\n")
-    if len(set(sample)) * 2 > len(sample):
-        return itertools.groupby(PLAIN_ROWS.findall(data, start, end))
-    lines = bytes(data[start:end]).split(b"\n")
-    lines.pop()  # what follows the last newline: no whole line
-    match = PLAIN_ROWS.match
-    return ((match(line + b"\n").groups(b""), same) for line, same in itertools.groupby(lines))
+    def _plain_request(self, host, stamp, request, status, n=1):
+        """The fast way: (client, second, status) of n equal lines PLAIN_LINE split into these
+        fields, when they request the target from a plain client at a readable time; False when
+        they cannot count (no target in the request); else None, for the long way."""
+        if self.needle not in request:  # no target: never counts, unless it is percent-encoded
+            return None if b"%" in request else False
+        t = self._times.get(stamp, False)
+        if t is False:
+            t = self.log_time(stamp)
+        key = None if t is None else self._plain_key(host)
+        if key is None:
+            return None
+        if key in self.private_keys:
+            self._count_private(key, n)
+        self.matches += n
+        status = status or None  # findall gives b"" for no status
+        return key, t, self._statuses.setdefault(status, status)  # one object per status
 
+    # -- the client
+    def client(self, data, start=0, end=None):
+        """The counted client of the line data[start:end], after any syslog header; None when
+        none counts (the reason is skipped).
 
-def mostly_matching(data, start, end, plain_target):
-    """True when more than half the lines of data[start:end] are plain lines whose request holds
-    the target (then Scanner._scan_rows is the faster way); counted in C with plain_target,
-    plain_target_rows() of the target."""
-    return len(plain_target.findall(data, start, end)) * 2 > data.count(b"\n", start, end)
+        The first field (%h), IPv4 or IPv6; the second when the first is a
+        server name or address (vhost_combined: `www.example.com:443 192.0.2.9`,
+        `::1:80 198.51.100.7`); the X-Forwarded-For list logged in place of %h
+        (`203.0.113.9, 10.0.0.5 - - [...]`), walked from the right past trusted
+        proxies; and for a trusted proxy in the first field, its line's last
+        quoted field (nginx "$http_x_forwarded_for" after Combined), walked the
+        same way, as Apache's mod_remoteip and nginx's real_ip_recursive do.
+        """
+        end = len(data) if end is None else end
+        space = data.find(b" ", start, end)
+        space = end if space == -1 else space
+        first = bytes(data[start:space])
+        limit = data.find(b" [", start, end)
+        if data.find(b",", start, end if limit == -1 else limit) != -1:
+            # "%{X-Forwarded-For}i %l %u %t ...": all before %l and %u is the list, whatever
+            # spaces a client put in it (a header "192.0.2.1 x" must not become the client)
+            fields = bytes(data[start : end if limit == -1 else limit]).split()
+            value = b" ".join(fields[:-2] if len(fields) > 2 else fields)
+            return self._forwarded(value.replace(b" ", b","), value)
+        key = self._key(first)
+        if space + 1 < end and data[space + 1] != 0x2D:  # "-": Combined's %l, no address
+            after = data.find(b" ", space + 1, end)
+            second = self._key(bytes(data[space + 1 : end if after == -1 else after]))
+            if second is not None and (key is not None or first[:1] != b"-"):
+                key = second  # %v %h: a server name or address, then the client
+        if key is None:
+            return self._skip("no client address", first)
+        if key in self.trusted_keys:
+            quoted = QUOTED.findall(data, start, end)
+            if len(quoted) < 4:  # request, referer, agent, then X-Forwarded-For
+                return self._skip("proxied", first)
+            return self._forwarded(quoted[-1], first)
+        if not key:
+            return self._skip("ignored address", first)
+        self._count_private(key, 1)
+        return key
 
+    def _forwarded(self, value, example):
+        """The client of an X-Forwarded-For value: from the right, the first address that is not a
+        trusted proxy (as mod_remoteip); None when there is none (the reason skipped)."""
+        for entry in reversed([e for e in value.split(b",") if e.strip()]):
+            key = self._key(entry.strip())
+            if key is None:  # "-", a name, garbage: nothing left we can trust
+                break
+            if key not in self.trusted_keys:
+                if key:
+                    self._count_private(key, 1)  # a private client behind an untrusted proxy too
+                return key or self._skip("ignored address", entry.strip())
+        return self._skip("proxied", example)
 
-def plain_target_rows(needle):
-    """An expression that finds the starts of the plain lines (PLAIN_LINE) whose request holds
-    needle (bytes)."""
-    return re.compile(rb"(?m)^" + _PLAIN_HEAD + rb'[^"\\\n]*' + re.escape(needle))
+    def _count_private(self, key, n):
+        # checked each time: with an IPv6 /N prefix, a private address can make a key private
+        if key in self.private_keys and (key in self.private_hits or len(self.private_hits) < 1000):
+            self.private_hits[key] += n
 
-
-def proxied_hint(scanner):
-    """One sentence when one private or loopback address holds most matching requests and no
-    proxy is trusted: the log looks proxied. Else None."""
-    hits, matches = scanner.private_hits, scanner.matches
-    if scanner.finder.keys.trusted or matches < 50 or not hits:
-        return None
-    key, most = hits.most_common(1)[0]
-    if most * 2 <= matches:
-        return None
-    return (
-        "%d %% of the matching requests come from %s, a private or loopback address: the log "
-        "looks proxied (a load balancer or CDN in the first field). Use --trusted-proxy %s, or "
-        "make the web server log the real client in %%h (Apache mod_remoteip, nginx "
-        "set_real_ip_from with real_ip_recursive)" % (100 * most // matches, key, key)
-    )
-
-
-def _percent_byte(match):
-    return bytes((int(match.group(1), 16),))
-
-
-def is_private(packed):
-    """True for a private, loopback or shared address (10/8, 172.16/12, 192.168/16, 100.64/10,
-    127/8, ::1, fc00::/7): one of them in front of most requests means a proxy."""
-    if len(packed) == 4:
-        a, b = packed[0], packed[1]
-        return (
-            a == 10
-            or a == 127
-            or (a == 172 and 16 <= b < 32)
-            or (a == 192 and b == 168)
-            or (a == 100 and 64 <= b < 128)
-        )
-    return packed[0] & 0xFE == 0xFC or packed == b"\0" * 15 + b"\1"
-
-
-class ClientKeys:
-    """The counted client for an address token: validated, canonical, grouped, or ignored.
-
-    Pure. Public: key(token) (cached per distinct token), client_key(token),
-    plain(first); trusted (networks of trusted proxies), trusted_keys and private_keys (the
-    keys seen so far that are trusted proxies, or private addresses).
-    """
-
-    def __init__(self, ipv6_prefix=IPV6_PREFIX, ignore=(), trusted=()):
-        self.ipv6_prefix = ipv6_prefix
-        self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
-        self.trusted_keys, self.private_keys = set(), set()
-        self._keys, self._plain = {}, {}  # token -> key; plain first field -> key or False
-
-    def key(self, token):
+    def _key(self, token):
         """client_key(token), once per distinct token (a cache of the last few thousand)."""
         keys = self._keys
         key = keys.get(token, False)
@@ -724,7 +666,7 @@ class ClientKeys:
             key = keys[token] = self.client_key(token)
         return key
 
-    def plain(self, first):
+    def _plain_key(self, first):
         """The client of a plain line whose first field is first, when the fast path may count
         it: a validated address, not ignored, not a trusted proxy; else None (the long way
         reports it). Cached, the answer "no" too."""
@@ -739,8 +681,8 @@ class ClientKeys:
         return key or None
 
     def client_key(self, token):
-        """The counted client for a token: canonical address or IPv6 /N prefix; '' for an
-        ignored address, None when the token is no address."""
+        """The counted client for an address token (bytes): canonical address or IPv6 /N prefix;
+        '' for an ignored address, None when the token is no address."""
         parsed = parse_address(token)
         if parsed is None:
             return None
@@ -755,6 +697,55 @@ class ClientKeys:
         if is_private(packed):
             self.private_keys.add(key)
         return key
+
+    # -- times, and what did not count
+    def log_time(self, stamp, parse=parse_clf_time):
+        """parse(stamp), once per distinct timestamp (a cache of the last few thousand)."""
+        times = self._times
+        t = times.get(stamp, False)
+        if t is False:  # None is cached too: a stamp that is no real date is parsed once
+            if len(times) > 4096:
+                times.clear()
+            t = times[stamp] = parse(stamp)
+        return t
+
+    def _match_time(self, match):
+        """The time of a search_time_request match (CLF or ISO 8601), or None."""
+        clf = match.group(1)
+        return self.log_time(clf) if clf else self.log_time(match.group(2), parse_iso_time)
+
+    def _skip(self, why, example):
+        """Count a matching line that did not count, and keep the first example of each reason."""
+        self.skipped_why[why] += 1
+        if why not in self.examples:
+            self.examples[why] = printable(example)
+
+    @property
+    def skipped(self):
+        """Matching lines that did not count."""
+        return sum(self.skipped_why.values())
+
+    def skip_undated(self):
+        """The last matching line had no readable time and nothing to count it at (replay, before
+        any timed line): it did not count."""
+        self.matches -= 1
+        self._skip("no readable time", self.undated_example)
+
+    def proxied_hint(self):
+        """One sentence when one private or loopback address holds most matching requests and no
+        proxy is trusted: the log looks proxied. Else None."""
+        hits, matches = self.private_hits, self.matches
+        if self.trusted or matches < 50 or not hits:
+            return None
+        key, most = hits.most_common(1)[0]
+        if most * 2 <= matches:
+            return None
+        return (
+            "%d %% of the matching requests come from %s, a private or loopback address: the log "
+            "looks proxied (a load balancer or CDN in the first field). Use --trusted-proxy %s, or "
+            "make the web server log the real client in %%h (Apache mod_remoteip, nginx "
+            "set_real_ip_from with real_ip_recursive)" % (100 * most // matches, key, key)
+        )
 
 
 # ---------------------------------------------------------------- the sliding window
@@ -1083,36 +1074,6 @@ def alert_message(client, target, count, window_seconds):
         count,
         window_text(window_seconds),
     )
-
-
-def iso_time(t, utc=False):
-    """Epoch seconds t as ISO 8601 in the local zone (or UTC): 2025-07-09T14:30:25+09:00.
-
-    Any t: a time the platform cannot convert is given in UTC, and one beyond
-    the years 1 to 9999 as @<epoch seconds>.
-    """
-    try:
-        if utc:
-            return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).isoformat()
-        return datetime.datetime.fromtimestamp(t).astimezone().isoformat()
-    except (OverflowError, OSError, ValueError):
-        try:
-            epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-            return (epoch + datetime.timedelta(seconds=t)).isoformat()
-        except OverflowError:
-            return "@%d" % t
-
-
-def duration_text(seconds):
-    """A duration for people: 45s, 2m30s, 1h02m, 3d04h."""
-    seconds = int(seconds)
-    if seconds < 60:
-        return "%ds" % seconds
-    if seconds < 3600:
-        return "%dm%02ds" % divmod(seconds, 60)
-    if seconds < 86400:
-        return "%dh%02dm" % (seconds // 3600, seconds % 3600 // 60)
-    return "%dd%02dh" % (seconds // 86400, seconds % 86400 // 3600)
 
 
 def alert_line(alert, target, window_seconds, utc=False):
@@ -2357,15 +2318,15 @@ class UrlTurns(threading.Thread):
 
 # ---------------------------------------------------------------- the loop
 class Detector:
-    """The one path of every line: a Scanner's (client, second) pairs into a SlidingWindow.
+    """The one path of every line: a LineParser's (client, second) pairs into a SlidingWindow.
 
     Public: feed(data, default_time, start, end, newest_allowed) -> [Alert];
-    alerts (how many it decided); scanner, window. tally, if given, sees every
+    alerts (how many it decided); parser, window. tally, if given, sees every
     pair too (replay).
     """
 
-    def __init__(self, scanner, window, tally=None, cleanup_seconds=None):
-        self.scanner, self.window, self.tally = scanner, window, tally
+    def __init__(self, parser, window, tally=None, cleanup_seconds=None):
+        self.parser, self.window, self.tally = parser, window, tally
         self.cleanup_seconds, self.next_cleanup = cleanup_seconds, -(1 << 62)
         self.alerts = 0
 
@@ -2373,7 +2334,7 @@ class Detector:
     def from_settings(cls, settings, tally=None):
         """A Detector for settings (target, window, threshold, client cap, prefix, ignore list)."""
         return cls(
-            Scanner(
+            LineParser(
                 settings.target,
                 settings.ipv6_prefix,
                 settings.ignore_ip,
@@ -2385,16 +2346,16 @@ class Detector:
         )
 
     def feed(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """Count the complete lines in data[start:end]; the Alerts they raise (see Scanner.scan).
+        """Count the complete lines in data[start:end]; the Alerts they raise (see LineParser.scan).
 
         A line whose time cannot be read counts at the newest log time; before
         any, at default_time (live: the clock) without moving the window's
         clock, or, with default_time None (replay), not at all.
         """
-        return self.count(self.scanner.scan(data, default_time, start, end, newest_allowed), default_time)
+        return self.count(self.parser.scan(data, default_time, start, end, newest_allowed), default_time)
 
     def count(self, found, default_time):
-        """Count the scanner's (client, second, status, n) runs of equal requests; the Alerts.
+        """Count the parser's (client, second, status, n) runs of equal requests; the Alerts.
 
         A run counts as its n requests one by one would; the ones that cannot
         alert are counted in bulk (SlidingWindow.add_repeats). With
@@ -2411,7 +2372,7 @@ class Detector:
                 if second is None:
                     if default_time is None:
                         for _ in range(n):
-                            self.scanner.skip_undated()
+                            self.parser.skip_undated()
                         continue
                     second = int(default_time)
             if tally is not None:
@@ -2543,7 +2504,7 @@ def rebuild_window(settings, window, log_file, log_time, stopped):
     """Count the last two windows of log before log_file's offset again into window, with
     their alerts dropped and outside the live statistics: a burst split by a restart still
     alerts, and an alert sent before the stop is not sent again."""
-    rebuild = Detector(Detector.from_settings(settings).scanner, window)
+    rebuild = Detector(Detector.from_settings(settings).parser, window)
     for buf, start, end in read_before(log_file, log_time - window.horizon_seconds):
         rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
         if stopped():  # SIGTERM during a long rebuild
@@ -2635,7 +2596,7 @@ class Monitor:
 def report_news(reporter, detector, overlong, utc=False):
     """Say once on stderr what first happened: a reason lines did not count (with an example),
     times ahead of the clock, a log that looks proxied."""
-    scanner = detector.scanner
+    parser = detector.parser
     for reason, _, example in not_counted(detector, overlong, utc):
         reporter.report(
             ("not counted", reason),
@@ -2643,14 +2604,14 @@ def report_news(reporter, detector, overlong, utc=False):
             "Not counted: matching lines with %s, e.g. %r; the status line (SIGUSR1) counts them"
             % (reason, example),
         )
-    if scanner.ahead:
+    if parser.ahead:
         reporter.report(
             "ahead",
             True,
             "Log times up to %s ahead of the clock (a skewed "
-            "clock?): such lines count at the clock time" % duration_text(scanner.ahead_seconds),
+            "clock?): such lines count at the clock time" % duration_text(parser.ahead_seconds),
         )
-    hint = proxied_hint(scanner)
+    hint = parser.proxied_hint()
     if hint:
         reporter.report("proxied", True, hint)
 
@@ -2660,9 +2621,9 @@ def not_counted(detector, overlong=0, utc=False):
 
     overlong: lines the readers dropped for never ending within MAX_LINE_BYTES.
     """
-    scanner, window = detector.scanner, detector.window
-    why = collections.Counter(scanner.skipped_why)
-    examples = dict(scanner.examples)
+    parser, window = detector.parser, detector.window
+    why = collections.Counter(parser.skipped_why)
+    examples = dict(parser.examples)
     why["over-long"] += overlong
     examples.setdefault("over-long", "a line longer than MAX_LINE_BYTES")
     if window.late:
@@ -2678,9 +2639,9 @@ def not_counted(detector, overlong=0, utc=False):
 
 def status_line(detector, files, now, utc=False):
     """One line: files and offsets, counts, and how far the newest log time is behind now."""
-    scanner, window = detector.scanner, detector.window
+    parser, window = detector.parser, detector.window
     names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
-    newest = max((t for t in (scanner.last_line_time, window.log_now) if t is not None), default=None)
+    newest = max((t for t in (parser.last_line_time, window.log_now) if t is not None), default=None)
     reasons = not_counted(detector, sum(f.lines.overlong for f in files), utc)
     skipped = "%d" % sum(n for reason, n, _ in reasons if not reason.startswith("late"))
     if reasons:
@@ -2696,13 +2657,13 @@ def status_line(detector, files, now, utc=False):
         "late counted %d, late %d, ahead of the clock %d, skipped %s; newest line %s"
         % (
             names,
-            scanner.lines,
-            scanner.matches,
+            parser.lines_read,
+            parser.matches,
             len(window.clients),
             detector.alerts,
             window.late_counted,
             window.late,
-            scanner.ahead,
+            parser.ahead,
             skipped,
             behind,
         )
@@ -2974,7 +2935,7 @@ class Tally:
 
 def replay_report(tally, detector, settings, files, order_note, alerts, overlong=0):
     """The report dict every rendering of a replay comes from (see report_lines)."""
-    scanner, window = detector.scanner, detector.window
+    parser, window = detector.parser, detector.window
     ranked = heapq.nlargest(settings.top, tally.rows.items(), key=lambda item: _requests(item[1]))
     totals = tally.totals
     total = sum(totals.statuses.values())
@@ -2986,8 +2947,8 @@ def replay_report(tally, detector, settings, files, order_note, alerts, overlong
         "window": settings.window,
         "threshold": settings.threshold,
         "utc": settings.utc,
-        "lines": scanner.lines,
-        "matching": scanner.matches,
+        "lines": parser.lines_read,
+        "matching": parser.matches,
         "distinct_clients": len(tally.rows) + tally.forgotten,
         "distinct_clients_upper_bound": bool(tally.forgotten),
         "alerts": detector.alerts,
@@ -2999,7 +2960,7 @@ def replay_report(tally, detector, settings, files, order_note, alerts, overlong
             {"reason": reason, "count": n, "example": example}
             for reason, n, example in not_counted(detector, overlong, settings.utc)
         ],
-        "proxied_hint": proxied_hint(scanner),
+        "proxied_hint": parser.proxied_hint(),
         "statuses": _status_rows(totals.statuses) if total else [],
         "top": [
             {
@@ -3177,18 +3138,6 @@ REPORT_BUCKETS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 8640
 REPORT_TEXT_ROWS = 48  # most timeline rows in the terminal report
 REPORT_HTML_BARS = 120  # most timeline bars in the HTML page
 REPORT_HTML_ALERTS = 1000  # most alerts listed in the HTML page (the terminal printed them all)
-
-
-def printable_text(text):
-    """text with every non-printable character (escape, newline, tab, lone surrogate) as "?".
-
-    Log text reaches a terminal or a ticket through this: an escape sequence in a
-    client key must not recolour or clear the reader's screen.
-    """
-    text = str(text)
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def clip(text, room):

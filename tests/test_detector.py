@@ -1,4 +1,4 @@
-"""Pure logic: reading a line (Scanner), the sliding window (clients and seconds, no log lines),
+"""Pure logic: reading a line (LineParser), the sliding window (clients and seconds, no log lines),
 the alert text. Time is injected."""
 
 import io
@@ -13,7 +13,7 @@ def Detector(
 ):
     """The scanner -> window path with these settings."""
     return log_monitor.Detector(
-        log_monitor.Scanner(target, ipv6_prefix, ignore),
+        log_monitor.LineParser(target, ipv6_prefix, ignore),
         log_monitor.SlidingWindow(window, threshold, max_clients),
     )
 
@@ -72,7 +72,7 @@ class ParseTest(unittest.TestCase):
 
     def test_client_is_first_field_ipv4_ipv6_vhost(self):
         def client(line):
-            return log_monitor.Scanner("x").finder.client(line)
+            return log_monitor.LineParser("x").client(line)
 
         self.assertEqual(client(b'192.0.2.7 - - [x] "GET /x"'), "192.0.2.7")
         self.assertEqual(client(b'2001:DB8::1 - - [x] "GET /x"'), "2001:db8::1")
@@ -90,7 +90,7 @@ class ParseTest(unittest.TestCase):
             "999.1.1.1 - - " + stamp + '"GET /today_download HTTP/1.1" 200 1 "-" "10.2.2.2"\n',
         ]
         self.assertEqual(feed(det, *lines), [])
-        self.assertEqual(det.scanner.skipped, 4)
+        self.assertEqual(det.parser.skipped, 4)
         self.assertEqual(det.window.clients, {})
 
     def test_target_must_be_in_the_request(self):
@@ -99,14 +99,14 @@ class ParseTest(unittest.TestCase):
             feed(det, clf("10.0.0.1", path="/album/1", referer="https://x/today_download?album=3")), []
         )
         self.assertEqual(feed(det, clf("10.0.0.2", path="/", agent="today_download-bot")), [])
-        self.assertEqual(det.scanner.matches, 0)
+        self.assertEqual(det.parser.matches, 0)
         alerts = feed(det, clf("10.0.0.3", path="/today_download?album=3"))
         self.assertEqual([a.client for a in alerts], ["10.0.0.3"])
 
     def test_timestamps_parsed_once_per_distinct_second(self):
         det = Detector("today_download", 600, 100)
         feed(det, *[clf("10.0.0.%d" % i, T0 + i // 50) for i in range(200)])
-        self.assertEqual(len(det.scanner._times), 4)
+        self.assertEqual(len(det.parser._times), 4)
 
     def test_escaped_quote_in_request_does_not_end_it(self):
         det = Detector("today_download", threshold=1)
@@ -331,7 +331,7 @@ class HostileLineTest(unittest.TestCase):
         second_end = data.index(b"\n", first_end) + 1
         alerts = det.feed(bytearray(data), T0, first_end, second_end)
         self.assertEqual([a.client for a in alerts], ["10.0.0.2"])
-        self.assertEqual(det.scanner.lines, 1)
+        self.assertEqual(det.parser.lines_read, 1)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def counters(scanner):
 class ScannerPathsTest(unittest.TestCase):
     def scanner(self, *args):
         settings = log_monitor.parse_args([*TRUSTED, *IGNORE, *args])
-        return log_monitor.Detector.from_settings(settings).scanner
+        return log_monitor.Detector.from_settings(settings).parser
 
     def reference(self, data, *args):
         """(requests, counters) of the long way on each line that holds the target or a "%"."""

@@ -163,7 +163,7 @@ class LosingLinesTest(TempDirTest):
         monitor.poll_once(evening + 60)  # midnight: today's file, yesterday's retiring
         monitor.poll_once(evening - 3000)  # NTP steps the clock back to yesterday
         monitor.poll_once(evening + 61)
-        self.assertEqual(monitor.detector.scanner.matches, 6)
+        self.assertEqual(monitor.detector.parser.matches, 6)
         self.assertEqual(alerts, [])
         self.assertEqual(sorted(f.path for f in monitor.follower.files()), sorted([today, yesterday]))
 

@@ -214,7 +214,7 @@ class FormatTest(TempDirTest):
 
     def scan(self, line, *args):
         """The (client, second) a line counts as (replay rules), or None; and the scanner."""
-        scanner = log_monitor.Detector.from_settings(log_monitor.parse_args(list(args))).scanner
+        scanner = log_monitor.Detector.from_settings(log_monitor.parse_args(list(args))).parser
         found = scanner.scan(line.encode(), None)
         self.assertLessEqual(len(found), 1)
         return (found[0][:2] if found else None), scanner
@@ -295,7 +295,7 @@ class LayoutTest(FormatTest):
             with self.subTest(line):
                 self.assertEqual(det.feed((line + "\n").encode(), None), [])
         self.assertEqual(det.window.clients, {})
-        self.assertEqual(det.scanner.skipped, len(garbage))
+        self.assertEqual(det.parser.skipped, len(garbage))
 
     def test_dash_for_x_forwarded_for_and_trusted_proxy_without_it_are_reported(self):
         dash = "- - - [%s] " % clf_time(T0) + REQUEST + REFERER_AGENT + "\n"
@@ -432,7 +432,7 @@ class UndatedTest(FormatTest):
     def test_live_undated_line_before_any_counts_at_the_clock_without_becoming_the_newest(self):
         det, now = self.detector(), T0 + 86400 * 130
         self.assertEqual(det.feed(undated("192.0.2.77").encode(), now, newest_allowed=now + 60), [])
-        self.assertEqual((det.scanner.matches, det.scanner.skipped), (1, 0))
+        self.assertEqual((det.parser.matches, det.parser.skipped), (1, 0))
         self.assertIsNone(det.window.log_now)
         data = "".join(common("198.51.100.1", T0 + 5 * i) for i in range(10)).encode()
         alerts = det.feed(data, now, newest_allowed=now + 60)
