@@ -856,17 +856,11 @@ class Hits:
                 self.recent += 1
         self.total += 1
 
-    def add_newest(self, n, window, threshold):
-        """Add up to n requests at the newest second (the clock's) as long as none could alert:
-        how many were added."""
-        if self.alerted_at is None or self.secs[-1] >= self.alerted_at + window:
-            n = min(n, threshold - 1 - self.recent)  # stop short of the alerting one
-            if n <= 0:
-                return 0
+    def add_newest(self, n):
+        """Add n requests at the newest second."""
         self.cnts[-1] += n
         self.recent += n
         self.total += n
-        return n
 
     def forget_until(self, horizon):
         """Drop buckets at or before second horizon; True when nothing is left."""
@@ -919,22 +913,11 @@ class ClientTable(dict):
         return len(stale)
 
 
-def alert_count(entry, t, window, threshold):
-    """The re-alert rule, after a request at second t was added to entry (Hits): (count, end
-    second) of the window to alert for, marked as alerted; None when there is nothing to alert."""
-    if entry.total < threshold:
-        return None
-    newest = entry.secs[-1]
-    if entry.alerted_at is not None and newest < entry.alerted_at + window:
-        return None
-    if t == newest:  # in order: the one window ending at t, counted as we went
-        count, end = entry.recent, t
-    else:
-        count, end = window_peak(entry.secs, entry.cnts, t, window)
-    if count < threshold:
-        return None
-    entry.alerted_at = newest
-    return count, end
+def realert_due(last_alert, second, window_seconds):
+    """The one rule for alerting again: a client that alerted at log second last_alert (None:
+    never) may alert again at second only a whole window later. The live window and the
+    replay's threshold sweep both decide by it."""
+    return last_alert is None or second >= last_alert + window_seconds
 
 
 class SlidingWindow:
@@ -947,7 +930,8 @@ class SlidingWindow:
     A client's count is the number of its requests within window_seconds;
     reaching threshold alerts, and the same client alerts again only at a
     request at least one window after its last alert, if the window there
-    still holds the threshold (alert_count). Late lines: see the banner.
+    still holds the threshold (realert_due). Late lines: see the banner. The window
+    is the only holder of the threshold.
     """
 
     late_limit_seconds = 86400
@@ -997,8 +981,24 @@ class SlidingWindow:
             entry.add(t, self.window)
         if entry.secs[0] <= now - self.horizon_seconds:
             entry.forget_until(now - self.horizon_seconds)
-        found = alert_count(entry, t, self.window, self.threshold)
-        return None if found is None else Alert(key, *found)
+        return self._alert(key, entry, t)
+
+    def _alert(self, key, entry, t):
+        """The Alert due after a request at second t was added to entry (Hits), which is marked
+        as alerted; None when there is nothing to alert."""
+        if entry.total < self.threshold:
+            return None
+        newest = entry.secs[-1]
+        if not realert_due(entry.alerted_at, newest, self.window):
+            return None
+        if t == newest:  # in order: the one window ending at t, counted as we went
+            count, end = entry.recent, t
+        else:
+            count, end = window_peak(entry.secs, entry.cnts, t, self.window)
+        if count < self.threshold:
+            return None
+        entry.alerted_at = newest
+        return Alert(key, count, end)
 
     def add_repeats(self, key, t, n):
         """Count up to n more requests of client key at second t, right after add(key, t) counted
@@ -1007,7 +1007,12 @@ class SlidingWindow:
         entry = self.clients.get(key)
         if entry.__class__ is not Hits or t != self.log_now or t != entry.secs[-1]:
             return 0  # a first request, or a late one: one by one
-        return entry.add_newest(n, self.window, self.threshold)
+        if realert_due(entry.alerted_at, entry.secs[-1], self.window):
+            n = min(n, self.threshold - 1 - entry.recent)  # stop short of the alerting one
+            if n <= 0:
+                return 0
+        entry.add_newest(n)
+        return n
 
     def cleanup(self):
         """Forget clients with nothing within the horizon; returns how many."""
@@ -2331,7 +2336,7 @@ class Detector:
         self.alerts = 0
 
     @classmethod
-    def from_settings(cls, settings, tally=None):
+    def from_settings(cls, settings):
         """A Detector for settings (target, window, threshold, client cap, prefix, ignore list)."""
         return cls(
             LineParser(
@@ -2342,7 +2347,6 @@ class Detector:
                 settings.trusted_proxies,
             ),
             SlidingWindow(settings.window, settings.threshold, settings.max_clients),
-            tally,
         )
 
     def feed(self, data, default_time, start=0, end=None, newest_allowed=None):
@@ -2790,13 +2794,14 @@ class Sweep:
     marks: a client's last alert second per (window, threshold), a list.
     """
 
-    def __init__(self, window, threshold, max_clients=MAX_TRACKED_IPS, sweep_windows=()):
-        self.window, self.threshold = window, threshold
+    def __init__(self, window, sweep_windows=()):
+        threshold, max_clients = window.threshold, window.clients.max_clients
+        self.window, self.threshold = window.window, threshold
         # a first request never alerts in the sweep (it has no row yet): thresholds from 2 on
         self.thresholds = sorted(
             {max(min(2, threshold), threshold // 2), threshold, 2 * threshold, 5 * threshold}
         )
-        self.others = [SlidingWindow(w, 1 << 62, max_clients) for w in sweep_windows if w != window]
+        self.others = [SlidingWindow(w, 1 << 62, max_clients) for w in sweep_windows if w != self.window]
         n = len(self.thresholds) * (1 + len(self.others))
         self.alerts, self.clients = [0] * n, [0] * n
         self.alerted = set()
@@ -2812,7 +2817,7 @@ class Sweep:
             if count < threshold:
                 return
             last = marks[base + i]
-            if last is None or t >= last + window:
+            if realert_due(last, t, window):
                 if last is None:
                     self.clients[base + i] += 1
                 self.alerts[base + i] += 1
@@ -2885,12 +2890,12 @@ class Tally:
     makes the report of it.
     """
 
-    def __init__(self, window, threshold, max_clients=MAX_TRACKED_IPS, sweep_windows=()):
-        self.window, self.max_clients = window, max_clients
+    def __init__(self, window, sweep_windows=()):
+        self.window, self.max_clients = window.window, window.clients.max_clients
         self.rows = {}  # client -> status of its only request, or [requests, max, statuses, marks]
         self.forgotten = 0
         self.totals = Totals()
-        self.sweep = Sweep(window, threshold, max_clients, sweep_windows)
+        self.sweep = Sweep(window, sweep_windows)
 
     def add(self, key, t, status, entry):
         """Count one request of client key at log second t, per client: its row, the sweep."""
@@ -3087,8 +3092,8 @@ def replay(settings, out=print_line):
     alerts and the report (terminal, --html, --json). Exit status.
 
     """
-    tally = Tally(settings.window, settings.threshold, settings.max_clients, settings.sweep_windows)
-    detector = Detector.from_settings(settings, tally)
+    detector = Detector.from_settings(settings)
+    tally = detector.tally = Tally(detector.window, settings.sweep_windows)
     detector.cleanup_seconds = settings.cleanup_interval
     alerting = Alerting(settings.target, settings.window, settings.utc, out=out, as_json=settings.json)
     alerts, overlong = [], 0

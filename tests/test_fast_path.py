@@ -170,8 +170,8 @@ class RunsTest(unittest.TestCase):
         """Alerts, window state and report of a replay-like detector counting runs."""
         settings = log_monitor.parse_args(["--threshold", str(threshold), "--window", "60"])
         settings.sweep_windows = sweep_windows
-        tally = log_monitor.Tally(settings.window, threshold, settings.max_clients, sweep_windows)
-        detector = log_monitor.Detector.from_settings(settings, tally)
+        detector = log_monitor.Detector.from_settings(settings)
+        tally = detector.tally = log_monitor.Tally(detector.window, sweep_windows)
         detector.cleanup_seconds = 120
         alerts = detector.count(runs, None)
         window = detector.window
