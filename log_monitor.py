@@ -1755,56 +1755,98 @@ class SyslogSender:
             s.sendto((header + message).encode("utf-8"), socket.MSG_DONTWAIT, target)
 
 
-class Courier(threading.Thread):
-    """Delivers syslog messages in the background, in order, so the log is never held up.
+class BackgroundQueue(threading.Thread):
+    """A bounded queue worked off in order by one thread of its own, so that a slow receiver
+    (syslog, a stdout nobody reads, a hook) never holds up the log. The one home of the
+    queue, its bound and its stop; a subclass says what work() does with the items.
 
-    Public: put(message, log_time), close(timeout), pending, lost. A message
-    that cannot be delivered now (socket missing or full, logger and fallback
-    failing) is kept, at most max_pending of them, and retried every
-    retry_seconds; once delivered late it carries its original time. Waits on
-    an Event, never spins. At close, each waiting message gets one more try.
+    Public: put(item) never blocks (over max_items the item is dropped, counted and reported
+    once per spell); close(timeout) -> items left; pending, dropped; running (processes of
+    the work, killed at close). With retry_seconds set, work() may leave items to be tried
+    again that much later, and each gets one last try at the stop.
     """
 
-    def __init__(self, sender, utc=False, retry_seconds=0.5, max_pending=10000, clock=time.time):
-        super().__init__(name="syslog courier", daemon=True)
-        self.sender, self.utc, self.clock = sender, utc, clock
-        self.retry_seconds, self.max_pending = retry_seconds, max_pending
-        self.queue = collections.deque()  # [message, log time, failed before]
-        self.lost = 0
+    full_message = "More than %d items wait: dropping new ones"
+    full_level = logging.WARNING
+    retry_seconds = None
+
+    def __init__(self, name, max_items, running=None):
+        super().__init__(name=name, daemon=True)
+        self.max_items = max_items
+        self.items = collections.deque()
+        self.dropped = 0
+        self.running = [] if running is None else running
+        self.reporter = Reporter()
         self.wake = threading.Event()
         self.stopping = False
 
     @property
     def pending(self):
-        """Messages not delivered yet."""
-        return len(self.queue)
+        """Items not worked off yet."""
+        return len(self.items)
 
-    def put(self, message, log_time):
-        """Queue one message; never blocks. Over max_pending it is dropped and counted."""
-        if len(self.queue) >= self.max_pending:  # the oldest may be in delivery: drop this one
-            self.lost += 1
-            self.sender.reporter.report(
-                "full", True, "More than %d alerts wait for syslog: dropping new ones" % self.max_pending
-            )
+    def put(self, item):
+        """Queue one item; never blocks."""
+        if len(self.items) >= self.max_items:
+            self.dropped += 1
+            self.reporter.report("full", True, self.full_message % self.max_items, self.full_level)
             return
-        self.queue.append([message, log_time, False])
+        self.items.append(item)
         self.wake.set()
 
     def run(self):
-        queue = self.queue
         while True:
-            self.wake.wait(self.retry_seconds if queue else None)
+            self.wake.wait(self.retry_seconds if self.items else None)
             self.wake.clear()
             stopping = self.stopping
-            for _ in range(len(queue)):
-                if self._deliver(queue[0]):
-                    queue.popleft()
-                elif stopping:
-                    queue.rotate(-1)  # the last try for each: keep going
-                else:
-                    break  # keep the order; retry later
-            if stopping:
+            self.work(stopping)
+            if stopping and (self.retry_seconds or not self.items):
                 return
+
+    def work(self, stopping):
+        """Work off the queued items (in the thread); stopping: the last round."""
+        raise NotImplementedError
+
+    def close(self, timeout):
+        """Work off what is queued within timeout seconds, then stop; a process still running is
+        killed. Returns how many items are left."""
+        self.stopping = True
+        self.wake.set()
+        self.join(timeout)
+        self.finish()
+        return len(self.items)
+
+    def finish(self):
+        for child in list(self.running):
+            child.kill()  # a hung logger or hook must not outlive us
+
+
+class Courier(BackgroundQueue):
+    """Delivers syslog messages in the background, in order (a BackgroundQueue of [message, log
+    time, failed before]). A message that cannot be delivered now (socket missing or full,
+    logger and fallback failing) is kept and retried every retry_seconds; once delivered late
+    it carries its original time. At close, each waiting message gets one more try.
+    Public: put(message, log_time), and BackgroundQueue's."""
+
+    full_message = "More than %d alerts wait for syslog: dropping new ones"
+
+    def __init__(self, sender, utc=False, retry_seconds=0.5, max_pending=10000, clock=time.time):
+        super().__init__("syslog courier", max_pending, running=sender.running)
+        self.sender, self.utc, self.clock, self.retry_seconds = sender, utc, clock, retry_seconds
+
+    def put(self, message, log_time):
+        """Queue one message; never blocks."""
+        super().put([message, log_time, False])
+
+    def work(self, stopping):
+        items = self.items
+        for _ in range(len(items)):
+            if self._deliver(items[0]):
+                items.popleft()
+            elif stopping:
+                items.rotate(-1)  # the last try for each: keep going
+            else:
+                break  # keep the order; retry later
 
     def _deliver(self, entry):
         message = entry[0]
@@ -1818,77 +1860,43 @@ class Courier(threading.Thread):
         entry[2] = entry[2] or not delivered
         return delivered
 
-    def close(self, timeout):
-        """Give each waiting message one more try within timeout seconds, then stop; returns
-        how many stay undelivered."""
-        self.stopping = True
-        self.wake.set()
-        self.join(timeout)
+    def finish(self):
         self.sender.closed = True  # no new logger from here on
-        for child in list(self.sender.running):
-            child.kill()  # a logger hung at exit must not outlive us
-        return len(self.queue)
+        super().finish()
 
 
-class StdoutWriter(threading.Thread):
-    """Writes lines to stdout in the background: a stdout nobody reads never blocks the monitor.
+class StdoutWriter(BackgroundQueue):
+    """Writes lines to stdout in the background (a BackgroundQueue of lines): a stdout nobody
+    reads never blocks the monitor. Public: write(line), and BackgroundQueue's."""
 
-    Public: write(line), close(timeout), dropped. At most max_lines wait; more
-    are dropped and counted, reported once per blocked spell.
-    """
+    full_message = "stdout is not being read: alert lines are dropped (syslog delivery goes on)"
+    full_level = logging.ERROR
 
     def __init__(self, fd=1, max_lines=100000):
-        super().__init__(name="stdout writer", daemon=True)
-        self.fd, self.max_lines = fd, max_lines
-        self.lines = collections.deque()
-        self.dropped = 0
-        self.wake = threading.Event()
-        self.stopping = False
-        self.reporter = Reporter()
+        super().__init__("stdout writer", max_lines)
+        self.fd = fd
+        self.write = self.put
 
-    def write(self, line):
-        """Queue one line; never blocks."""
-        if len(self.lines) >= self.max_lines:
-            self.dropped += 1
-            self.reporter.report(
-                "full",
-                True,
-                "stdout is not being read: alert lines are dropped (syslog delivery goes on)",
-                logging.ERROR,
-            )
-            return
-        self.lines.append(line)
-        self.wake.set()
-
-    def run(self):
-        while not (self.stopping and not self.lines):
-            self.wake.wait()
-            self.wake.clear()
-            while self.lines:
-                batch = [self.lines.popleft() for _ in range(len(self.lines))]  # one write for all
-                data = ("\n".join(batch) + "\n").encode("utf-8", "replace")
-                try:
-                    while data:
-                        data = data[os.write(self.fd, data) :]
-                except OSError:
-                    pass  # a closed stdout is not a reason to stop
-                self.reporter.report("full", None, None)
-
-    def close(self, timeout):
-        """Write what is queued within timeout seconds; a blocked stdout is left behind."""
-        self.stopping = True
-        self.wake.set()
-        self.join(timeout)
+    def work(self, stopping):
+        while self.items:
+            batch = [self.items.popleft() for _ in range(len(self.items))]  # one write for all
+            data = ("\n".join(batch) + "\n").encode("utf-8", "replace")
+            try:
+                while data:
+                    data = data[os.write(self.fd, data) :]
+            except OSError:
+                pass  # a closed stdout is not a reason to stop
+            self.reporter.report("full", None, None)
 
 
 HOOK_FIELDS = ("{ip}", "{count}", "{target}", "{window}", "{time}", "{message}")
 
 
-class Hooks(threading.Thread):
-    """Runs the --on-alert commands after each alert, in the background, so a slow one never
-    holds up the log. Threads, processes.
+class Hooks(BackgroundQueue):
+    """Runs the --on-alert commands after each alert, in the background (a BackgroundQueue of
+    alert fields), so a slow one never holds up the log. Threads, processes.
 
-    Public: put(fields), close(timeout), dropped. Each command is split once
+    Public: put(fields), and BackgroundQueue's. Each command is split once
     like a shell splits it (shlex), then run for each alert as an argument
     list, never through a shell, with {ip} {count} {target} {window} {time}
     {message} replaced inside its arguments (only these: other braces stay),
@@ -1896,53 +1904,23 @@ class Hooks(threading.Thread):
     condition, and again when it works again. At most max_pending alerts wait.
     """
 
+    full_message = "More than %d alerts wait for --on-alert: dropping"
+
     def __init__(self, commands, timeout, max_pending=1000):
-        super().__init__(name="alert hooks", daemon=True)
+        super().__init__("alert hooks", max_pending)
         self.commands = [shlex.split(command) for command in commands]
-        self.timeout, self.max_pending = timeout, max_pending
-        self.queue = collections.deque()
-        self.dropped = 0
-        self.running = []
-        self.wake = threading.Event()
-        self.stopping = False
-        self.reporter = Reporter()
+        self.timeout = timeout
 
-    def put(self, fields):
-        """Queue one alert's fields ({placeholder: text}); never blocks."""
-        if len(self.queue) >= self.max_pending:
-            self.dropped += 1
-            self.reporter.report(
-                "full", True, "More than %d alerts wait for --on-alert: dropping" % self.max_pending
-            )
-            return
-        self.queue.append(fields)
-        self.wake.set()
-
-    def run(self):
-        while not (self.stopping and not self.queue):
-            self.wake.wait()
-            self.wake.clear()
-            while self.queue:
-                fields = self.queue.popleft()
-                for n, argv in enumerate(self.commands):
-                    argv = [_fill(arg, fields) for arg in argv]
-                    reason = run_command(argv, self.timeout, self.running)
-                    self.reporter.report(
-                        n,
-                        reason,
-                        "--on-alert %s: %s" % (argv[0], reason)
-                        if reason
-                        else "--on-alert %s works again" % argv[0],
-                        logging.ERROR if reason else logging.INFO,
-                    )
-
-    def close(self, timeout):
-        """Run what is queued within timeout seconds, then stop; a hung command is killed."""
-        self.stopping = True
-        self.wake.set()
-        self.join(timeout)
-        for child in list(self.running):
-            child.kill()
+    def work(self, stopping):
+        while self.items:
+            fields = self.items.popleft()
+            for n, argv in enumerate(self.commands):
+                argv = [_fill(arg, fields) for arg in argv]
+                reason = run_command(argv, self.timeout, self.running)
+                if reason:
+                    self.reporter.report(n, reason, "--on-alert %s: %s" % (argv[0], reason), logging.ERROR)
+                else:
+                    self.reporter.report(n, None, "--on-alert %s works again" % argv[0], logging.INFO)
 
 
 def _fill(arg, fields):
@@ -4118,7 +4096,7 @@ def main(argv=None):
     monitor.sleep = Stopper(monitor).sleep
     if courier is not None:
         monitor.status_parts.append(
-            lambda: "syslog: %d waiting, %d dropped" % (courier.pending, courier.lost)
+            lambda: "syslog: %d waiting, %d dropped" % (courier.pending, courier.dropped)
         )
     monitor.status_parts.append(lambda: "stdout lines dropped %d" % writer.dropped)
     if monitor.state:
@@ -4138,7 +4116,7 @@ def main(argv=None):
         if courier is not None:
             drain(lambda: courier.pending, settings.logger_timeout + 2)
         if hooks is not None:
-            drain(lambda: len(hooks.queue), settings.hook_timeout + 1)
+            drain(lambda: hooks.pending, settings.hook_timeout + 1)
     wait = 1.0  # what is left: a last try each, about a second
     if courier is not None and courier.close(wait):
         log.error("Stopping with %d alert(s) not delivered to syslog (they are on stdout)", courier.pending)
