@@ -925,7 +925,7 @@ class SlidingWindow:
 
     Public: add(client, second) -> Alert | None, add_repeats(client, second, n),
     cleanup() -> how many clients were forgotten; clients (a ClientTable),
-    log_now, late, late_counted, late_example, horizon_seconds.
+    newest_log_time, late, late_counted, late_example, horizon_seconds.
 
     A client's count is the number of its requests within window_seconds;
     reaching threshold alerts, and the same client alerts again only at a
@@ -941,7 +941,7 @@ class SlidingWindow:
         self.horizon_seconds = 2 * self.window
         self.threshold = threshold
         self.clients = ClientTable(max_clients)
-        self.log_now = None  # newest log second of a counted request
+        self.newest_log_time = None  # newest log second of a counted request (never the clock's)
         self.late = self.late_counted = 0
         self.late_example = None
 
@@ -951,11 +951,11 @@ class SlidingWindow:
         An undated request (dated False: t is the clock's or the newest log
         time) never moves the window's clock.
         """
-        now = self.log_now
+        now = self.newest_log_time
         if now is None or t > now:
             now = t
             if dated:
-                self.log_now = t
+                self.newest_log_time = t
         elif t <= now - self.window:
             if t < now - self.late_limit_seconds:
                 self.late += 1
@@ -1005,7 +1005,7 @@ class SlidingWindow:
         one, as far as none of them could alert: how many were counted (the rest go through
         add() one by one). Same result as n calls of add(), in O(1)."""
         entry = self.clients.get(key)
-        if entry.__class__ is not Hits or t != self.log_now or t != entry.secs[-1]:
+        if entry.__class__ is not Hits or t != self.newest_log_time or t != entry.secs[-1]:
             return 0  # a first request, or a late one: one by one
         if realert_due(entry.alerted_at, entry.secs[-1], self.window):
             n = min(n, self.threshold - 1 - entry.recent)  # stop short of the alerting one
@@ -1016,9 +1016,9 @@ class SlidingWindow:
 
     def cleanup(self):
         """Forget clients with nothing within the horizon; returns how many."""
-        if self.log_now is None:
+        if self.newest_log_time is None:
             return 0
-        return self.clients.forget_until(self.log_now - self.horizon_seconds)
+        return self.clients.forget_until(self.newest_log_time - self.horizon_seconds)
 
 
 # ---------------------------------------------------------------- alert text
@@ -1215,14 +1215,15 @@ def open_regular(path):
 class LogFile:
     """One open log file, read from an offset; knows its (device, inode). Touches disk.
 
-    Public: open(path, at_end, offset, fingerprint), read(now),
-    fingerprint(offset), close(); path, identity, offset, done_offset, last_growth.
+    Public: open(path, at_end, offset, fingerprint), read(now), fingerprint(offset),
+    last_line(), close(); path, identity, offset, done_offset, last_growth, reader (its
+    LineReader).
     """
 
     def __init__(self, path, handle, identity, offset):
         self.path, self.handle, self.identity = path, handle, identity
         self.start_offset = offset  # where reading began
-        self.lines = LineReader()
+        self.reader = LineReader()
         self.last_growth = None  # clock time of the last read that returned data
         self.tail = b""  # the last bytes read, to see a truncated file regrown
 
@@ -1250,12 +1251,12 @@ class LogFile:
     @property
     def offset(self):
         """Bytes of the file read so far."""
-        return self.start_offset + self.lines.bytes_read
+        return self.start_offset + self.reader.bytes_read
 
     @property
     def done_offset(self):
         """Offset up to which every complete line has been handed out."""
-        return self.offset - self.lines.pending
+        return self.offset - self.reader.pending
 
     def fingerprint(self, offset=None):
         """file_fingerprint() before offset (default: done_offset)."""
@@ -1274,22 +1275,26 @@ class LogFile:
             log.warning("%s was truncated; reading it from the start", self.path)
             self.handle.seek(0)
             self.start_offset = 0
-            self.lines = LineReader()
-        before = self.lines.bytes_read
-        for span in self.lines.spans(self.handle):
+            self.reader = LineReader()
+        before = self.reader.bytes_read
+        for span in self.reader.spans(self.handle):
             self.last_growth = now
             # before handing the run out: a pass may stop after any run
             self.tail = bytes_before(self.handle, self.offset)
             yield span
-        if self.lines.bytes_read != before:
+        if self.reader.bytes_read != before:
             self.last_growth = now
             self.tail = bytes_before(self.handle, self.offset)
 
-    def close(self):
-        """Close the file; returns its held-back partial line as a complete-line run."""
-        self.handle.close()
-        rest = self.lines.flush()
+    def last_line(self):
+        """The held-back partial line as a complete-line run (buffer, start, end), for a file
+        whose writer is gone."""
+        rest = self.reader.flush()
         return rest, 0, len(rest)
+
+    def close(self):
+        """Close the file."""
+        self.handle.close()
 
 
 class Retiring:
@@ -1325,7 +1330,8 @@ class Retiring:
                     pass
                 while len(self.finished) > 64:
                     self.finished.popitem(last=False)
-                yield old.close()
+                old.close()
+                yield old.last_line()
 
     def take(self, identity):
         """The retiring file of identity, no longer retiring, or None."""
@@ -1451,7 +1457,7 @@ class StreamReader:
 
     def __init__(self, fd=0):
         self.fd, self.eof, self.reading = fd, False, "-"
-        self.lines = LineReader()
+        self.reader = LineReader()
 
     def readinto(self, view):
         """One read of what is there now (the LineReader's handle); 0 at end of stream."""
@@ -1460,10 +1466,10 @@ class StreamReader:
     def poll(self, now):
         """Yield runs of complete lines that arrived; at end of stream the last partial line."""
         while not self.eof and select.select([self.fd], [], [], 0)[0]:
-            buf, start, end, count = self.lines.read(self)
+            buf, start, end, count = self.reader.read(self)
             if not count:
                 self.eof = True
-                rest = self.lines.flush()
+                rest = self.reader.flush()
                 yield rest, 0, len(rest)
             elif end > start:
                 yield buf, start, end
@@ -1507,6 +1513,9 @@ def offset_for_time(handle, size, t, block=65536):
 
 
 # ---------------------------------------------------------------- the state file
+STATE_VERSION = 2  # of the state file's layout; a file of another version is ignored
+
+
 class StateFile:
     """The read position kept across restarts: what is followed, each file's identity, offset
     and fingerprint, and the newest log time. Touches disk. Public: save(files, log_time),
@@ -1536,7 +1545,8 @@ class StateFile:
                 }
                 for f in files
             ]
-            state = {"version": 2, "follow": self.follow_spec, "log_time": log_time, "files": entries}
+            state = {"version": STATE_VERSION, "follow": self.follow_spec, "log_time": log_time}
+            state["files"] = entries
             if state == self.saved:
                 return
             temporary = "%s.tmp" % self.path
@@ -1613,6 +1623,10 @@ def read_state(path):
         isinstance(state["log_time"], int) and abs(state["log_time"]) < 1 << 40
     ):
         raise ValueError("not a log_monitor state file")
+    if state.get("version") not in (1, STATE_VERSION):  # 1: no fingerprints yet, read as it is
+        raise ValueError(
+            "a state file of version %r, which this log_monitor cannot read" % state.get("version")
+        )
     return state
 
 
@@ -2105,23 +2119,16 @@ def http_url(text):
 
 
 def url_opener():
-    """The urllib opener for probes, built once: verifies TLS certificates and host names with
-    the system's CA store (ssl.create_default_context), follows redirects, honours *_proxy."""
-    global _url_opener
-    if _url_opener is None:
-        import ssl
-        import urllib.request  # 30 ms of imports that only URL watching needs
+    """A urllib opener for probes: verifies TLS certificates and host names with the system's
+    CA store (ssl.create_default_context), follows redirects, honours *_proxy. UrlWatcher builds
+    one at its start and every probe shares it."""
+    import ssl
+    import urllib.request  # 30 ms of imports that only URL watching needs
 
-        _url_opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=ssl.create_default_context())
-        )
-    return _url_opener
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
 
 
-_url_opener = None
-
-
-def probe_url(url, timeout):
+def probe_url(url, timeout, opener=None):
     """GET url once: (ok, detail, seconds). Touches the network.
 
     ok only for a final status of 200, after redirects; detail is that status
@@ -2129,7 +2136,8 @@ def probe_url(url, timeout):
     to the status line. No body is read: the answer is closed at its headers,
     and nothing the server wrote but the status code reaches an alert.
     timeout bounds each connect and read; a name lookup can outlast it, which
-    is why UrlWatcher stops waiting at the timeout itself.
+    is why UrlWatcher stops waiting at the timeout itself. opener: url_opener()'s (None: a
+    new one).
     """
     import http.client
     import urllib.error
@@ -2140,7 +2148,7 @@ def probe_url(url, timeout):
     )  # ask the site, not a cache in front of it
     started = time.monotonic()
     try:
-        with url_opener().open(request, timeout=timeout) as answer:
+        with (opener or url_opener()).open(request, timeout=timeout) as answer:
             status = answer.status
     except urllib.error.HTTPError as e:  # urllib raises for every final status outside 2xx
         e.close()
@@ -2220,7 +2228,7 @@ class UrlWatcher:
         if self.probe is probe_url:
             # the CA store is loaded here, not in a probe thread: OpenSSL's clean-up at exit
             # crashed the process (SIGSEGV) when a stop came while a thread was loading it
-            url_opener()
+            self.probe = functools.partial(probe_url, opener=url_opener())
         for url in self.urls:
             thread = UrlTurns(url, self.every, self.timeout, self.probe, self._results, self._stopping)
             thread.start()
@@ -2350,7 +2358,7 @@ class Detector:
         for client, second, status, n in found:
             dated = second is not None
             if not dated:
-                second = window.log_now
+                second = window.newest_log_time
                 if second is None:
                     if default_time is None:
                         for _ in range(n):
@@ -2446,7 +2454,7 @@ class LiveLog:
 
     def save(self):
         """Save the read position (see StateFile)."""
-        self.state.save(self.follower.files(), self.detector.window.log_now)
+        self.state.save(self.follower.files(), self.detector.window.newest_log_time)
 
     def resume(self, now, stopped=lambda: False):
         """Continue from the state file: re-open files at their offsets, rebuild the windows
@@ -2518,7 +2526,7 @@ class Monitor:
         if not self.settings.watch_only:
             for alert in self.log.read(now, time.monotonic() + self.pass_seconds):
                 self.alert(alert)
-        overlong = sum(f.lines.overlong for f in self.log.files())
+        overlong = sum(f.reader.overlong for f in self.log.files())
         report_news(self.reporter, self.detector, overlong, self.settings.utc)
         self.periodic(now)
 
@@ -2623,8 +2631,8 @@ def status_line(detector, files, now, utc=False):
     """One line: files and offsets, counts, and how far the newest log time is behind now."""
     parser, window = detector.parser, detector.window
     names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
-    newest = max((t for t in (parser.last_line_time, window.log_now) if t is not None), default=None)
-    reasons = not_counted(detector, sum(f.lines.overlong for f in files), utc)
+    newest = max((t for t in (parser.last_line_time, window.newest_log_time) if t is not None), default=None)
+    reasons = not_counted(detector, sum(f.reader.overlong for f in files), utc)
     skipped = "%d" % sum(n for reason, n, _ in reasons if not reason.startswith("late"))
     if reasons:
         skipped += " (%s)" % ", ".join("%s %d" % (reason, n) for reason, n, _ in reasons)

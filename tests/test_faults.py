@@ -432,7 +432,7 @@ class OddInputTest(TempDirTest):
             append(path, "")
             self.assertEqual(lines_of(follower, T0 + i), "line %d\n" % i)
         self.assertEqual(len(follower.files()), 151)
-        self.assertEqual([f for f in follower.files() if f.lines.buffer is not None], [])
+        self.assertEqual([f for f in follower.files() if f.reader.buffer is not None], [])
 
     def test_14_replay_from_a_pipe_and_standard_input_compressed_or_not(self):
         path = os.path.join(self.dir, "access.log.gz")

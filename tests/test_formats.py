@@ -425,7 +425,7 @@ class UndatedTest(FormatTest):
                 self.assertEqual(
                     [(a.client, a.count, a.time) for a in alerts], [("198.51.100.1", 10, T0 + 40)]
                 )
-                self.assertEqual(det.window.log_now, T0 + 40)
+                self.assertEqual(det.window.newest_log_time, T0 + 40)
                 later = det.feed(common("198.51.100.2", T0 + 41).encode(), now)
                 self.assertEqual((later, det.window.late_counted, det.window.late), ([], 0, 0))
 
@@ -433,7 +433,7 @@ class UndatedTest(FormatTest):
         det, now = self.detector(), T0 + 86400 * 130
         self.assertEqual(det.feed(undated("192.0.2.77").encode(), now, newest_allowed=now + 60), [])
         self.assertEqual((det.parser.matches, det.parser.skipped), (1, 0))
-        self.assertIsNone(det.window.log_now)
+        self.assertIsNone(det.window.newest_log_time)
         data = "".join(common("198.51.100.1", T0 + 5 * i) for i in range(10)).encode()
         alerts = det.feed(data, now, newest_allowed=now + 60)
         self.assertEqual([(a.client, a.count, a.time) for a in alerts], [("198.51.100.1", 10, T0 + 45)])

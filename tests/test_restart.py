@@ -120,6 +120,11 @@ class StateFileTest(TempDirTest):
     def test_wrong_shape_state_file(self):
         self.check_ignored({"files": [{"path": 3}]}, "not a log_monitor state file")
 
+    def test_a_state_file_of_another_version_is_ignored(self):
+        state = self.real_state()
+        state["version"] = 3
+        self.check_ignored(state, "version 3")
+
     def test_state_file_for_another_file(self):
         state = self.real_state()
         state["follow"] = "/somewhere/else.log"
