@@ -32,6 +32,13 @@ alert text; reading files; the state file; sending alerts; watching URLs; the
 loop; replay; replay report; command line.
 """
 
+import signal
+
+if __name__ == "__main__":
+    # First, before the imports and the set-up: a signal the daemon handles (logrotate's HUP,
+    # an operator's USR1 or TERM) waits here until main() has its handlers, never kills it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1})
+
 import argparse
 import bisect
 import calendar
@@ -52,7 +59,6 @@ import re
 import select
 import shlex
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -2687,29 +2693,46 @@ class Notifier:
             pass
 
 
-class Stopper:
-    """Signal handling for run(): handlers only set flags; sleep() wakes up on a signal."""
+class Signals:
+    """The daemon's signals: SIGTERM and SIGINT stop, SIGHUP re-opens the log, SIGUSR1 asks for the
+    status line. Handlers only set flags; sleep() wakes up on a signal.
 
-    def __init__(self, monitor):
-        self.monitor = monitor
+    Public: attach(monitor), sleep(seconds). Made first thing in main(), before the monitor
+    exists: a signal that comes before attach() is kept and handed to the monitor then, so
+    none of these signals is ever fatal or lost (they were blocked from the script's first
+    line until here).
+    """
+
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+
+    def __init__(self):
+        self.monitor, self.early, self.streams = None, [], []
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
-        signal.signal(signal.SIGTERM, self._stop)
-        signal.signal(signal.SIGINT, self._stop)
-        signal.signal(signal.SIGHUP, self._reopen)
-        signal.signal(signal.SIGUSR1, self._status)
+        for signum in self.handled:
+            signal.signal(signum, self._handle)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.handled)
+
+    def _handle(self, signum, frame):
+        monitor = self.monitor
+        if monitor is None:
+            self.early.append(signum)
+        elif signum == signal.SIGHUP:
+            monitor.follower.reopen()
+        elif signum == signal.SIGUSR1:
+            monitor.status_requested = True
+        else:
+            monitor.stop_requested = True
+
+    def attach(self, monitor):
+        """Act on monitor from now on (its sleep is ours), and on what came before."""
+        self.monitor, monitor.sleep = monitor, self.sleep
         self.streams = [monitor.follower.fd] if isinstance(monitor.follower, StreamReader) else []
-
-    def _stop(self, signum, frame):
-        self.monitor.stop_requested = True
-
-    def _reopen(self, signum, frame):
-        self.monitor.follower.reopen()
-
-    def _status(self, signum, frame):
-        self.monitor.status_requested = True
+        early, self.early = self.early, []
+        for signum in early:
+            self._handle(signum, None)
 
     def sleep(self, seconds):
         """Sleep up to seconds; a signal ends it early so the loop acts on its flag at once, and
@@ -4090,10 +4113,12 @@ def main(argv=None):
     settings = parse_args(argv)
     if settings.replay:
         try:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, Signals.handled)  # Ctrl-C: KeyboardInterrupt
             return replay(settings)
         except KeyboardInterrupt:
             log.error("Replay interrupted")
             return 130
+    signals = Signals()
     alerting, writer, courier, hooks = start_alerting(settings)
     watcher = (
         UrlWatcher(settings.watch_urls, settings.watch_every, settings.watch_timeout, settings.watch_failures)
@@ -4101,7 +4126,7 @@ def main(argv=None):
         else None
     )
     monitor = Monitor(settings, alerting.send, watcher=watcher, url_alert=alerting.send_event)
-    monitor.sleep = Stopper(monitor).sleep
+    signals.attach(monitor)
     if courier is not None:
         monitor.status_parts.append(
             lambda: "syslog: %d waiting, %d dropped" % (courier.pending, courier.dropped)
