@@ -182,6 +182,8 @@ class Settings:
 
 
 # ---------------------------------------------------------------- helpers
+
+
 class Reporter:
     """Logs a condition once, not once per poll; a new condition, or its end, logs again."""
 
@@ -243,11 +245,22 @@ def duration_text(seconds):
     return "%dd%02dh" % (seconds // 86400, seconds % 86400 // 3600)
 
 
+def window_text(seconds):
+    """The window as the alert says it: 600 -> '10 minutes', 60 -> '1 minute', 90 -> '90 seconds'."""
+    if seconds % 60 == 0:
+        minutes = seconds // 60
+        return "1 minute" if minutes == 1 else "%d minutes" % minutes
+    return "1 second" if seconds == 1 else "%d seconds" % seconds
+
+
 # ---------------------------------------------------------------- reading a line
+
 # What one line says, and only that: pure functions of bytes, and LineParser, the one home of
 # every rule about log formats, times, clients and the reasons a line did not count.
 MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
+
 MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
+
 # The time, then the first quoted field after it: the request ("%r"). The time is
 # CLF's %t, [09/Jul/2025:14:30:25 +0900], or ISO 8601 (nginx $time_iso8601,
 # 2024-02-12T10:00:03+00:00, brackets and fractions optional). Text may stand
@@ -259,22 +272,33 @@ MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 # Groups: the first field, CLF time, request, status. LineParser's fast path; anything else
 # goes the long way.
 _PLAIN_HEAD = rb'([^ ,"\n]+) - [^ ,"\n]+ \[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\] "'
+
 PLAIN_LINE = re.compile(_PLAIN_HEAD + rb'([^"\\\n]*)"(?: (\d{3})\b)?')
+
 # Each line of a span, with PLAIN_LINE's fields when it is one (else b"" for them)
 PLAIN_ROWS = re.compile(rb"(?m)^(" + PLAIN_LINE.pattern + rb"[^\n]*|[^\n]*)\n")
+
 # Two expressions with the same groups (CLF time, ISO time, request, status): the CLF one
 # first, as it finds the '[' of most lines at once.
 _REQUEST = rb'[^"\n]*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?'
+
 CLF_TIME_REQUEST = re.compile(rb"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]()" + _REQUEST)
+
 ISO_TIME_REQUEST = re.compile(
     rb"()\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?" + _REQUEST
 )
+
 CLF_START = re.compile(rb"\[\d\d/[A-Za-z]{3}/\d{4}:")
+
 ISO_START = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:")
+
 # A request line in a line with no time we can read ("METHOD target ...")
 REQUEST_ONLY = re.compile(rb'"([A-Z]+ [^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?')
+
 QUOTED = re.compile(rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
+
 PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+
 # A syslog header before the message (a central rsyslog's merged file):
 # "Nov 23 06:59:06 web1 apache: ", "2026-11-23T06:59:06.1+00:00 web1 apache: ",
 # "<13>1 2026-11-23T06:59:06.1+00:00 web1 apache - - - "
@@ -283,6 +307,7 @@ SYSLOG_HEADER = re.compile(
     rb" \S+ [^ :\[]+(?:\[\d+\])?:? ?"
     rb"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
 )
+
 _MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d, an IPv4 client on an IPv6 socket
 
 
@@ -755,6 +780,7 @@ class LineParser:
 
 
 # ---------------------------------------------------------------- the sliding window
+
 # Late lines: Apache logs a request's start time when it ends, so lines come out of
 # order. A request up to one window older than the newest one seen is put in its own
 # second and every window that holds it is checked. An older one is a long request (a
@@ -1027,54 +1053,110 @@ class SlidingWindow:
         return self.clients.forget_until(self.newest_log_time - self.horizon_seconds)
 
 
-# ---------------------------------------------------------------- alert text
-FACILITIES = {
-    "kern": 0,
-    "user": 1,
-    "mail": 2,
-    "daemon": 3,
-    "auth": 4,
-    "syslog": 5,
-    "lpr": 6,
-    "news": 7,
-    "uucp": 8,
-    "cron": 9,
-    "authpriv": 10,
-    "ftp": 11,
-    "security": 4,
-    **{"local%d" % n: 16 + n for n in range(8)},
-}
-LEVELS = {
-    "emerg": 0,
-    "panic": 0,
-    "alert": 1,
-    "crit": 2,
-    "err": 3,
-    "error": 3,
-    "warning": 4,
-    "warn": 4,
-    "notice": 5,
-    "info": 6,
-    "debug": 7,
-}
+# ---------------------------------------------------------------- counting
 
 
-def syslog_priority(facility_level):
-    """Numeric syslog priority of "facility.level" (user.error -> 11); ValueError if unknown."""
-    facility, _, level = facility_level.partition(".")
-    if facility not in FACILITIES or level not in LEVELS:
-        raise ValueError(
-            "unknown syslog facility.level %r (e.g. user.error, local0.warning)" % facility_level
+class Detector:
+    """The one path of every line: a LineParser's (client, second) pairs into a SlidingWindow.
+
+    Public: feed(data, default_time, start, end, newest_allowed) -> [Alert];
+    alerts (how many it decided); parser, window. tally, if given, sees every
+    pair too (replay).
+    """
+
+    def __init__(self, parser, window, tally=None, cleanup_seconds=None):
+        self.parser, self.window, self.tally = parser, window, tally
+        self.cleanup_seconds, self.next_cleanup = cleanup_seconds, -(1 << 62)
+        self.alerts = 0
+
+    @classmethod
+    def from_settings(cls, settings):
+        """A Detector for settings (target, window, threshold, client cap, prefix, ignore list)."""
+        return cls(
+            LineParser(
+                settings.target,
+                settings.ipv6_prefix,
+                settings.ignore_ip,
+                settings.max_line_bytes,
+                settings.trusted_proxies,
+            ),
+            SlidingWindow(settings.window, settings.threshold, settings.max_clients),
         )
-    return FACILITIES[facility] * 8 + LEVELS[level]
+
+    def feed(self, data, default_time, start=0, end=None, newest_allowed=None):
+        """Count the complete lines in data[start:end]; the Alerts they raise (see LineParser.scan).
+
+        A line whose time cannot be read counts at the newest log time; before
+        any, at default_time (live: the clock) without moving the window's
+        clock, or, with default_time None (replay), not at all.
+        """
+        return self.count(self.parser.scan(data, default_time, start, end, newest_allowed), default_time)
+
+    def count(self, found, default_time):
+        """Count the parser's (client, second, status, n) runs of equal requests; the Alerts.
+
+        A run counts as its n requests one by one would; the ones that cannot
+        alert are counted in bulk (SlidingWindow.add_repeats). With
+        cleanup_seconds set (replay), the window is cleaned up whenever log
+        time passes that many seconds: at the same requests however the input
+        was cut into chunks.
+        """
+        window, tally, alerts = self.window, self.tally, []
+        add, clients, tally_add = window.add, window.clients, tally and tally.add
+        for client, second, status, n in found:
+            dated = second is not None
+            if not dated:
+                second = window.newest_log_time
+                if second is None:
+                    if default_time is None:
+                        for _ in range(n):
+                            self.parser.skip_undated()
+                        continue
+                    second = int(default_time)
+            if tally is not None:
+                tally.totals.add(second, status, n)
+            while n:
+                if second >= self.next_cleanup and self.cleanup_seconds:
+                    window.cleanup()
+                    self.next_cleanup = second + self.cleanup_seconds
+                alert = add(client, second, dated)
+                if alert is not None:
+                    alerts.append(alert)
+                n -= 1
+                if tally_add:
+                    tally_add(client, second, status, clients.get(client))
+                if n and (tally is None or tally.takes_repeats(client)):
+                    repeats = window.add_repeats(client, second, n)
+                    if repeats:
+                        n -= repeats
+                        if tally is not None:
+                            tally.add_repeats(client, second, status, clients[client], repeats)
+        self.alerts += len(alerts)
+        return alerts
 
 
-def window_text(seconds):
-    """The window as the alert says it: 600 -> '10 minutes', 60 -> '1 minute', 90 -> '90 seconds'."""
-    if seconds % 60 == 0:
-        minutes = seconds // 60
-        return "1 minute" if minutes == 1 else "%d minutes" % minutes
-    return "1 second" if seconds == 1 else "%d seconds" % seconds
+def not_counted(detector, overlong=0, utc=False):
+    """[(reason, count, example)] of the matching lines that did not count, most first.
+
+    overlong: lines the readers dropped for never ending within MAX_LINE_BYTES.
+    """
+    parser, window = detector.parser, detector.window
+    why = collections.Counter(parser.skipped_why)
+    examples = dict(parser.examples)
+    why["over-long"] += overlong
+    examples.setdefault("over-long", "a line longer than MAX_LINE_BYTES")
+    if window.late:
+        why["late (a day older than the newest)"] = window.late
+        key, t, behind = window.late_example
+        examples["late (a day older than the newest)"] = "%s at %s, %s before the newest" % (
+            key,
+            iso_time(t, utc),
+            duration_text(behind),
+        )
+    return [(reason, n, examples.get(reason, "")) for reason, n in why.most_common() if n]
+
+
+# ---------------------------------------------------------------- alert text
 
 
 def alert_message(client, target, count, window_seconds):
@@ -1095,7 +1177,14 @@ def alert_line(alert, target, window_seconds, utc=False):
     )
 
 
+def url_alert_line(event, utc=False):
+    """The stdout line of a UrlEvent: '<probe time, ISO 8601, whole seconds> <message>', like alert_line."""
+    return "%s %s" % (iso_time(int(event.time), utc), event.message)
+
+
 # ---------------------------------------------------------------- reading files
+
+
 class LineReader:
     """Reads a file in large chunks into one reused buffer; hands out runs of complete lines.
 
@@ -1500,25 +1589,24 @@ def dated_path(log_dir, prefix, date_format, utc):
     return path_for
 
 
-def offset_for_time(handle, size, t, block=65536):
-    """An offset in an open log file at or a little before the first line logged at second t.
-
-    Binary search on the CLF timestamps; good enough for lines minutes out of order.
-    """
-    lo, hi = 0, size
-    while hi - lo > block:
-        mid = (lo + hi) // 2
-        handle.seek(mid)
-        data = handle.read(block)
-        stamp = first_time_in(data, data.find(b"\n") + 1)
-        if stamp is None or stamp >= t:
-            hi = mid
-        else:
-            lo = mid
-    return lo
+def follower_for(settings):
+    """(what follows the log of settings: a Follower or a StreamReader, the text that names it
+    in the state file: the path, or the dated series as DIR/PREFIX<DATE_FORMAT>)."""
+    if settings.log_file == "-":
+        return StreamReader(sys.stdin.fileno()), os.path.abspath("-")
+    if settings.log_file:
+        spec = os.path.abspath(settings.log_file)
+        path_for = lambda now: spec  # noqa: E731
+    else:
+        spec = os.path.join(
+            os.path.abspath(settings.log_dir), settings.log_prefix + "<%s>" % settings.date_format
+        )
+        path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format, settings.utc)
+    return Follower(path_for, settings.from_start, settings.rotated_idle), spec
 
 
 # ---------------------------------------------------------------- the state file
+
 STATE_VERSION = 2  # of the state file's layout; a file of another version is ignored
 
 
@@ -1655,7 +1743,89 @@ def find_by_identity(path, identity):
     return None
 
 
+def offset_for_time(handle, size, t, block=65536):
+    """An offset in an open log file at or a little before the first line logged at second t.
+
+    Binary search on the CLF timestamps; good enough for lines minutes out of order.
+    """
+    lo, hi = 0, size
+    while hi - lo > block:
+        mid = (lo + hi) // 2
+        handle.seek(mid)
+        data = handle.read(block)
+        stamp = first_time_in(data, data.find(b"\n") + 1)
+        if stamp is None or stamp >= t:
+            hi = mid
+        else:
+            lo = mid
+    return lo
+
+
+def read_before(log_file, since_log_time):
+    """Yield runs of the complete lines of log_file from about since_log_time up to its offset;
+    the file position is left where it was. Touches disk."""
+    handle, end = log_file.handle, log_file.offset
+    start = offset_for_time(handle, end, since_log_time)
+    handle.seek(start)
+    if start:
+        handle.readline()  # start at a line boundary
+    yield from LineReader().spans(handle, limit=end - handle.tell())
+    handle.seek(end)
+
+
+def rebuild_window(settings, window, log_file, log_time, stopped):
+    """Count the last two windows of log before log_file's offset again into window, with
+    their alerts dropped and outside the live statistics: a burst split by a restart still
+    alerts, and an alert sent before the stop is not sent again."""
+    rebuild = Detector(Detector.from_settings(settings).parser, window)
+    for buf, start, end in read_before(log_file, log_time - window.horizon_seconds):
+        rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
+        if stopped():  # SIGTERM during a long rebuild
+            break
+
+
 # ---------------------------------------------------------------- sending alerts
+
+FACILITIES = {
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+    "security": 4,
+    **{"local%d" % n: 16 + n for n in range(8)},
+}
+
+LEVELS = {
+    "emerg": 0,
+    "panic": 0,
+    "alert": 1,
+    "crit": 2,
+    "err": 3,
+    "error": 3,
+    "warning": 4,
+    "warn": 4,
+    "notice": 5,
+    "info": 6,
+    "debug": 7,
+}
+
+
+def syslog_priority(text):
+    """Numeric syslog priority of "facility.level" (user.error -> 11); ValueError if unknown."""
+    facility, _, level = text.partition(".")
+    if facility not in FACILITIES or level not in LEVELS:
+        raise ValueError("unknown syslog facility.level %r (e.g. user.error, local0.warning)" % text)
+    return FACILITIES[facility] * 8 + LEVELS[level]
+
+
 def socket_ready(path):
     """True when path is a Unix socket (logger drops messages silently otherwise)."""
     try:
@@ -2034,6 +2204,300 @@ class Alerting:
             )
 
 
+# ---------------------------------------------------------------- the daemon loop
+
+
+def report_news(reporter, detector, overlong, utc=False):
+    """Say once on stderr what first happened: a reason lines did not count (with an example),
+    times ahead of the clock, a log that looks proxied."""
+    parser = detector.parser
+    for reason, _, example in not_counted(detector, overlong, utc):
+        reporter.report(
+            ("not counted", reason),
+            True,
+            "Not counted: matching lines with %s, e.g. %r; the status line (SIGUSR1) counts them"
+            % (reason, example),
+        )
+    if parser.ahead:
+        reporter.report(
+            "ahead",
+            True,
+            "Log times up to %s ahead of the clock (a skewed "
+            "clock?): such lines count at the clock time" % duration_text(parser.ahead_seconds),
+        )
+    hint = parser.proxied_hint()
+    if hint:
+        reporter.report("proxied", True, hint)
+
+
+def status_line(detector, files, now, utc=False):
+    """One line: files and offsets, counts, and how far the newest log time is behind now."""
+    parser, window = detector.parser, detector.window
+    names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
+    newest = max((t for t in (parser.last_line_time, window.newest_log_time) if t is not None), default=None)
+    reasons = not_counted(detector, sum(f.reader.overlong for f in files), utc)
+    skipped = "%d" % sum(n for reason, n, _ in reasons if not reason.startswith("late"))
+    if reasons:
+        skipped += " (%s)" % ", ".join("%s %d" % (reason, n) for reason, n, _ in reasons)
+    if newest is None:
+        behind = "unknown behind"
+    elif newest > now:
+        behind = "%ds ahead" % (newest - int(now))
+    else:
+        behind = "%ds behind" % (int(now) - newest)
+    return (
+        "status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
+        "late counted %d, late %d, ahead of the clock %d, skipped %s; newest line %s"
+        % (
+            names,
+            parser.lines_read,
+            parser.matches,
+            len(window.clients),
+            detector.alerts,
+            window.late_counted,
+            window.late,
+            parser.ahead,
+            skipped,
+            behind,
+        )
+    )
+
+
+class Notifier:
+    """systemd's notify protocol (sd_notify) with the standard library: one datagram of
+    KEY=VALUE lines to $NOTIFY_SOCKET (a path, or "@name" for an abstract socket).
+
+    Public: notify(*lines). A no-op when the variable is unset; never blocks,
+    never raises (a vanished systemd is no reason to stop).
+    """
+
+    def __init__(self, address=None):
+        address = os.environ.get("NOTIFY_SOCKET") if address is None else address
+        if address and address.startswith("@"):
+            address = "\0" + address[1:]
+        self.address = address or None
+        self.sock = None
+
+    def notify(self, *lines):
+        """Send the lines (READY=1, WATCHDOG=1, STATUS=..., STOPPING=1) as one datagram."""
+        if self.address is None:
+            return
+        try:
+            if self.sock is None:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.sock.sendto("\n".join(lines).encode("utf-8", "replace"), socket.MSG_DONTWAIT, self.address)
+        except OSError:
+            pass
+
+
+class LiveLog:
+    """The log followed live: its files (a Follower, or standard input), the Detector that counts
+    their lines and the StateFile that keeps the read position.
+
+    Public: read(now, deadline) yields the Alerts of new lines; behind (more was
+    left to read at the deadline); resume(now, stopped), save(), files(),
+    close(); detector, follower, state (None without --state-file).
+    """
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.detector = Detector.from_settings(settings)
+        self.follower, follow_spec = follower_for(settings)
+        self.state = None  # URLs only (watch_only): no log to follow, no position to keep
+        if settings.state_file and not settings.watch_only:
+            self.state = StateFile(settings.state_file, follow_spec)
+        self.behind = False
+        self.last_cleanup = self.last_save = None
+
+    def read(self, now, deadline):
+        """Yield the Alerts of the lines written since the last read, until time.monotonic() passes
+        deadline (then behind is set). A line stamped more than max_clock_ahead after now
+        counts at now: one line from a skewed clock must not make every real request late."""
+        newest_allowed = now + self.settings.max_clock_ahead
+        self.behind = False
+        for buf, start, end in self.follower.poll(now):
+            for alert in self.detector.feed(buf, now, start, end, newest_allowed):
+                yield alert._replace(file=self.follower.reading)
+            if time.monotonic() > deadline:
+                self.behind = True
+                return
+
+    def files(self):
+        return self.follower.files()
+
+    def periodic(self, now):
+        """The cleanup every cleanup_interval, the state save every state_save_interval (the
+        first at once). Compares now with the last run with abs(): a clock stepped back must
+        not stall them."""
+        if self.last_cleanup is None:
+            self.last_cleanup = now
+        if abs(now - self.last_cleanup) >= self.settings.cleanup_interval:
+            self.detector.window.cleanup()
+            self.last_cleanup = now
+        interval = self.settings.state_save_interval
+        if self.state and (self.last_save is None or abs(now - self.last_save) >= interval):
+            self.save()
+            self.last_save = now
+
+    def save(self):
+        """Save the read position (see StateFile)."""
+        self.state.save(self.follower.files(), self.detector.window.newest_log_time)
+
+    def resume(self, now, stopped=lambda: False):
+        """Continue from the state file: re-open files at their offsets, rebuild the windows
+        (rebuild_window); True if the state was used. stopped() ends a long rebuild."""
+        resumed = self.state.resume()
+        if resumed is None:
+            return False
+        files, log_time = resumed
+        self.follower.starting = False  # a file not in the state appeared while we were down
+        window = self.detector.window
+        late = window.late, window.late_counted
+        for log_file in files:
+            if log_time is not None:
+                rebuild_window(self.settings, window, log_file, log_time, stopped)
+            self.follower.adopt(log_file, now)
+            log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
+        window.late, window.late_counted = late
+        return True
+
+    def close(self):
+        self.follower.close()
+
+
+class Monitor:
+    """The live daemon: poll_once(now) reads, counts and alerts, then runs periodic(now); run()
+    is only the loop around them. Public: also resume, status_line; log (a LiveLog) and its
+    detector, follower, state; stop_requested, status_requested (set by signal handlers);
+    status_parts (callables whose text ends the status line). alert gets each Alert; clock
+    and sleep are injected so tests run on simulated time."""
+
+    pass_seconds = 0.5  # reading time of one pass before signals and periodic work
+
+    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep, watcher=None, url_alert=None):
+        self.settings, self.alert, self.clock, self.sleep = settings, alert, clock, sleep
+        self.watcher, self.url_alert = watcher, url_alert  # URL checks, if any
+        self.log = LiveLog(settings)
+        self.detector, self.follower, self.state = self.log.detector, self.log.follower, self.log.state
+        self.stop_requested = self.status_requested = False
+        self.status_parts = []
+        self.notifier, self.reporter = Notifier(), Reporter()
+
+    def poll_once(self, now):
+        """One pass: read and count new lines, send their alerts, then the periodic work. A pass
+        reads for at most pass_seconds; with more to read (a flood, a backlog) run() starts the
+        next one at once: signals and the periodic work never wait for a backlog's end."""
+        if not self.settings.watch_only:
+            for alert in self.log.read(now, time.monotonic() + self.pass_seconds):
+                self.alert(alert)
+        overlong = sum(f.reader.overlong for f in self.log.files())
+        report_news(self.reporter, self.detector, overlong, self.settings.utc)
+        self.periodic(now)
+
+    def periodic(self, now):
+        """The results of URL checks that arrived, as alerts; LiveLog.periodic; the status line."""
+        if self.watcher is not None:
+            for event in self.watcher.poll(now):
+                self.url_alert(event)
+        self.log.periodic(now)
+        if self.status_requested:
+            self.status_requested = False
+            log.info("%s", self.status_line(now))
+
+    def run(self):
+        """Poll every interval until stop_requested; one failing pass is reported, not fatal."""
+        if self.watcher is not None:
+            self.watcher.start()
+        ready = "READY=1"
+        while not self.stop_requested:
+            now = self.clock()
+            try:
+                self.poll_once(now)
+                self.reporter.report("pass", None, None)
+            except Exception as e:  # one bad pass must not stop the monitor
+                self.reporter.report("pass", repr(e), "Error in a pass (will retry): %r" % e, logging.ERROR)
+                log.debug("traceback of the failed pass", exc_info=True)
+            # systemd: ready after the first pass; WatchdogSec= restarts a monitor stuck in one
+            self.notifier.notify(*filter(None, (ready, "WATCHDOG=1", "STATUS=" + self.status_line(now))))
+            ready = None
+            if getattr(self.follower, "eof", False):
+                break  # standard input ended: every line is counted
+            if not self.stop_requested:
+                self.sleep(0 if self.log.behind else self.settings.interval)
+        if self.status_requested:  # asked for right before the stop: still answered
+            log.info("%s", self.status_line(self.clock()))
+        self.notifier.notify("STOPPING=1")
+        if self.state:
+            self.log.save()
+        self.log.close()
+        if self.watcher is not None:
+            self.watcher.stop()
+
+    def resume(self, now):
+        """LiveLog.resume, stopped by SIGTERM."""
+        return self.log.resume(now, lambda: self.stop_requested)
+
+    def status_line(self, now):
+        """The status line (SIGUSR1) at clock time now."""
+        parts = [status_line(self.detector, self.log.files(), now, self.settings.utc)]
+        if self.settings.watch_only:  # no log: only the URLs
+            parts = ["status: " + self.watcher.status()]
+        elif self.watcher is not None:
+            parts.append(self.watcher.status())
+        return "; ".join(parts + [part() for part in self.status_parts])
+
+
+class Signals:
+    """The daemon's signals: SIGTERM and SIGINT stop, SIGHUP re-opens the log, SIGUSR1 asks for the
+    status line. Handlers only set flags; sleep() wakes up on a signal.
+
+    Public: attach(monitor), sleep(seconds). Made first thing in main(), before the monitor
+    exists: a signal that comes before attach() is kept and handed to the monitor then, so
+    none of these signals is ever fatal or lost (they were blocked from the script's first
+    line until here).
+    """
+
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+
+    def __init__(self):
+        self.monitor, self.early, self.streams = None, [], []
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        for signum in self.handled:
+            signal.signal(signum, self._handle)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.handled)
+
+    def _handle(self, signum, frame):
+        monitor = self.monitor
+        if monitor is None:
+            self.early.append(signum)
+        elif signum == signal.SIGHUP:
+            monitor.follower.reopen()
+        elif signum == signal.SIGUSR1:
+            monitor.status_requested = True
+        else:
+            monitor.stop_requested = True
+
+    def attach(self, monitor):
+        """Act on monitor from now on (its sleep is ours), and on what came before."""
+        self.monitor, monitor.sleep = monitor, self.sleep
+        self.streams = [monitor.follower.fd] if isinstance(monitor.follower, StreamReader) else []
+        early, self.early = self.early, []
+        for signum in early:
+            self._handle(signum, None)
+
+    def sleep(self, seconds):
+        """Sleep up to seconds; a signal ends it early so the loop acts on its flag at once, and
+        so do lines arriving on a stream being read (standard input)."""
+        select.select([self.wake_r] + self.streams, [], [], seconds)
+        try:
+            os.read(self.wake_r, 512)
+        except BlockingIOError:
+            pass
+
+
 # ---------------------------------------------------------------- watching URLs
 
 # One alert about a watched URL.
@@ -2095,11 +2559,6 @@ class UrlState:
         if self.down:
             return "url %s down (%s) since %s" % (self.url, detail, iso_time(int(self.failing_since)))
         return "url %s failing (%s) %d of %d" % (self.url, detail, self.failed, self.failures)
-
-
-def url_alert_line(event, utc=False):
-    """The stdout line of a UrlEvent: '<probe time, ISO 8601, whole seconds> <message>', like alert_line."""
-    return "%s %s" % (iso_time(int(event.time), utc), event.message)
 
 
 def http_url(text):
@@ -2313,438 +2772,9 @@ class UrlTurns(threading.Thread):
         self.answers.put(answer)
 
 
-# ---------------------------------------------------------------- the loop
-class Detector:
-    """The one path of every line: a LineParser's (client, second) pairs into a SlidingWindow.
-
-    Public: feed(data, default_time, start, end, newest_allowed) -> [Alert];
-    alerts (how many it decided); parser, window. tally, if given, sees every
-    pair too (replay).
-    """
-
-    def __init__(self, parser, window, tally=None, cleanup_seconds=None):
-        self.parser, self.window, self.tally = parser, window, tally
-        self.cleanup_seconds, self.next_cleanup = cleanup_seconds, -(1 << 62)
-        self.alerts = 0
-
-    @classmethod
-    def from_settings(cls, settings):
-        """A Detector for settings (target, window, threshold, client cap, prefix, ignore list)."""
-        return cls(
-            LineParser(
-                settings.target,
-                settings.ipv6_prefix,
-                settings.ignore_ip,
-                settings.max_line_bytes,
-                settings.trusted_proxies,
-            ),
-            SlidingWindow(settings.window, settings.threshold, settings.max_clients),
-        )
-
-    def feed(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """Count the complete lines in data[start:end]; the Alerts they raise (see LineParser.scan).
-
-        A line whose time cannot be read counts at the newest log time; before
-        any, at default_time (live: the clock) without moving the window's
-        clock, or, with default_time None (replay), not at all.
-        """
-        return self.count(self.parser.scan(data, default_time, start, end, newest_allowed), default_time)
-
-    def count(self, found, default_time):
-        """Count the parser's (client, second, status, n) runs of equal requests; the Alerts.
-
-        A run counts as its n requests one by one would; the ones that cannot
-        alert are counted in bulk (SlidingWindow.add_repeats). With
-        cleanup_seconds set (replay), the window is cleaned up whenever log
-        time passes that many seconds: at the same requests however the input
-        was cut into chunks.
-        """
-        window, tally, alerts = self.window, self.tally, []
-        add, clients, tally_add = window.add, window.clients, tally and tally.add
-        for client, second, status, n in found:
-            dated = second is not None
-            if not dated:
-                second = window.newest_log_time
-                if second is None:
-                    if default_time is None:
-                        for _ in range(n):
-                            self.parser.skip_undated()
-                        continue
-                    second = int(default_time)
-            if tally is not None:
-                tally.totals.add(second, status, n)
-            while n:
-                if second >= self.next_cleanup and self.cleanup_seconds:
-                    window.cleanup()
-                    self.next_cleanup = second + self.cleanup_seconds
-                alert = add(client, second, dated)
-                if alert is not None:
-                    alerts.append(alert)
-                n -= 1
-                if tally_add:
-                    tally_add(client, second, status, clients.get(client))
-                if n and (tally is None or tally.takes_repeats(client)):
-                    repeats = window.add_repeats(client, second, n)
-                    if repeats:
-                        n -= repeats
-                        if tally is not None:
-                            tally.add_repeats(client, second, status, clients[client], repeats)
-        self.alerts += len(alerts)
-        return alerts
-
-
-def follower_for(settings):
-    """(what follows the log of settings: a Follower or a StreamReader, the text that names it
-    in the state file: the path, or the dated series as DIR/PREFIX<DATE_FORMAT>)."""
-    if settings.log_file == "-":
-        return StreamReader(sys.stdin.fileno()), os.path.abspath("-")
-    if settings.log_file:
-        spec = os.path.abspath(settings.log_file)
-        path_for = lambda now: spec  # noqa: E731
-    else:
-        spec = os.path.join(
-            os.path.abspath(settings.log_dir), settings.log_prefix + "<%s>" % settings.date_format
-        )
-        path_for = dated_path(settings.log_dir, settings.log_prefix, settings.date_format, settings.utc)
-    return Follower(path_for, settings.from_start, settings.rotated_idle), spec
-
-
-class LiveLog:
-    """The log followed live: its files (a Follower, or standard input), the Detector that counts
-    their lines and the StateFile that keeps the read position.
-
-    Public: read(now, deadline) yields the Alerts of new lines; behind (more was
-    left to read at the deadline); resume(now, stopped), save(), files(),
-    close(); detector, follower, state (None without --state-file).
-    """
-
-    def __init__(self, settings):
-        self.settings = settings
-        self.detector = Detector.from_settings(settings)
-        self.follower, follow_spec = follower_for(settings)
-        self.state = None  # URLs only (watch_only): no log to follow, no position to keep
-        if settings.state_file and not settings.watch_only:
-            self.state = StateFile(settings.state_file, follow_spec)
-        self.behind = False
-        self.last_cleanup = self.last_save = None
-
-    def read(self, now, deadline):
-        """Yield the Alerts of the lines written since the last read, until time.monotonic() passes
-        deadline (then behind is set). A line stamped more than max_clock_ahead after now
-        counts at now: one line from a skewed clock must not make every real request late."""
-        newest_allowed = now + self.settings.max_clock_ahead
-        self.behind = False
-        for buf, start, end in self.follower.poll(now):
-            for alert in self.detector.feed(buf, now, start, end, newest_allowed):
-                yield alert._replace(file=self.follower.reading)
-            if time.monotonic() > deadline:
-                self.behind = True
-                return
-
-    def files(self):
-        return self.follower.files()
-
-    def periodic(self, now):
-        """The cleanup every cleanup_interval, the state save every state_save_interval (the
-        first at once). Compares now with the last run with abs(): a clock stepped back must
-        not stall them."""
-        if self.last_cleanup is None:
-            self.last_cleanup = now
-        if abs(now - self.last_cleanup) >= self.settings.cleanup_interval:
-            self.detector.window.cleanup()
-            self.last_cleanup = now
-        interval = self.settings.state_save_interval
-        if self.state and (self.last_save is None or abs(now - self.last_save) >= interval):
-            self.save()
-            self.last_save = now
-
-    def save(self):
-        """Save the read position (see StateFile)."""
-        self.state.save(self.follower.files(), self.detector.window.newest_log_time)
-
-    def resume(self, now, stopped=lambda: False):
-        """Continue from the state file: re-open files at their offsets, rebuild the windows
-        (rebuild_window); True if the state was used. stopped() ends a long rebuild."""
-        resumed = self.state.resume()
-        if resumed is None:
-            return False
-        files, log_time = resumed
-        self.follower.starting = False  # a file not in the state appeared while we were down
-        window = self.detector.window
-        late = window.late, window.late_counted
-        for log_file in files:
-            if log_time is not None:
-                rebuild_window(self.settings, window, log_file, log_time, stopped)
-            self.follower.adopt(log_file, now)
-            log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
-        window.late, window.late_counted = late
-        return True
-
-    def close(self):
-        self.follower.close()
-
-
-def read_before(log_file, since_log_time):
-    """Yield runs of the complete lines of log_file from about since_log_time up to its offset;
-    the file position is left where it was. Touches disk."""
-    handle, end = log_file.handle, log_file.offset
-    start = offset_for_time(handle, end, since_log_time)
-    handle.seek(start)
-    if start:
-        handle.readline()  # start at a line boundary
-    yield from LineReader().spans(handle, limit=end - handle.tell())
-    handle.seek(end)
-
-
-def rebuild_window(settings, window, log_file, log_time, stopped):
-    """Count the last two windows of log before log_file's offset again into window, with
-    their alerts dropped and outside the live statistics: a burst split by a restart still
-    alerts, and an alert sent before the stop is not sent again."""
-    rebuild = Detector(Detector.from_settings(settings).parser, window)
-    for buf, start, end in read_before(log_file, log_time - window.horizon_seconds):
-        rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
-        if stopped():  # SIGTERM during a long rebuild
-            break
-
-
-class Monitor:
-    """The live daemon: poll_once(now) reads, counts and alerts, then runs periodic(now); run()
-    is only the loop around them. Public: also resume, status_line; log (a LiveLog) and its
-    detector, follower, state; stop_requested, status_requested (set by signal handlers);
-    status_parts (callables whose text ends the status line). alert gets each Alert; clock
-    and sleep are injected so tests run on simulated time."""
-
-    pass_seconds = 0.5  # reading time of one pass before signals and periodic work
-
-    def __init__(self, settings, alert, clock=time.time, sleep=time.sleep, watcher=None, url_alert=None):
-        self.settings, self.alert, self.clock, self.sleep = settings, alert, clock, sleep
-        self.watcher, self.url_alert = watcher, url_alert  # URL checks, if any
-        self.log = LiveLog(settings)
-        self.detector, self.follower, self.state = self.log.detector, self.log.follower, self.log.state
-        self.stop_requested = self.status_requested = False
-        self.status_parts = []
-        self.notifier, self.reporter = Notifier(), Reporter()
-
-    def poll_once(self, now):
-        """One pass: read and count new lines, send their alerts, then the periodic work. A pass
-        reads for at most pass_seconds; with more to read (a flood, a backlog) run() starts the
-        next one at once: signals and the periodic work never wait for a backlog's end."""
-        if not self.settings.watch_only:
-            for alert in self.log.read(now, time.monotonic() + self.pass_seconds):
-                self.alert(alert)
-        overlong = sum(f.reader.overlong for f in self.log.files())
-        report_news(self.reporter, self.detector, overlong, self.settings.utc)
-        self.periodic(now)
-
-    def periodic(self, now):
-        """The results of URL checks that arrived, as alerts; LiveLog.periodic; the status line."""
-        if self.watcher is not None:
-            for event in self.watcher.poll(now):
-                self.url_alert(event)
-        self.log.periodic(now)
-        if self.status_requested:
-            self.status_requested = False
-            log.info("%s", self.status_line(now))
-
-    def run(self):
-        """Poll every interval until stop_requested; one failing pass is reported, not fatal."""
-        if self.watcher is not None:
-            self.watcher.start()
-        ready = "READY=1"
-        while not self.stop_requested:
-            now = self.clock()
-            try:
-                self.poll_once(now)
-                self.reporter.report("pass", None, None)
-            except Exception as e:  # one bad pass must not stop the monitor
-                self.reporter.report("pass", repr(e), "Error in a pass (will retry): %r" % e, logging.ERROR)
-                log.debug("traceback of the failed pass", exc_info=True)
-            # systemd: ready after the first pass; WatchdogSec= restarts a monitor stuck in one
-            self.notifier.notify(*filter(None, (ready, "WATCHDOG=1", "STATUS=" + self.status_line(now))))
-            ready = None
-            if getattr(self.follower, "eof", False):
-                break  # standard input ended: every line is counted
-            if not self.stop_requested:
-                self.sleep(0 if self.log.behind else self.settings.interval)
-        if self.status_requested:  # asked for right before the stop: still answered
-            log.info("%s", self.status_line(self.clock()))
-        self.notifier.notify("STOPPING=1")
-        if self.state:
-            self.log.save()
-        self.log.close()
-        if self.watcher is not None:
-            self.watcher.stop()
-
-    def resume(self, now):
-        """LiveLog.resume, stopped by SIGTERM."""
-        return self.log.resume(now, lambda: self.stop_requested)
-
-    def status_line(self, now):
-        """The status line (SIGUSR1) at clock time now."""
-        parts = [status_line(self.detector, self.log.files(), now, self.settings.utc)]
-        if self.settings.watch_only:  # no log: only the URLs
-            parts = ["status: " + self.watcher.status()]
-        elif self.watcher is not None:
-            parts.append(self.watcher.status())
-        return "; ".join(parts + [part() for part in self.status_parts])
-
-
-def report_news(reporter, detector, overlong, utc=False):
-    """Say once on stderr what first happened: a reason lines did not count (with an example),
-    times ahead of the clock, a log that looks proxied."""
-    parser = detector.parser
-    for reason, _, example in not_counted(detector, overlong, utc):
-        reporter.report(
-            ("not counted", reason),
-            True,
-            "Not counted: matching lines with %s, e.g. %r; the status line (SIGUSR1) counts them"
-            % (reason, example),
-        )
-    if parser.ahead:
-        reporter.report(
-            "ahead",
-            True,
-            "Log times up to %s ahead of the clock (a skewed "
-            "clock?): such lines count at the clock time" % duration_text(parser.ahead_seconds),
-        )
-    hint = parser.proxied_hint()
-    if hint:
-        reporter.report("proxied", True, hint)
-
-
-def not_counted(detector, overlong=0, utc=False):
-    """[(reason, count, example)] of the matching lines that did not count, most first.
-
-    overlong: lines the readers dropped for never ending within MAX_LINE_BYTES.
-    """
-    parser, window = detector.parser, detector.window
-    why = collections.Counter(parser.skipped_why)
-    examples = dict(parser.examples)
-    why["over-long"] += overlong
-    examples.setdefault("over-long", "a line longer than MAX_LINE_BYTES")
-    if window.late:
-        why["late (a day older than the newest)"] = window.late
-        key, t, behind = window.late_example
-        examples["late (a day older than the newest)"] = "%s at %s, %s before the newest" % (
-            key,
-            iso_time(t, utc),
-            duration_text(behind),
-        )
-    return [(reason, n, examples.get(reason, "")) for reason, n in why.most_common() if n]
-
-
-def status_line(detector, files, now, utc=False):
-    """One line: files and offsets, counts, and how far the newest log time is behind now."""
-    parser, window = detector.parser, detector.window
-    names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
-    newest = max((t for t in (parser.last_line_time, window.newest_log_time) if t is not None), default=None)
-    reasons = not_counted(detector, sum(f.reader.overlong for f in files), utc)
-    skipped = "%d" % sum(n for reason, n, _ in reasons if not reason.startswith("late"))
-    if reasons:
-        skipped += " (%s)" % ", ".join("%s %d" % (reason, n) for reason, n, _ in reasons)
-    if newest is None:
-        behind = "unknown behind"
-    elif newest > now:
-        behind = "%ds ahead" % (newest - int(now))
-    else:
-        behind = "%ds behind" % (int(now) - newest)
-    return (
-        "status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
-        "late counted %d, late %d, ahead of the clock %d, skipped %s; newest line %s"
-        % (
-            names,
-            parser.lines_read,
-            parser.matches,
-            len(window.clients),
-            detector.alerts,
-            window.late_counted,
-            window.late,
-            parser.ahead,
-            skipped,
-            behind,
-        )
-    )
-
-
-class Notifier:
-    """systemd's notify protocol (sd_notify) with the standard library: one datagram of
-    KEY=VALUE lines to $NOTIFY_SOCKET (a path, or "@name" for an abstract socket).
-
-    Public: notify(*lines). A no-op when the variable is unset; never blocks,
-    never raises (a vanished systemd is no reason to stop).
-    """
-
-    def __init__(self, address=None):
-        address = os.environ.get("NOTIFY_SOCKET") if address is None else address
-        if address and address.startswith("@"):
-            address = "\0" + address[1:]
-        self.address = address or None
-        self.sock = None
-
-    def notify(self, *lines):
-        """Send the lines (READY=1, WATCHDOG=1, STATUS=..., STOPPING=1) as one datagram."""
-        if self.address is None:
-            return
-        try:
-            if self.sock is None:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            self.sock.sendto("\n".join(lines).encode("utf-8", "replace"), socket.MSG_DONTWAIT, self.address)
-        except OSError:
-            pass
-
-
-class Signals:
-    """The daemon's signals: SIGTERM and SIGINT stop, SIGHUP re-opens the log, SIGUSR1 asks for the
-    status line. Handlers only set flags; sleep() wakes up on a signal.
-
-    Public: attach(monitor), sleep(seconds). Made first thing in main(), before the monitor
-    exists: a signal that comes before attach() is kept and handed to the monitor then, so
-    none of these signals is ever fatal or lost (they were blocked from the script's first
-    line until here).
-    """
-
-    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
-
-    def __init__(self):
-        self.monitor, self.early, self.streams = None, [], []
-        self.wake_r, wake_w = os.pipe()
-        os.set_blocking(self.wake_r, False)
-        os.set_blocking(wake_w, False)
-        signal.set_wakeup_fd(wake_w)
-        for signum in self.handled:
-            signal.signal(signum, self._handle)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.handled)
-
-    def _handle(self, signum, frame):
-        monitor = self.monitor
-        if monitor is None:
-            self.early.append(signum)
-        elif signum == signal.SIGHUP:
-            monitor.follower.reopen()
-        elif signum == signal.SIGUSR1:
-            monitor.status_requested = True
-        else:
-            monitor.stop_requested = True
-
-    def attach(self, monitor):
-        """Act on monitor from now on (its sleep is ours), and on what came before."""
-        self.monitor, monitor.sleep = monitor, self.sleep
-        self.streams = [monitor.follower.fd] if isinstance(monitor.follower, StreamReader) else []
-        early, self.early = self.early, []
-        for signum in early:
-            self._handle(signum, None)
-
-    def sleep(self, seconds):
-        """Sleep up to seconds; a signal ends it early so the loop acts on its flag at once, and
-        so do lines arriving on a stream being read (standard input)."""
-        select.select([self.wake_r] + self.streams, [], [], seconds)
-        try:
-            os.read(self.wake_r, 512)
-        except BlockingIOError:
-            pass
-
-
 # ---------------------------------------------------------------- replay
+
+
 class Timeline:
     """Matching requests and alerts per bucket of log time (a minute, coarser for long spans).
     Pure. Public: add(t, n), alert(t), as_dict() -> the report's timeline or None."""
@@ -2887,6 +2917,21 @@ class Totals:
         self.timeline.add(t, n)
 
 
+def _count_at(entry, t, window):
+    """A client's largest count in a window holding second t (Hits entry): the newest window's
+    count, or for a late t, every later window that holds it (as the detector decides)."""
+    secs = entry.secs
+    if t < secs[-1]:
+        i = bisect.bisect_left(secs, t)
+        if i < len(secs) and secs[i] == t:
+            return max(entry.recent, window_peak(secs, entry.cnts, t, window)[0])
+    return entry.recent
+
+
+def _is_list(row):
+    return row.__class__ is list
+
+
 class Tally:
     """What a replay reports beyond the alerts, gathered in the same single pass. Pure.
 
@@ -2947,6 +2992,18 @@ class Tally:
         self.sweep.alerted.add(alert.client)
 
 
+def _requests(row):
+    return row[0] if isinstance(row, list) else 1
+
+
+def _status_rows(statuses):
+    """[[code, count]] by count, most first; None (no status logged) as "-"."""
+    rows = collections.Counter()
+    for status, n in statuses.items():
+        rows[status.decode("ascii") if status else "-"] += n
+    return [[code, n] for code, n in sorted(rows.items(), key=lambda item: (-item[1], item[0]))]
+
+
 def replay_report(tally, detector, settings, files, order_note, alerts, overlong=0):
     """The report dict every rendering of a replay comes from (see report_lines)."""
     parser, window = detector.parser, detector.window
@@ -2991,33 +3048,6 @@ def replay_report(tally, detector, settings, files, order_note, alerts, overlong
         ),
         "alerts_list": [{"time": a.time, "client": a.client, "count": a.count} for a in alerts],
     }
-
-
-def _count_at(entry, t, window):
-    """A client's largest count in a window holding second t (Hits entry): the newest window's
-    count, or for a late t, every later window that holds it (as the detector decides)."""
-    secs = entry.secs
-    if t < secs[-1]:
-        i = bisect.bisect_left(secs, t)
-        if i < len(secs) and secs[i] == t:
-            return max(entry.recent, window_peak(secs, entry.cnts, t, window)[0])
-    return entry.recent
-
-
-def _is_list(row):
-    return row.__class__ is list
-
-
-def _requests(row):
-    return row[0] if isinstance(row, list) else 1
-
-
-def _status_rows(statuses):
-    """[[code, count]] by count, most first; None (no status logged) as "-"."""
-    rows = collections.Counter()
-    for status, n in statuses.items():
-        rows[status.decode("ascii") if status else "-"] += n
-    return [[code, n] for code, n in sorted(rows.items(), key=lambda item: (-item[1], item[0]))]
 
 
 def open_replay(path):
@@ -3096,61 +3126,42 @@ def replay_file(settings, detector, path, handle, on_alert):
     return reader.overlong
 
 
-def replay(settings, out=print_line):
-    """Run the detector over files as one log, in the order of their first timestamps; print the
-    alerts and the report (terminal, --html, --json). Exit status.
-
-    """
+def replay(settings, on_alert):
+    """Run the detector over the files of settings.replay as one log, in the order of their first
+    timestamps; on_alert(alert) for each alert as it is raised. Returns the report dict
+    (replay_report). Raises OSError when an input cannot be opened, ReplayReadError when one
+    cannot be read to its end. Touches disk."""
     detector = Detector.from_settings(settings)
     tally = detector.tally = Tally(detector.window, settings.sweep_windows)
     detector.cleanup_seconds = settings.cleanup_interval
-    alerting = Alerting(settings.target, settings.window, settings.utc, out=out, as_json=settings.json)
     alerts, overlong = [], 0
 
-    def on_alert(alert):
+    def count_alert(alert):
         tally.alert(alert)
         alerts.append(alert)
-        alerting.send(alert)
+        on_alert(alert)
 
-    try:
-        sources, order_note = open_in_time_order(settings.replay)
-    except OSError as e:
-        log.error("Cannot read %s: %s", e.filename or "a replay file", e.strerror or e)
-        return 1
+    sources, order_note = open_in_time_order(settings.replay)
     if order_note:
         log.info("Replay: %s", order_note)
-    try:
-        for path, handle in sources:
-            overlong += replay_file(settings, detector, path, handle, on_alert)
-    except ReplayReadError as e:
-        log.error("Cannot read %s: %s", e.path, e.error)
-        return 1
+    for path, handle in sources:
+        overlong += replay_file(settings, detector, path, handle, count_alert)
     files = [p for p, _ in sources]
-    report = replay_report(tally, detector, settings, files, order_note, alerts, overlong)
-    if settings.html:
-        try:
-            with open(settings.html, "w", encoding="utf-8") as f:
-                f.write(report_html(report))
-        except OSError as e:
-            log.error("Cannot write %s: %s", settings.html, e)
-            return 1
-    if settings.json:
-        out(report_json(report))
-    else:
-        for text in report_lines(report, settings.top, shutil.get_terminal_size().columns):
-            out(text)
-    return 0
+    return replay_report(tally, detector, settings, files, order_note, alerts, overlong)
 
 
-# ---------------------------------------------------------------- replay report
+# ---------------------------------------------------------------- the replay report
 # Pure: every function here takes the report dict (see replay) and returns text; no I/O, no clock.
 # The terminal report, the HTML page and --json all come from that one dict, so they agree.
 
 # Round sizes, in seconds, a timeline is regrouped into: "per 15 minutes" reads at a glance,
 # "per 17 minutes" does not. Each divides a day (except the week), so buckets start on the clock.
 REPORT_BUCKETS = (60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 604800)
+
 REPORT_TEXT_ROWS = 48  # most timeline rows in the terminal report
+
 REPORT_HTML_BARS = 120  # most timeline bars in the HTML page
+
 REPORT_HTML_ALERTS = 1000  # most alerts listed in the HTML page (the terminal printed them all)
 
 
@@ -3781,6 +3792,8 @@ def _html_alerts(report, utc):
 
 
 # ---------------------------------------------------------------- command line
+
+
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2 (no usage block, no traceback)."""
 
@@ -4055,6 +4068,33 @@ def parse_args(argv=None):
     )
 
 
+def run_replay(settings, out=print_line):
+    """--replay: the alerts as they are raised, then the report (terminal, --json, and --html
+    into its file); the exit status."""
+    alerting = Alerting(settings.target, settings.window, settings.utc, out=out, as_json=settings.json)
+    try:
+        report = replay(settings, alerting.send)
+    except ReplayReadError as e:
+        log.error("Cannot read %s: %s", e.path, e.error)
+        return 1
+    except OSError as e:
+        log.error("Cannot read %s: %s", e.filename or "a replay file", e.strerror or e)
+        return 1
+    if settings.html:
+        try:
+            with open(settings.html, "w", encoding="utf-8") as f:
+                f.write(report_html(report))
+        except OSError as e:
+            log.error("Cannot write %s: %s", settings.html, e)
+            return 1
+    if settings.json:
+        out(report_json(report))
+    else:
+        for text in report_lines(report, settings.top, shutil.get_terminal_size().columns):
+            out(text)
+    return 0
+
+
 def drain(waiting, idle_seconds):
     """Wait while waiting() (a queue's length) goes down; give up after idle_seconds without
     progress (a syslog that never comes back)."""
@@ -4114,7 +4154,7 @@ def main(argv=None):
     if settings.replay:
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, Signals.handled)  # Ctrl-C: KeyboardInterrupt
-            return replay(settings)
+            return run_replay(settings)
         except KeyboardInterrupt:
             log.error("Replay interrupted")
             return 130

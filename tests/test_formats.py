@@ -202,14 +202,14 @@ class FormatTest(TempDirTest):
         """(JSON alerts, report dict) of an in-process replay with --json --utc."""
         out = []
         settings = log_monitor.parse_args(["--replay", *paths, "--json", "--utc", *args])
-        self.assertEqual(log_monitor.replay(settings, out=out.append), 0)
+        self.assertEqual(log_monitor.run_replay(settings, out=out.append), 0)
         return [json.loads(text) for text in out[:-1]], json.loads(out[-1])
 
     def replay_text(self, paths, *args):
         """The terminal output of an in-process replay (alert lines, then the report)."""
         out = []
         settings = log_monitor.parse_args(["--replay", *paths, "--utc", *args])
-        self.assertEqual(log_monitor.replay(settings, out=out.append), 0)
+        self.assertEqual(log_monitor.run_replay(settings, out=out.append), 0)
         return out
 
     def scan(self, line, *args):

@@ -2,7 +2,7 @@
 
 test_report.py tests the renderers on hand-made report dicts; here real
 replays run over logs written by the tests, in process
-(`log_monitor.replay(settings, out=list.append)`), and one real process runs
+(`log_monitor.run_replay(settings, out=list.append)`), and one real process runs
 the README's command on examples/sample_access.log. Every expected figure is
 counted independently from the lines written, or taken from a separate replay
 with other --window/--threshold values.
@@ -247,7 +247,7 @@ class ReplayTest(TempDirTest):
     def replay_lines(self, settings):
         """Everything the replay printed, line by line; its exit status must be 0."""
         out = []
-        self.assertEqual(log_monitor.replay(settings, out=out.append), 0)
+        self.assertEqual(log_monitor.run_replay(settings, out=out.append), 0)
         return out
 
     def replay_json(self, paths, *args, max_clients=None):
