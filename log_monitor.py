@@ -3253,6 +3253,116 @@ def regroup_timeline(timeline, max_buckets, utc=False):
     return size, [tuple(group) for group in groups]
 
 
+# -- the tables of the report: one model that the terminal report and the HTML page render
+Column = collections.namedtuple(
+    "Column", "head css text html html_head code", defaults=("", str, str, None, False)
+)
+Column.__doc__ = "One column of a Table: its heading and how each renderer writes a cell of it."
+Column.head.__doc__ = "the heading (the HTML page's too, unless html_head)"
+Column.css.__doc__ = "'n' (or 'n ...') for numbers: right-aligned; 'key' for client keys; '' for text"
+Column.text.__doc__ = "value -> the terminal's plain text of a cell"
+Column.html.__doc__ = "value -> the HTML page's plain text of a cell (escaped by the renderer)"
+Column.code.__doc__ = "True: the HTML cell is set as <code>"
+Table = collections.namedtuple("Table", "title html_title columns rows marks")
+Table.__doc__ = "A table of the report: rows of values, one per row a mark ('configured', 'alerting' or '')."
+
+
+def status_table(report):
+    """The status codes of the matching requests: code, requests, share; None if there is none."""
+    statuses = report.get("statuses") or []
+    total = sum(count for _, count in statuses)
+    if not total:
+        return None
+    share = functools.partial(_share, total=total)
+    columns = (
+        Column("code", text=lambda code: clip(code, 12)),
+        Column("requests", "n"),
+        Column("share", "n"),
+    )
+    rows = [[code, count, share(count)] for code, count in statuses]
+    title = "Status codes of matching requests"
+    return Table(title, title, columns, rows, [""] * len(rows))
+
+
+def skipped_table(report):
+    """The matching lines not counted: reason, lines, an example of each; None if there is none."""
+    skipped = report.get("skipped") or []
+    if not skipped:
+        return None
+    columns = (
+        Column("reason", text=lambda reason: clip(printable_text(reason), 40)),
+        Column("lines", "n"),
+        Column("example", html=lambda example: clip(printable_text(example), 300), code=True),
+    )
+    rows = [[row["reason"], row["count"], row.get("example") or ""] for row in skipped]
+    return Table("Not counted", "Not counted", columns, rows, [""] * len(rows))
+
+
+def sweep_table(report):
+    """The threshold sweep: per (window, threshold), the clients and alerts it would have given,
+    and a note; the configured row marked. None if there is none."""
+    sweep = report.get("sweep") or []
+    if not sweep:
+        return None
+    columns = (
+        Column("window", text=window_text, html=window_text),
+        Column("threshold", "n"),
+        Column("clients", "n", html_head="clients alerting"),
+        Column("alerts", "n", html_head="alerts sent"),
+        Column("note"),
+    )
+    rows, marks = [], []
+    for row in sweep:
+        notes = (["configured"] if row.get("configured") else []) + ([row["note"]] if row.get("note") else [])
+        rows.append([row["window"], row["threshold"], row["clients"], row["alerts"], "; ".join(notes)])
+        marks.append("configured" if row.get("configured") else "")
+    return Table(
+        "Threshold sweep (clients that would alert, alerts that would be sent)",
+        "Threshold sweep: what each window and threshold would have given",
+        columns,
+        rows,
+        marks,
+    )
+
+
+def top_table(report, top):
+    """The top clients (at most top): client, requests, the most in any one window, main status
+    codes; a client whose most reached the threshold marked. None if there is none."""
+    rows = (report.get("top") or [])[: max(0, top)]
+    if not rows:
+        return None
+    window = window_text(report["window"])
+    columns = (
+        Column("client", "key", printable_text, printable_text),
+        Column("requests", "n"),
+        Column("max in %s" % window, "n max", html_head="max in any %s window" % window),
+        Column("status codes", text=main_statuses, html=functools.partial(main_statuses, most=4)),
+    )
+    cells = [
+        [row["client"], row["requests"], row["max_in_window"], row.get("statuses") or []] for row in rows
+    ]
+    marks = ["alerting" if row["max_in_window"] >= report["threshold"] else "" for row in rows]
+    title = "Top %d clients by matching requests" % len(rows)
+    text_title = "%s (an alert at %d in any %s)" % (title, report["threshold"], window)
+    return Table(text_title, title, columns, cells, marks)
+
+
+def alerts_table(report, most):
+    """The alerts in the order sent (the first most of them): log time, client, count."""
+    utc = report.get("utc", False)
+    alerts = report.get("alerts_list") or []
+    columns = (
+        Column(
+            "log time", text=functools.partial(iso_time, utc=utc), html=functools.partial(iso_time, utc=utc)
+        ),
+        Column("client", "key"),
+        Column("count", "n"),
+    )
+    rows = [[a["time"], a["client"], a["count"]] for a in alerts[:most]]
+    title = "Alerts (%d)" % len(alerts)
+    return Table(title, title, columns, rows, [""] * len(rows))
+
+
 def report_lines(report, top, width):
     """The terminal report of a replay: a list of plain-text lines (no colour) from report.
 
@@ -3265,11 +3375,11 @@ def report_lines(report, top, width):
     limit = max(80, min(width, 120))
     lines = _summary_lines(report, limit)
     for section in (
-        _skipped_lines(report, limit),
-        _sweep_lines(report, limit),
-        _status_lines(report.get("statuses") or [], limit),
+        _skipped_lines(skipped_table(report), limit),
+        _sweep_lines(sweep_table(report) if report.get("first_time") is not None else None, limit),
+        _text_table(status_table(report)),
         _timeline_lines(report, limit),
-        _top_lines(report, top, limit),
+        _top_lines(top_table(report, top), limit),
     ):
         if section:
             lines += [""] + section
@@ -3301,14 +3411,19 @@ def _span_text(report):
     return "%s to %s (%s)" % (iso_time(first, utc), iso_time(last, utc), length)
 
 
-def _summary_lines(report, limit):
-    """The summary block (its first nine lines exactly as before issue 12), files, hints."""
-    distinct = "%d" % report["distinct_clients"]
+def _distinct_text(report):
+    """The number of distinct clients, or its upper bound when some were forgotten."""
     if report.get("distinct_clients_upper_bound"):
-        distinct = (
+        return (
             "at most %d (over MAX_TRACKED_IPS: one-request clients were not all kept)"
             % (report["distinct_clients"])
         )
+    return "%d" % report["distinct_clients"]
+
+
+def _summary_lines(report, limit):
+    """The summary block (its first nine lines exactly as before issue 12), files, hints."""
+    distinct = _distinct_text(report)
     lines = [
         "",
         "Replay summary",
@@ -3349,54 +3464,56 @@ def _columns(heads, rows, right):
     ]
 
 
-def _skipped_lines(report, limit):
-    """'Not counted': one row per reason lines were skipped, with how many and an example."""
-    skipped = report.get("skipped") or []
-    if not skipped:
+def _text_table(table):
+    """A table's title and its columns, two spaces apart, numbers right-aligned; [] for None."""
+    if table is None:
         return []
-    rows = [
-        [clip(printable_text(row["reason"]), 40), str(row["count"]), printable_text(row.get("example") or "")]
-        for row in skipped
-    ]
-    # the example is the last column: cutting the line cuts only it
-    return ["Not counted"] + [
-        clip(line, limit) for line in _columns(["reason", "lines", "example"], rows, (False, True, False))
-    ]
+    cells = [[printable_text(c.text(v)) for c, v in zip(table.columns, row)] for row in table.rows]  # noqa: B905
+    right = [c.css.startswith("n") for c in table.columns]
+    return [table.title] + _columns([c.head for c in table.columns], cells, right)
 
 
-def _sweep_lines(report, limit):
-    """'Threshold sweep': per (window, threshold), the clients and alerts it would have given."""
-    sweep = report.get("sweep") or []
-    if not sweep or report.get("first_time") is None:
+def _skipped_lines(table, limit):
+    """'Not counted': its lines cut at limit (the example is the last column: only it is cut)."""
+    return [clip(line, limit) for line in _text_table(table)]
+
+
+def _sweep_lines(table, limit):
+    """The threshold sweep, its notes wrapped under the note column rather than cut: they explain
+    the row. The configured row's note is '<- configured'."""
+    if table is None:
         return []
-    heads = ["window", "threshold", "clients", "alerts", "note"]
-    rows = [
-        [window_text(row["window"]), str(row["threshold"]), str(row["clients"]), str(row["alerts"]), ""]
-        for row in sweep
-    ]
-    table = _columns(heads, rows, (False, True, True, True, False))
-    lines = [
-        "Threshold sweep (clients that would alert, alerts that would be sent)",
-        table[0],
-    ]
-    for i, row in enumerate(sweep):
-        notes = (["<- configured"] if row.get("configured") else []) + (
-            [row["note"]] if row.get("note") else []
-        )
-        # notes are the last column: wrapped under it rather than cut, they explain the row
-        lines += _wrapped(table[i + 1] + "  ", "; ".join(notes), limit) if notes else [table[i + 1]]
-    return lines
+    notes = [row[-1] for row in table.rows]
+    lines = _text_table(table._replace(rows=[row[:-1] + [""] for row in table.rows]))
+    out = lines[:2]
+    for i, line in enumerate(lines[2:]):
+        note = ("<- " if table.marks[i] == "configured" else "") + notes[i]
+        out += _wrapped(line + "  ", note, limit) if note else [line]
+    return out
 
 
-def _status_lines(statuses, limit):
-    """'Status codes of matching requests': code, requests, share of all matching requests."""
-    total = sum(count for _, count in statuses)
-    if not total:
+def _top_lines(table, limit):
+    """The top clients with a '#' bar each; a key too wide to leave a bar of 8 (a long IPv6
+    address) goes on a line of its own above its row."""
+    if table is None:
         return []
-    rows = [[clip(printable_text(code), 12), str(count), _share(count, total)] for code, count in statuses]
-    return ["Status codes of matching requests"] + _columns(
-        ["code", "requests", "share"], rows, (False, True, True)
-    )
+    heads = [c.head for c in table.columns] + [""]
+    cells = [[printable_text(c.text(v)) for c, v in zip(table.columns, row)] + [""] for row in table.rows]  # noqa: B905
+    fixed = sum(width + 2 for width in _widths(heads, cells)[1:4]) + 4  # all but the client and the bar
+    name_w = max(len(heads[0]), min(max(len(c[0]) for c in cells), limit - fixed - 10))
+    own_line = [c[0] if len(c[0]) > name_w else None for c in cells]
+    for c in cells:
+        c[0] = c[0] if len(c[0]) <= name_w else ""
+    heads[0] = heads[0].ljust(name_w)
+    room = max(1, limit - fixed - name_w)
+    most = max(max(row[1] for row in table.rows), 1)
+    for i, row in enumerate(table.rows):
+        cells[i][4] = "#" * max(1, round(room * row[1] / most))
+    lines = _columns(heads, cells, (False, True, True, False, False))
+    out = [table.title, lines[0]]
+    for i, line in enumerate(lines[1:]):
+        out += ([] if own_line[i] is None else ["  " + own_line[i]]) + [line]
+    return out
 
 
 def _share(count, total):
@@ -3458,45 +3575,6 @@ def main_statuses(statuses, most=2):
     return ", ".join(parts)
 
 
-def _top_lines(report, top, limit):
-    """'Top N clients': requests, the most in any one window, main status codes, a '#' bar."""
-    rows = (report.get("top") or [])[: max(0, top)]
-    if not rows:
-        return []
-    window = window_text(report["window"])
-    heads = ["client", "requests", "max in %s" % window, "status codes", ""]
-    cells = [
-        [
-            printable_text(row["client"]),
-            str(row["requests"]),
-            str(row["max_in_window"]),
-            main_statuses(row.get("statuses") or []),
-            "",
-        ]
-        for row in rows
-    ]
-    # a key too wide to leave a bar of 8 (a long IPv6 address) goes on a line of its own above its row
-    fixed = sum(width + 2 for width in _widths(heads, cells)[1:4]) + 4  # all but the client and the bar
-    name_w = max(len(heads[0]), min(max(len(c[0]) for c in cells), limit - fixed - 10))
-    own_line = [c[0] if len(c[0]) > name_w else None for c in cells]
-    for c in cells:
-        c[0] = c[0] if len(c[0]) <= name_w else ""
-    heads[0] = heads[0].ljust(name_w)
-    room = max(1, limit - fixed - name_w)
-    most = max(max(row["requests"] for row in rows), 1)
-    for i, row in enumerate(rows):
-        cells[i][4] = "#" * max(1, round(room * row["requests"] / most))
-    table = _columns(heads, cells, (False, True, True, False, False))
-    lines = [
-        "Top %d clients by matching requests (an alert at %d in any %s)"
-        % (len(rows), report["threshold"], window),
-        table[0],
-    ]
-    for i, line in enumerate(table[1:]):
-        lines += ([] if own_line[i] is None else ["  " + own_line[i]]) + [line]
-    return lines
-
-
 def report_json(report):
     """The report as one line of JSON, keys sorted (for --json and scripts)."""
     return json.dumps(report, sort_keys=True)
@@ -3551,10 +3629,16 @@ def report_html(report):
     else:
         parts += _html_top(report)
         parts += _html_timeline(report, utc)
-        parts += _html_statuses(report)
-        parts += _html_sweep(report)
-    parts += _html_skipped(report)
-    parts += _html_alerts(report, utc)
+        parts += _html_table(status_table(report))
+        parts += _html_table(sweep_table(report))
+    parts += _html_table(skipped_table(report))
+    alerts = report.get("alerts_list") or []
+    if alerts:
+        parts += _html_table(alerts_table(report, REPORT_HTML_ALERTS))
+    if len(alerts) > REPORT_HTML_ALERTS:
+        parts.append(
+            "<p>and %d more (the terminal report prints them all).</p>" % (len(alerts) - REPORT_HTML_ALERTS)
+        )
     parts.append(
         "<p><small>log_monitor %s; the terminal report and --json come from the same figures.</small></p>"
         % _h(report.get("version", ""))
@@ -3568,25 +3652,30 @@ def _css(name):
     return ' class="%s"' % name if name else ""
 
 
-def _html_table(heads, rows, classes=None):
-    """An HTML table; heads: (text, css class) pairs; rows: lists of already-escaped cells;
-    classes: a css class per row ('' for none). Numeric columns take class 'n'."""
-    out = ["<table>", "<tr>%s</tr>" % "".join("<th%s>%s</th>" % (_css(c), _h(t)) for t, c in heads)]
-    for i, row in enumerate(rows):
-        cells = "".join("<td%s>%s</td>" % (_css(heads[j][1]), row[j]) for j in range(len(row)))
-        out.append("<tr%s>%s</tr>" % (_css(classes[i] if classes else ""), cells))
+def _html_table(table, heading=True):
+    """A Table as an <h2> (unless heading is False) and an HTML table: every cell escaped, numeric
+    columns of class 'n', a row's mark as its class."""
+    if table is None:
+        return []
+    columns = table.columns
+    out = ["<h2>%s</h2>" % _h(table.html_title)] if heading else []
+    out += [
+        "<table>",
+        "<tr>%s</tr>" % "".join("<th%s>%s</th>" % (_css(c.css), _h(c.html_head or c.head)) for c in columns),
+    ]
+    for row, mark in zip(table.rows, table.marks):  # noqa: B905
+        cells = "".join(
+            "<td%s>%s</td>" % (_css(c.css), ("<code>%s</code>" if c.code else "%s") % _h(c.html(v)))
+            for c, v in zip(columns, row)  # noqa: B905
+        )
+        out.append("<tr%s>%s</tr>" % (_css(mark), cells))
     out.append("</table>")
     return out
 
 
 def _html_summary(report):
     """The summary figures as a two-column table."""
-    distinct = "%d" % report["distinct_clients"]
-    if report.get("distinct_clients_upper_bound"):
-        distinct = (
-            "at most %d (over MAX_TRACKED_IPS: one-request clients were not all kept)"
-            % (report["distinct_clients"])
-        )
+    distinct = _distinct_text(report)
     rows = [
         ("lines read", report["lines"]),
         ("matching requests (%s)" % report["target"], report["matching"]),
@@ -3601,7 +3690,7 @@ def _html_summary(report):
 
 
 def _html_top(report):
-    """The top clients: a horizontal SVG bar chart, then a table with the window figures."""
+    """The top clients: a horizontal SVG bar chart, then their table."""
     rows = report.get("top") or []
     if not rows:
         return []
@@ -3637,32 +3726,13 @@ def _html_top(report):
             '<text class="count" x="%.2f" y="%d">%d</text>' % (label_px + w + 5, y + 15, row["requests"]),
         ]
     svg.append("</svg>")
-    heads = (
-        ("client", "key"),
-        ("requests", "n"),
-        ("max in any %s window" % window_text(report["window"]), "n max"),
-        ("status codes", ""),
-    )
-    cells = [
-        [
-            _h(keys[i]),
-            "%d" % row["requests"],
-            "%d" % row["max_in_window"],
-            _h(main_statuses(row.get("statuses") or [], 4)),
-        ]
-        for i, row in enumerate(rows)
-    ]
-    alerting = ["alerting" if row["max_in_window"] >= report["threshold"] else "" for row in rows]
     intro = "<p>Most requests of %s; a client alerts when its count in any %s reaches %d.</p>" % (
         _h(report["target"]),
         _h(window_text(report["window"])),
         report["threshold"],
     )
-    return (
-        ["<h2>Top %d clients by matching requests</h2>" % len(rows), intro]
-        + svg
-        + _html_table(heads, cells, alerting)
-    )
+    table = top_table(report, len(rows))
+    return ["<h2>%s</h2>" % _h(table.html_title), intro] + svg + _html_table(table, heading=False)
 
 
 def _html_timeline(report, utc):
@@ -3709,86 +3779,6 @@ def _html_timeline(report, utc):
         "UTC" if utc else "local time",
     )
     return ["<h2>Timeline of matching requests</h2>", caption] + svg
-
-
-def _html_statuses(report):
-    """Status codes of the matching requests: code, requests, share."""
-    statuses = report.get("statuses") or []
-    total = sum(count for _, count in statuses)
-    if not total:
-        return []
-    rows = [[_h(code), "%d" % count, _h(_share(count, total))] for code, count in statuses]
-    return ["<h2>Status codes of matching requests</h2>"] + _html_table(
-        (("code", ""), ("requests", "n"), ("share", "n")), rows
-    )
-
-
-def _html_sweep(report):
-    """The threshold sweep: per (window, threshold), the clients and alerts it would have given."""
-    sweep = report.get("sweep") or []
-    if not sweep:
-        return []
-    rows = [
-        [
-            _h(window_text(row["window"])),
-            "%d" % row["threshold"],
-            "%d" % row["clients"],
-            "%d" % row["alerts"],
-            _h(
-                "; ".join(
-                    (["configured"] if row.get("configured") else [])
-                    + ([row["note"]] if row.get("note") else [])
-                )
-            ),
-        ]
-        for row in sweep
-    ]
-    heads = (
-        ("window", ""),
-        ("threshold", "n"),
-        ("clients alerting", "n"),
-        ("alerts sent", "n"),
-        ("note", ""),
-    )
-    classes = ["configured" if row.get("configured") else "" for row in sweep]
-    return ["<h2>Threshold sweep: what each window and threshold would have given</h2>"] + _html_table(
-        heads, rows, classes
-    )
-
-
-def _html_skipped(report):
-    """Lines not counted, by reason, with an example of each."""
-    skipped = report.get("skipped") or []
-    if not skipped:
-        return []
-    rows = [
-        [
-            _h(row["reason"]),
-            "%d" % row["count"],
-            "<code>%s</code>" % _h(clip(printable_text(row.get("example") or ""), 300)),
-        ]
-        for row in skipped
-    ]
-    return ["<h2>Not counted</h2>"] + _html_table((("reason", ""), ("lines", "n"), ("example", "")), rows)
-
-
-def _html_alerts(report, utc):
-    """The alerts, in the order sent (the first REPORT_HTML_ALERTS of them)."""
-    alerts = report.get("alerts_list") or []
-    if not alerts:
-        return []
-    rows = [
-        [_h(iso_time(a["time"], utc)), _h(a["client"]), "%d" % a["count"]]
-        for a in alerts[:REPORT_HTML_ALERTS]
-    ]
-    out = ["<h2>Alerts (%d)</h2>" % len(alerts)] + _html_table(
-        (("log time", ""), ("client", "key"), ("count", "n")), rows
-    )
-    if len(alerts) > REPORT_HTML_ALERTS:
-        out.append(
-            "<p>and %d more (the terminal report prints them all).</p>" % (len(alerts) - REPORT_HTML_ALERTS)
-        )
-    return out
 
 
 # ---------------------------------------------------------------- command line
