@@ -18,7 +18,8 @@ Usage:
     python3 log_monitor.py --help
 
 Signals: SIGTERM/SIGINT stop (exit 0); SIGHUP re-opens the log files at once;
-SIGUSR1 prints one status line on stderr.
+SIGUSR1 prints one status line on stderr. From the script's first line on, none
+of them is fatal: one that comes during start-up is acted on once it is ready.
 
 Exit status: 0 after a stop by signal, the end of standard input, or a
 finished replay; 1 when a replay file cannot be read to its end (or --html
@@ -27,9 +28,29 @@ replay is interrupted (Ctrl-C).
 
 Only the standard library is used; Python 3.9 or newer.
 
-Sections, top to bottom: configuration; reading a line; the sliding window;
-alert text; reading files; the state file; sending alerts; watching URLs; the
-loop; replay; replay report; command line.
+Contents, top to bottom (each section uses only the ones above it):
+  configuration      the block users edit (LOG_DIR ... WATCH_FAILURES); Settings
+  helpers            Reporter (a condition said once), printable_text, iso_time,
+                     duration_text, window_text
+  reading a line     LineParser: formats, times, clients, why a line did not count;
+                     parse_clf_time, parse_address, equal_rows (a flood's fast path)
+  the sliding window SlidingWindow.add(client, second) -> Alert; Hits, ClientTable,
+                     realert_due (the one rule for alerting again)
+  counting           Detector: lines -> LineParser -> SlidingWindow, for the live
+                     daemon, the restart rebuild and replay alike; not_counted
+  alert text         alert_message (the SMS), alert_line, url_alert_line
+  reading files      LineReader (bounded chunks), LogFile, Follower (tail -F),
+                     Retiring (rotated files), StreamReader (standard input)
+  the state file     StateFile (save, resume), rebuild_window (a restart's windows)
+  sending alerts     SyslogSender (logger), BackgroundQueue and its Courier,
+                     StdoutWriter and Hooks; Alerting (stdout, syslog, hooks)
+  the daemon loop    Monitor.poll_once(now) and periodic(now), run(); LiveLog,
+                     status_line, Notifier (sd_notify), Signals
+  watching URLs      UrlState (up/down), probe_url, UrlWatcher
+  replay             replay(settings, on_alert) -> report; Tally, Sweep, Timeline
+  the replay report  the table model (Table, Column) and its renderers:
+                     report_lines (terminal), report_html, report_json
+  command line       parse_args(argv) -> Settings, run_replay, main(argv) -> status
 """
 
 import signal
