@@ -3879,7 +3879,8 @@ def add_log_flags(p, d):
         "--log-file",
         metavar="PATH",
         default=LOG_FILE,
-        help="follow this one file instead of the dated series " + d,
+        help="follow this one file instead of the dated series (default: %s)"
+        % (LOG_FILE or "none: the dated series"),
     )
     p.add_argument("--target", default=TARGET_MESSAGE, help="text in the request that counts " + d)
     p.add_argument(
@@ -3933,7 +3934,8 @@ def add_alert_flags(p, d):
         "--state-file",
         metavar="PATH",
         default=STATE_FILE,
-        help="keep the read position here across restarts " + d,
+        help="keep the read position here across restarts (default: %s)"
+        % (STATE_FILE or "none: a start reads from the end of the log"),
     )
 
 
