@@ -82,7 +82,6 @@ import shlex
 import shutil
 import socket
 import stat
-import subprocess
 import sys
 import textwrap
 import threading
@@ -119,7 +118,7 @@ ON_ALERT = []                       # commands run after each alert (see --on-al
 HOOK_TIMEOUT = 10                   # seconds an --on-alert command may run
 ROTATED_FILE_IDLE = 300             # seconds a rotated-away file is read after it last grew
 MAX_CLOCK_AHEAD = 60                # seconds a live line may be ahead of the clock
-MAX_LINE_BYTES = 65536              # longer lines are skipped (Apache writes far shorter ones)
+MAX_LINE_BYTES = 65536              # bytes of a line read; client, time and request stand in them
 READ_CHUNK_BYTES = 1 << 20          # bytes read from a file at a time
 LOG_LEVEL = "INFO"                  # stderr diagnostics; DEBUG: tracebacks of failed passes
 WATCH_URLS = []                     # URLs to request every WATCH_EVERY seconds; alert when not 200
@@ -203,6 +202,17 @@ class Settings:
 
 
 # ---------------------------------------------------------------- helpers
+# The signals the daemon acts on. Only its main thread takes them: a worker thread blocks them
+# (worker_thread_signals()), so that two signals sent one after the other (USR1, then TERM) are
+# acted on in that order, never the later one first while a worker still holds the earlier.
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
+
+
+def worker_thread_signals():
+    """Block HANDLED_SIGNALS in the calling thread (the first thing a worker thread does)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+
+
 
 
 class Reporter:
@@ -282,12 +292,14 @@ MONTH_NAMES = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()
 
 MONTHS = {m.encode(): i for i, m in enumerate(MONTH_NAMES, 1)}
 
-# The time, then the first quoted field after it: the request ("%r"). The time is
-# CLF's %t, [09/Jul/2025:14:30:25 +0900], or ISO 8601 (nginx $time_iso8601,
-# 2024-02-12T10:00:03+00:00, brackets and fractions optional). Text may stand
-# between the time and the request ("(0 s)", %D). Apache writes a quote inside
-# the request as \" so the request ends at the first unescaped quote; the
-# status (%>s) follows it.
+# A line is read by position and by the servers' escaping, as they write it: `%h %l %u %t "%r"
+# %>s ...`, perhaps behind a syslog header, with a server name or an X-Forwarded-For list before
+# %h. Everything after %h is written by the client, and a client cannot write a raw quote:
+# Apache writes " as \" (and \ as \\), nginx as \x22. So the request is the first quoted field
+# whose quotes no backslash escapes, the time is the time stamp nearest before it (CLF's %t,
+# [09/Jul/2025:14:30:25 +0900], or ISO 8601: nginx $time_iso8601, brackets and fractions
+# optional; text such as %D may stand between), and the status (%>s) follows the request.
+# Every expression runs in time linear in the line: none can be made to scan a line twice.
 # The usual line, Common or Combined with no %l: `%h - %u %t "%r" %>s`, one of each, no
 # comma before the time (that would be an X-Forwarded-For list) and no escaped quote.
 # Groups: the first field, CLF time, request, status. LineParser's fast path; anything else
@@ -299,25 +311,14 @@ PLAIN_LINE = re.compile(_PLAIN_HEAD + rb'([^"\\\n]*)"(?: (\d{3})\b)?')
 # Each line of a span, with PLAIN_LINE's fields when it is one (else b"" for them)
 PLAIN_ROWS = re.compile(rb"(?m)^(" + PLAIN_LINE.pattern + rb"[^\n]*|[^\n]*)\n")
 
-# Two expressions with the same groups (CLF time, ISO time, request, status): the CLF one
-# first, as it finds the '[' of most lines at once.
-_REQUEST = rb'[^"\n]*"([^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?'
-
-CLF_TIME_REQUEST = re.compile(rb"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]()" + _REQUEST)
-
-ISO_TIME_REQUEST = re.compile(
-    rb"()\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)\]?" + _REQUEST
-)
-
+# From a position through the first quote that no backslash escapes (the alternatives exclude
+# each other: no backtracking).
+TO_RAW_QUOTE = re.compile(rb'(?:[^"\\\n]|\\.)*"')
+STATUS = re.compile(rb" (\d{3})\b")
 CLF_START = re.compile(rb"\[\d\d/[A-Za-z]{3}/\d{4}:")
-
 ISO_START = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:")
-
-# A request line in a line with no time we can read ("METHOD target ...")
-REQUEST_ONLY = re.compile(rb'"([A-Z]+ [^"\\\n]*(?:\\.[^"\\\n]*)*)"(?: (\d{3})\b)?')
-
-QUOTED = re.compile(rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"')
-
+CLF_TIME = re.compile(rb"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]")
+ISO_TIME = re.compile(rb"\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
 
 # A syslog header before the message (a central rsyslog's merged file):
@@ -332,23 +333,44 @@ SYSLOG_HEADER = re.compile(
 _MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d, an IPv4 client on an IPv6 socket
 
 
-def search_time_request(data, start=0, end=None):
-    """The time and the request after it in data[start:end]: a match whose groups are (CLF
-    time or b"", ISO time or b"", request, status or None); None when there is none.
+# What line_fields() finds in a line: where its time stands, the time stamp, the request.
+LineFields = collections.namedtuple("LineFields", "time_at clf iso request status")
+LineFields.time_at.__doc__ = "offset of the time, or of the request, or the line's end: %h lies before"
+LineFields.clf.__doc__ = "the CLF time stamp (bytes), or b''"
+LineFields.iso.__doc__ = "the ISO 8601 time stamp (bytes), or b''"
+LineFields.request.__doc__ = "the request field (%r, still escaped), or None: the line has no quoted field"
+LineFields.status.__doc__ = "the three digits after the request, or None"
 
-    The request is the line's first quoted field, and the time is the last one
-    before it (%t stands right before "%r"): text a client controls (a user
-    agent, a user name) cannot stand in for either.
-    """
+
+def line_fields(data, start=0, end=None):
+    """The LineFields of the line data[start:end] (no newline), read by position: the request is
+    the first quoted field whose quotes no backslash escapes, the time the stamp nearest before
+    it, the status the number right after it. Linear in the line's length."""
     end = len(data) if end is None else end
-    quote = data.find(b'"', start, end)
-    if quote == -1:
-        return None
-    for begins, expression in ((CLF_START, CLF_TIME_REQUEST), (ISO_START, ISO_TIME_REQUEST)):
-        found = list(begins.finditer(data, start, quote))
-        if found:
-            return expression.match(data, found[-1].start(), end)
-    return None
+    opening = TO_RAW_QUOTE.match(data, start, end)
+    request = status = None
+    request_at = end
+    if opening is not None:
+        request_at = opening.end()
+        closing = TO_RAW_QUOTE.match(data, request_at, end)
+        if closing is None:  # cut: the rest of the line is the request
+            request = data[request_at:end]
+        else:
+            request = data[request_at : closing.end() - 1]
+            after = STATUS.match(data, closing.end(), end)
+            status = after.group(1) if after else None
+    clf = iso = None
+    for clf in CLF_START.finditer(data, start, request_at):  # noqa: B007 (the last one)
+        pass
+    for iso in ISO_START.finditer(data, start, request_at):  # noqa: B007
+        pass
+    if clf is not None and (iso is None or clf.start() > iso.start()):
+        stamp = CLF_TIME.match(data, clf.start(), request_at)
+        return LineFields(clf.start(), stamp.group(1) if stamp else b"", b"", request, status)
+    if iso is not None:
+        stamp = ISO_TIME.match(data, iso.start(), end)
+        return LineFields(iso.start(), b"", stamp.group(1) if stamp else b"", request, status)
+    return LineFields(request_at - 1 if opening is not None else end, b"", b"", request, status)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -397,10 +419,11 @@ def parse_iso_time(text):
     return t - offset if zone[:1] == b"+" else t + offset
 
 
-def time_of_match(match):
-    """Epoch seconds of a search_time_request match's time (CLF or ISO 8601), or None."""
-    clf = match.group(1)
-    return parse_clf_time(clf) if clf else parse_iso_time(match.group(2))
+def fields_time(fields):
+    """Epoch seconds of a LineFields' time stamp (CLF or ISO 8601), or None."""
+    if fields.clf:
+        return parse_clf_time(fields.clf)
+    return parse_iso_time(fields.iso) if fields.iso else None
 
 
 def first_time_in(data, start=0):
@@ -408,8 +431,7 @@ def first_time_in(data, start=0):
     while start < len(data):
         end = data.find(b"\n", start)
         end = len(data) if end == -1 else end
-        match = search_time_request(data, start, end)
-        t = None if match is None else time_of_match(match)
+        t = fields_time(line_fields(data, start, end))
         if t is not None:
             return t
         start = end + 1
@@ -497,6 +519,19 @@ def plain_target_rows(needle):
     return re.compile(rb"(?m)^" + _PLAIN_HEAD + rb'[^"\\\n]*' + re.escape(needle))
 
 
+def last_quoted_fields(data, start, end, most):
+    """The last most quoted fields of data[start:end] (still escaped; quotes no backslash
+    escapes), in order: fewer when the line holds fewer. Linear: each field is scanned once."""
+    fields, at = collections.deque(maxlen=most), start
+    while True:
+        opening = TO_RAW_QUOTE.match(data, at, end)
+        closing = None if opening is None else TO_RAW_QUOTE.match(data, opening.end(), end)
+        if closing is None:
+            return list(fields)
+        fields.append(bytes(data[opening.end() : closing.end() - 1]))
+        at = closing.end()
+
+
 def _percent_byte(match):
     return bytes((int(match.group(1), 16),))
 
@@ -556,9 +591,9 @@ class LineParser:
             self.ahead_seconds = max(self.ahead_seconds, max(ahead) - int(default_time))
             requests = [(r[0], None, r[2]) if (r[1] or 0) > newest_allowed else r for r in requests]
         # how far behind the log we are: one timestamp per chunk, not per line
-        last = search_time_request(data, data.rfind(b"\n", start, end - 1) + 1 or start, end)
-        if last is not None:
-            self.last_line_time = self._match_time(last) or self.last_line_time
+        last_start = data.rfind(b"\n", start, end - 1) + 1 or start
+        last = line_fields(data, last_start, min(end - 1, last_start + self.max_line_bytes))
+        self.last_line_time = self._fields_time(last) or self.last_line_time
         return [(*request, len(list(same))) for request, same in itertools.groupby(requests)]
 
     def _scan_lines(self, data, start, end, requests):
@@ -605,30 +640,25 @@ class LineParser:
     # -- one line
     def request(self, data, start, end):
         """The long way: (client, second or None, status) of the matching request of any line
-        data[start:end] (no newline), or None (a reason counted when it matched)."""
-        if end - start > self.max_line_bytes:
-            if data.find(self.needle, start, end) != -1:
-                self._skip("over-long", data[start : start + 60])
-            return None
+        data[start:end] (no newline), or None (a reason counted when it matched). Only the
+        line's first max_line_bytes are read: client, time and request stand there, however
+        long a client made the rest."""
+        end = min(end, start + self.max_line_bytes)
         header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
         body = start if header is None else header.end()
-        match = search_time_request(data, body, end)
-        if match is not None:
-            request, status = match.group(3), match.group(4)
-        else:
-            request_only = REQUEST_ONLY.search(data, body, end)
-            request, status = request_only.groups() if request_only else (data[body:end], None)
+        fields = line_fields(data, body, end)
+        request = data[body:end] if fields.request is None else fields.request  # no request: the line
         if self.needle not in request:
             if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
                 return None
-        t = self._match_time(match) if match is not None else None
-        key = self.client(data, body, end)
+        t = self._fields_time(fields)
+        key = self._client(data, body, fields.time_at, end)
         if not key:
             return None
         if t is None and not self.undated_example:  # the first: the one a replay may skip
             self.undated_example = data[start : min(end, start + 60)]
         self.matches += 1
-        return key, t, status
+        return key, t, fields.status
 
     def _plain_request(self, host, stamp, request, status, n=1):
         """The fast way: (client, second, status) of n equal lines PLAIN_LINE split into these
@@ -650,43 +680,53 @@ class LineParser:
 
     # -- the client
     def client(self, data, start=0, end=None):
-        """The counted client of the line data[start:end], after any syslog header; None when
-        none counts (the reason is skipped).
-
-        The first field (%h), IPv4 or IPv6; the second when the first is a
-        server name or address (vhost_combined: `www.example.com:443 192.0.2.9`,
-        `::1:80 198.51.100.7`); the X-Forwarded-For list logged in place of %h
-        (`203.0.113.9, 10.0.0.5 - - [...]`), walked from the right past trusted
-        proxies; and for a trusted proxy in the first field, its line's last
-        quoted field (nginx "$http_x_forwarded_for" after Combined), walked the
-        same way, as Apache's mod_remoteip and nginx's real_ip_recursive do.
-        """
+        """The counted client of the line data[start:end] (after any syslog header); None when
+        none counts (the reason is skipped). See _client()."""
         end = len(data) if end is None else end
-        space = data.find(b" ", start, end)
-        space = end if space == -1 else space
-        first = bytes(data[start:space])
-        limit = data.find(b" [", start, end)
-        if data.find(b",", start, end if limit == -1 else limit) != -1:
-            # "%{X-Forwarded-For}i %l %u %t ...": all before %l and %u is the list, whatever
-            # spaces a client put in it (a header "192.0.2.1 x" must not become the client)
-            fields = bytes(data[start : end if limit == -1 else limit]).split()
-            value = b" ".join(fields[:-2] if len(fields) > 2 else fields)
-            return self._forwarded(value.replace(b" ", b","), value)
-        key = self._key(first)
-        if space + 1 < end and data[space + 1] != 0x2D:  # "-": Combined's %l, no address
-            after = data.find(b" ", space + 1, end)
-            second = self._key(bytes(data[space + 1 : end if after == -1 else after]))
-            if second is not None and (key is not None or first[:1] != b"-"):
-                key = second  # %v %h: a server name or address, then the client
+        return self._client(data, start, line_fields(data, start, end).time_at, end)
+
+    def _client(self, data, start, time_at, end):
+        """The counted client of a line whose fields before its time stand in data[start:time_at]
+        and which ends at end; None when none counts (the reason is skipped).
+
+        Fields by position, from the left: %h, or the second field when the first is a
+        server name or address (vhost_combined: `www.example.com:443 192.0.2.9`, `::1:80
+        198.51.100.7`), an X-Forwarded-For list or "-" (AWS's `%{X-Forwarded-For}i %h`), or
+        the X-Forwarded-For list logged in place of %h (`203.0.113.9, 10.0.0.5 - - [...]`).
+        Nothing after %h and %l is read: the user field (%u, which any client fills) never
+        names the client nor hides it. When %h is a trusted proxy, the client is taken from
+        X-Forwarded-For, walked from the right past trusted proxies as Apache's mod_remoteip
+        and nginx's real_ip_recursive do: the list before %h, else the line's last quoted
+        field (nginx "$http_x_forwarded_for" after Combined).
+        """
+        tokens = bytes(data[start:time_at]).split(b" ", 64)
+        # %l: the first "-" (with no "-", a layout of its own: its first field is the client)
+        before = tokens[: tokens.index(b"-")] if b"-" in tokens else tokens[:1]
+        forwarded = None  # an X-Forwarded-For list (or a server name) logged before %h
+        if not before:  # "- %h ...": no X-Forwarded-For (AWS's layout), or no %h at all
+            forwarded, host = b"-", tokens[1] if len(tokens) > 1 else b"-"
+            if host == b"-":
+                return self._skip("no client address", host)
+        elif len(before) == 1:
+            host = before[0]
+            if host.endswith(b","):
+                return self._forwarded(host, host)
+        elif before[-2].endswith(b","):  # a list logged in place of %h, a client's spaces and all
+            return self._forwarded(b" ".join(before), b" ".join(before))
+        else:  # "%v %h", "X-Forwarded-For %h"
+            forwarded, host = b" ".join(before[:-1]), before[-1]
+        key = self._key(host)
         if key is None:
-            return self._skip("no client address", first)
+            return self._skip("no client address", host)
         if key in self.trusted_keys:
-            quoted = QUOTED.findall(data, start, end)
+            if forwarded is not None and (forwarded == b"-" or self._key(forwarded.split(b",")[-1].strip())):
+                return self._forwarded(forwarded.replace(b" ", b","), host)
+            quoted = last_quoted_fields(data, time_at, end, 4)
             if len(quoted) < 4:  # request, referer, agent, then X-Forwarded-For
-                return self._skip("proxied", first)
-            return self._forwarded(quoted[-1], first)
+                return self._skip("proxied", host)
+            return self._forwarded(quoted[-1], host)
         if not key:
-            return self._skip("ignored address", first)
+            return self._skip("ignored address", host)
         self._count_private(key, 1)
         return key
 
@@ -761,10 +801,11 @@ class LineParser:
             t = times[stamp] = parse(stamp)
         return t
 
-    def _match_time(self, match):
-        """The time of a search_time_request match (CLF or ISO 8601), or None."""
-        clf = match.group(1)
-        return self.log_time(clf) if clf else self.log_time(match.group(2), parse_iso_time)
+    def _fields_time(self, fields):
+        """The time of a line's LineFields (CLF or ISO 8601), or None."""
+        if fields.clf:
+            return self.log_time(fields.clf)
+        return self.log_time(fields.iso, parse_iso_time) if fields.iso else None
 
     def _skip(self, why, example):
         """Count a matching line that did not count, and keep the first example of each reason."""
@@ -1156,16 +1197,11 @@ class Detector:
         return alerts
 
 
-def not_counted(detector, overlong=0, utc=False):
-    """[(reason, count, example)] of the matching lines that did not count, most first.
-
-    overlong: lines the readers dropped for never ending within MAX_LINE_BYTES.
-    """
+def not_counted(detector, utc=False):
+    """[(reason, count, example)] of the matching lines that did not count, most first."""
     parser, window = detector.parser, detector.window
     why = collections.Counter(parser.skipped_why)
     examples = dict(parser.examples)
-    why["over-long"] += overlong
-    examples.setdefault("over-long", "a line longer than MAX_LINE_BYTES")
     if window.late:
         why["late (a day older than the newest)"] = window.late
         key, t, behind = window.late_example
@@ -1210,9 +1246,11 @@ class LineReader:
     """Reads a file in large chunks into one reused buffer; hands out runs of complete lines.
 
     read() returns (buffer, start, end, bytes read): buffer[start:end] is whole lines (maybe
-    none). An incomplete last line is held back until its newline arrives; one longer than
-    max_line_bytes is dropped and the rest of it skipped, so a line that never ends costs
-    bounded memory. No per-line work, no copy of the chunk. spans() is the one loop that reads
+    none). An incomplete last line is held back until its newline arrives; of one longer than
+    max_line_bytes only the first max_line_bytes are handed out, as a line, and the rest of
+    it is skipped: a line counts by its client, time and request however long a client made
+    the rest, and a line that never ends (a run of NUL bytes) costs bounded memory. No
+    per-line work, no copy of the chunk. spans() is the one loop that reads
     a file to its end this way; at the end it gives the buffer back (release()), so files
     only waited on (rotated files retiring) hold no buffer.
     """
@@ -1222,7 +1260,7 @@ class LineReader:
         self.buffer = self.view = None
         self.held = b""  # the incomplete line while the buffer is released
         self.rest = (0, 0)  # buffer[rest[0]:rest[1]] is the incomplete line held back
-        self.skipping, self.overlong, self.bytes_read = False, 0, 0  # bytes_read: all so far
+        self.skipping, self.bytes_read = False, 0  # bytes_read: all so far
 
     @property
     def pending(self):
@@ -1261,10 +1299,12 @@ class LineReader:
             start = newline + 1
         cut = buf.rfind(b"\n", start, total) + 1 or start
         self.rest = (cut, total)
-        if total - cut > self.max_line_bytes:
+        if total - cut > self.max_line_bytes:  # its head as a line; the rest is skipped
+            cut += self.max_line_bytes
+            buf[cut] = 0x0A  # a byte of the rest: overwritten, never read
+            cut += 1
             self.rest = (0, 0)
             self.skipping = True
-            self.overlong += 1
         return buf, start, cut, count
 
     def spans(self, handle, limit=None):
@@ -1855,39 +1895,80 @@ def socket_ready(path):
         return False
 
 
-def run_command(argv, timeout, running):
-    """Run argv (a list: no shell) for at most timeout seconds; None if it exited 0, else why not.
+class Child:
+    """A process started by run_command(): pid, kill()."""
 
-    While it runs, the process is in the list running, so that a stop can kill
-    it. Its stderr comes through a pipe, read without waiting once it exited: a
-    child it left behind may hold the pipe open.
+    def __init__(self, pid):
+        self.pid = pid
+
+    def kill(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def run_command(argv, timeout, running):
+    """Run argv (a list: no shell; a name is looked up in PATH) for at most timeout seconds; None
+    if it exited 0, else why not. A process.
+
+    While it runs, the process (a Child) is in the list running, so that a stop can kill it.
+    It starts with no signal blocked, whatever the calling thread blocks (posix_spawn), its
+    stdin and stdout /dev/null; its stderr comes through a pipe, read without waiting once
+    it exited: a child it left behind may hold the pipe open.
     """
+    read_end, write_end = os.pipe()
     try:
-        child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        pid = os.posix_spawnp(
+            argv[0],
+            argv,
+            os.environ,
+            file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+                (os.POSIX_SPAWN_DUP2, write_end, 2),
+            ],
+            setsigmask=(),
         )
     except OSError as e:
+        os.close(read_end)
         return e.strerror or str(e)
+    finally:
+        os.close(write_end)
+    child = Child(pid)
     running.append(child)
     try:
-        with child.stderr:
-            try:
-                status = child.wait(timeout)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-                return "no answer within %g s" % timeout
-            if status == 0:
-                return None
-            os.set_blocking(child.stderr.fileno(), False)
-            try:
-                detail = (os.read(child.stderr.fileno(), 4096) or b"").decode("utf-8", "replace")
-            except BlockingIOError:
-                detail = ""
+        status = wait_for_exit(pid, timeout)
+        if status is None:
+            child.kill()
+            os.waitpid(pid, 0)
+            return "no answer within %g s" % timeout
+        if status == 0:
+            return None
+        os.set_blocking(read_end, False)
+        try:
+            detail = os.read(read_end, 4096).decode("utf-8", "replace")
+        except BlockingIOError:
+            detail = ""
     finally:
         running.remove(child)
+        os.close(read_end)
     detail = detail.strip().splitlines()
     return "exit status %d%s" % (status, (": " + printable(detail[0].encode())) if detail else "")
+
+
+def wait_for_exit(pid, timeout):
+    """The exit status of child pid (-N when signal N ended it) once it exits, or None
+    after timeout seconds. Polls, as subprocess does, in steps that grow to 50 ms."""
+    deadline, step = time.monotonic() + timeout, 0.0005
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(min(step, max(0.0, deadline - time.monotonic())))
+        step = min(step * 2, 0.05)
 
 
 class SyslogSender:
@@ -2006,6 +2087,7 @@ class BackgroundQueue(threading.Thread):
         self.wake.set()
 
     def run(self):
+        worker_thread_signals()
         while True:
             self.wake.wait(self.retry_seconds if self.items else None)
             self.wake.clear()
@@ -2228,11 +2310,11 @@ class Alerting:
 # ---------------------------------------------------------------- the daemon loop
 
 
-def report_news(reporter, detector, overlong, utc=False):
+def report_news(reporter, detector, utc=False):
     """Say once on stderr what first happened: a reason lines did not count (with an example),
     times ahead of the clock, a log that looks proxied."""
     parser = detector.parser
-    for reason, _, example in not_counted(detector, overlong, utc):
+    for reason, _, example in not_counted(detector, utc):
         reporter.report(
             ("not counted", reason),
             True,
@@ -2256,7 +2338,7 @@ def status_line(detector, files, now, utc=False):
     parser, window = detector.parser, detector.window
     names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
     newest = max((t for t in (parser.last_line_time, window.newest_log_time) if t is not None), default=None)
-    reasons = not_counted(detector, sum(f.reader.overlong for f in files), utc)
+    reasons = not_counted(detector, utc)
     skipped = "%d" % sum(n for reason, n, _ in reasons if not reason.startswith("late"))
     if reasons:
         skipped += " (%s)" % ", ".join("%s %d" % (reason, n) for reason, n, _ in reasons)
@@ -2411,8 +2493,7 @@ class Monitor:
         if not self.settings.watch_only:
             for alert in self.log.read(now, time.monotonic() + self.pass_seconds):
                 self.alert(alert)
-        overlong = sum(f.reader.overlong for f in self.log.files())
-        report_news(self.reporter, self.detector, overlong, self.settings.utc)
+        report_news(self.reporter, self.detector, self.settings.utc)
         self.periodic(now)
 
     def periodic(self, now):
@@ -2478,17 +2559,15 @@ class Signals:
     line until here).
     """
 
-    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
-
     def __init__(self):
         self.monitor, self.early, self.streams = None, [], []
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(wake_w, False)
         signal.set_wakeup_fd(wake_w)
-        for signum in self.handled:
+        for signum in HANDLED_SIGNALS:
             signal.signal(signum, self._handle)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, self.handled)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
 
     def _handle(self, signum, frame):
         monitor = self.monitor
@@ -2758,6 +2837,7 @@ class UrlTurns(threading.Thread):
         self.answers = queue.Queue()  # probe thread -> this thread; None: stop
 
     def run(self):
+        worker_thread_signals()
         stuck = False  # the last probe overran its timeout and has not answered yet
         while not self.stopping.is_set():
             turn = time.monotonic()
@@ -3025,7 +3105,7 @@ def _status_rows(statuses):
     return [[code, n] for code, n in sorted(rows.items(), key=lambda item: (-item[1], item[0]))]
 
 
-def replay_report(tally, detector, settings, files, order_note, alerts, overlong=0):
+def replay_report(tally, detector, settings, files, order_note, alerts):
     """The report dict every rendering of a replay comes from (see report_lines)."""
     parser, window = detector.parser, detector.window
     ranked = heapq.nlargest(settings.top, tally.rows.items(), key=lambda item: _requests(item[1]))
@@ -3050,7 +3130,7 @@ def replay_report(tally, detector, settings, files, order_note, alerts, overlong
         "last_time": totals.last_time if total else None,
         "skipped": [
             {"reason": reason, "count": n, "example": example}
-            for reason, n, example in not_counted(detector, overlong, settings.utc)
+            for reason, n, example in not_counted(detector, settings.utc)
         ],
         "proxied_hint": parser.proxied_hint(),
         "statuses": _status_rows(totals.statuses) if total else [],
@@ -3132,7 +3212,7 @@ class ReplayReadError(Exception):
 
 def replay_file(settings, detector, path, handle, on_alert):
     """Count every line of one open replay input and close it; on_alert(alert) for each alert.
-    Returns how many over-long lines were dropped; raises ReplayReadError. Touches disk."""
+    Raises ReplayReadError. Touches disk."""
     reader = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
     try:
         with handle:
@@ -3144,7 +3224,6 @@ def replay_file(settings, detector, path, handle, on_alert):
     rest = reader.flush()  # a last line without its newline ends with its file
     for alert in detector.feed(rest, None):
         on_alert(alert._replace(file=path))
-    return reader.overlong
 
 
 def replay(settings, on_alert):
@@ -3155,7 +3234,7 @@ def replay(settings, on_alert):
     detector = Detector.from_settings(settings)
     tally = detector.tally = Tally(detector.window, settings.sweep_windows)
     detector.cleanup_seconds = settings.cleanup_interval
-    alerts, overlong = [], 0
+    alerts = []
 
     def count_alert(alert):
         tally.alert(alert)
@@ -3166,9 +3245,9 @@ def replay(settings, on_alert):
     if order_note:
         log.info("Replay: %s", order_note)
     for path, handle in sources:
-        overlong += replay_file(settings, detector, path, handle, count_alert)
+        replay_file(settings, detector, path, handle, count_alert)
     files = [p for p, _ in sources]
-    return replay_report(tally, detector, settings, files, order_note, alerts, overlong)
+    return replay_report(tally, detector, settings, files, order_note, alerts)
 
 
 # ---------------------------------------------------------------- the replay report
@@ -4166,7 +4245,7 @@ def main(argv=None):
     settings = parse_args(argv)
     if settings.replay:
         try:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, Signals.handled)  # Ctrl-C: KeyboardInterrupt
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)  # Ctrl-C: KeyboardInterrupt
             return run_replay(settings)
         except KeyboardInterrupt:
             log.error("Replay interrupted")

@@ -248,9 +248,10 @@ class MonitorPassTest(TempDirTest):
         self.assertIn("newest line 29s behind", status)  # the last line, though it does not match
         self.assertIn("lines read 4, matching 1", status)
         self.assertIn("skipped 0", status)
-        append(path, "x" * (log_monitor.MAX_LINE_BYTES + 10))  # a line that never ends
+        append(path, clf("10.0.0.9", T0 + 130).rstrip("\n") + "x" * log_monitor.MAX_LINE_BYTES)  # never ends
         monitor.poll_once(T0 + 131)
-        self.assertIn("skipped 1", monitor.status_line(T0 + 131))
+        self.assertIn("lines read 5, matching 2", monitor.status_line(T0 + 131))  # its head counts
+        self.assertIn("skipped 0", monitor.status_line(T0 + 131))
 
     def test_clock_stepped_back_does_not_stall_cleanup(self):
         monitor, _ = self.monitor("--cleanup-interval", "300", "--window", "60")
