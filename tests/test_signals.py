@@ -9,8 +9,17 @@ import os
 import signal
 import time
 import unittest
+from unittest import mock
 
-from helpers import TempDirTest
+import helpers
+from helpers import SCRIPT, TempDirTest
+
+
+def as_a_script(args, config=None, python=None):
+    """argv running log_monitor.py as a user does (python3 log_monitor.py ARGS): its first line
+    runs as the program's, not as an imported module's."""
+    assert config is None
+    return [python, SCRIPT] + list(args)
 
 
 def blocked_signals(pid):
@@ -29,13 +38,24 @@ def blocked_signals(pid):
 @unittest.skipUnless(os.path.exists("/proc/self/status"), "needs Linux /proc")
 class EarlySignalTest(TempDirTest):
     def start_and_signal(self, signum):
-        """A daemon signalled as soon as its first line has run; the Daemon."""
-        d = self.daemon("--log-dir", self.dir, "--dry-run", "--interval", "30")
-        deadline = time.monotonic() + 10
-        while signal.SIGHUP not in (blocked_signals(d.proc.pid) or set()):
+        """A daemon signalled while its first line holds the signals: the Daemon.
+
+        The daemon runs in steps of half a millisecond between SIGSTOPs until /proc shows the
+        signals blocked, so that no load on the machine makes the test miss that moment; the
+        signal is sent while it is stopped there, then it goes on."""
+        with mock.patch.object(helpers, "script_argv", as_a_script):
+            d = self.daemon("--log-dir", self.dir, "--dry-run", "--interval", "30")
+        pid, deadline = d.proc.pid, time.monotonic() + 10
+        os.kill(pid, signal.SIGSTOP)
+        while signal.SIGHUP not in (blocked_signals(pid) or set()):
             self.assertIsNone(d.proc.poll(), "the daemon ended before its first line: %s" % d.err)
-            self.assertLess(time.monotonic(), deadline)
-        d.proc.send_signal(signum)
+            self.assertLess(time.monotonic(), deadline, "its first line never blocked the signals")
+            os.kill(pid, signal.SIGCONT)
+            time.sleep(0.0005)
+            os.kill(pid, signal.SIGSTOP)
+            time.sleep(0.001)  # stopped by then: /proc shows where it stopped
+        os.kill(pid, signum)
+        os.kill(pid, signal.SIGCONT)
         return d
 
     def test_an_early_sighup_is_not_fatal(self):
