@@ -213,8 +213,6 @@ def worker_thread_signals():
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
 
 
-
-
 class Reporter:
     """Logs a condition once, not once per poll; a new condition, or its end, logs again."""
 
