@@ -64,6 +64,7 @@ import argparse
 import bisect
 import calendar
 import collections
+import contextlib
 import datetime
 import errno
 import functools
@@ -211,6 +212,14 @@ HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1)
 def worker_thread_signals():
     """Block HANDLED_SIGNALS in the calling thread (the first thing a worker thread does)."""
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
+
+
+class PrintableFormatter(logging.Formatter):
+    """A logging formatter whose messages reach the terminal printable (printable_text): a file
+    name or a log line holding an escape sequence cannot recolour or clear the screen."""
+
+    def formatMessage(self, record):
+        return printable_text(super().formatMessage(record))
 
 
 class Reporter:
@@ -555,6 +564,8 @@ class LineParser:
     once. Only a validated address is ever a client. The caches are bounded.
     """
 
+    max_noted = 65536  # most trusted or private keys held at once (see _note)
+
     def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
         self.needle = target.encode("utf-8")
         self.max_line_bytes = max_line_bytes
@@ -586,7 +597,8 @@ class LineParser:
         ahead = () if newest_allowed is None else [r[1] for r in requests if (r[1] or 0) > newest_allowed]
         if ahead:  # counted as undated: the window's clock stays
             self.ahead += len(ahead)
-            self.ahead_seconds = max(self.ahead_seconds, max(ahead) - int(default_time))
+            reference = newest_allowed if default_time is None else int(default_time)
+            self.ahead_seconds = max(self.ahead_seconds, max(ahead) - reference)
             requests = [(r[0], None, r[2]) if (r[1] or 0) > newest_allowed else r for r in requests]
         # how far behind the log we are: one timestamp per chunk, not per line
         last_start = data.rfind(b"\n", start, end - 1) + 1 or start
@@ -634,6 +646,20 @@ class LineParser:
                     request = self.request(line, 0, len(line))  # the long way
                     if request is not None:
                         requests.append(request)
+
+    def span_time(self, data, start, end):
+        """The log time of the span data[start:end] (whole lines) that one line cannot move: the
+        median of its first, middle and last lines' times; None for fewer than three lines, or
+        when they have none."""
+        if data.count(b"\n", start, end) < 3:
+            return None
+        times = []
+        for at in (start, (start + end) // 2, end - 1):
+            line_start = data.rfind(b"\n", start, at) + 1 if at > start else start
+            line_end = data.find(b"\n", line_start, end)
+            times.append(self._fields_time(line_fields(data, line_start, min(line_end, line_start + 4096))))
+        times = sorted(t for t in times if t is not None)
+        return times[len(times) // 2] if len(times) == 3 else None
 
     # -- one line
     def request(self, data, start, end):
@@ -780,13 +806,22 @@ class LineParser:
         if self.ignore and in_ranges(packed, self.ignore):
             return ""
         if self.trusted and in_ranges(packed, self.trusted):
-            self.trusted_keys.add(key)  # its own address, never a /N shared with clients
+            self._note(self.trusted_keys, key)  # its own address, never a /N shared with clients
             return key
         if len(packed) == 16 and self.ipv6_prefix < 128:
             key = str(ipaddress.ip_network((packed, self.ipv6_prefix), strict=False))
         if is_private(packed):
-            self.private_keys.add(key)
+            self._note(self.private_keys, key)
         return key
+
+    def _note(self, keys, key):
+        """Add key to trusted_keys or private_keys. Past max_noted keys every cache of client keys
+        starts afresh: a flood of private or proxy addresses cannot grow memory, and a key is
+        looked up again, and noted again, before it is next used."""
+        if len(keys) >= self.max_noted:
+            for cache in (self.trusted_keys, self.private_keys, self._keys, self._plain):
+                cache.clear()
+        keys.add(key)
 
     # -- times, and what did not count
     def log_time(self, stamp, parse=parse_clf_time):
@@ -1667,16 +1702,22 @@ def follower_for(settings):
 # ---------------------------------------------------------------- the state file
 
 STATE_VERSION = 2  # of the state file's layout; a file of another version is ignored
+STATE_MAX_BYTES = 1 << 20  # a real state file holds a few files' offsets: a larger one is refused unread
+
+
+class StateLocked(Exception):
+    """Another process holds the state file's lock: the one line to say, naming it."""
 
 
 class StateFile:
     """The read position kept across restarts: what is followed, each file's identity, offset
-    and fingerprint, and the newest log time. Touches disk. Public: save(files, log_time),
-    resume() -> (files opened at their offsets, log time) or None.
-
-    Saved atomically (temporary file, fsync, rename), only when it changed. A state that
-    cannot be used at all is one warning and a start without it; a file that changed while
-    we were stopped (copytruncate, recreated on the same inode) is read from its start.
+    and fingerprint, and the newest log time. Touches disk. Public: save(files,
+    log_time), resume() -> (files opened at their offsets, log time) or None. One monitor a
+    state file: see lock_state_file(). Saved atomically (a temporary
+    file created exclusively beside it, never through a link; fsync; rename), only when it
+    changed. A state that cannot be used at all (larger than STATE_MAX_BYTES, not ours, of
+    another version) is one warning and a start without it; a file that changed while we
+    were stopped (copytruncate, recreated on the same inode) is read from its start.
     """
 
     def __init__(self, path, follow_spec):
@@ -1702,18 +1743,31 @@ class StateFile:
             state["files"] = entries
             if state == self.saved:
                 return
-            temporary = "%s.tmp" % self.path
-            with open(temporary, "w", encoding="utf-8") as f:
-                json.dump(state, f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(temporary, self.path)
+            self._write(json.dumps(state).encode("utf-8"))
             self.saved = state
             self.reporter.report("state", None, None)
         except (OSError, ValueError) as e:
             self.reporter.report(
                 "state", str(e), "Cannot write state file %s: %s" % (self.path, e), logging.ERROR
             )
+
+    def _write(self, data):
+        """Replace the state file with data: a new file beside it (O_EXCL: never a file or link
+        that is there already), fsync'ed, renamed over the old one."""
+        import tempfile
+
+        directory, name = os.path.split(os.path.abspath(self.path))
+        fd, temporary = tempfile.mkstemp(prefix="." + name + ".", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
 
     def resume(self):
         """Open the saved files at their offsets: (LogFiles, log time), or None to start afresh."""
@@ -1752,10 +1806,16 @@ class StateFile:
 
 
 def read_state(path):
-    """The state dict saved at path, checked; ValueError or OSError (FileNotFoundError if none)."""
-    with open(path, encoding="utf-8") as f:
+    """The state dict saved at path, checked; ValueError or OSError (FileNotFoundError if none).
+    A file larger than STATE_MAX_BYTES, or no regular file, is refused before it is read."""
+    with open(path, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("not a regular file")
+        if st.st_size > STATE_MAX_BYTES:
+            raise ValueError("%d bytes, larger than any state file: not read" % st.st_size)
         try:
-            state = json.load(f)
+            state = json.loads(f.read(STATE_MAX_BYTES + 1).decode("utf-8"))
         except RecursionError:
             raise ValueError("nested too deeply") from None
 
@@ -1781,6 +1841,38 @@ def read_state(path):
             "a state file of version %r, which this log_monitor cannot read" % state.get("version")
         )
     return state
+
+
+def lock_state_file(path):
+    """Hold <path>.lock, with our pid in it, for the life of the process (the open fd returned):
+    one monitor a state file. StateLocked if another process holds it (its one line names
+    that process); OSError if it cannot be opened (a link planted there is refused)."""
+    import fcntl
+
+    lock_path = path + ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise StateLocked(
+            "state file %s is in use by %s: one monitor a state file"
+            % (path, process_text(holder) if holder.isdigit() else "another process")
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, b"%d\n" % os.getpid(), 0)
+    return fd
+
+
+def process_text(pid):
+    """'process PID (its command line)' for a pid given as text, as far as /proc tells."""
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as f:
+            command = f.read(300).replace(b"\0", b" ").decode("utf-8", "replace").strip()
+    except OSError:
+        command = ""
+    return "process %s (%s)" % (pid, printable_text(command)) if command else "process %s" % pid
 
 
 def find_by_identity(path, identity):
@@ -2681,14 +2773,30 @@ def http_url(text):
     return text
 
 
+class ProbeRefused(OSError):
+    """A probe stopped by our own rule; its words are ours, never the server's."""
+
+
 def url_opener():
     """A urllib opener for probes: verifies TLS certificates and host names with the system's
-    CA store (ssl.create_default_context), follows redirects, honours *_proxy. UrlWatcher builds
-    one at its start and every probe shares it."""
+    CA store (ssl.create_default_context), honours *_proxy, and follows redirects only to
+    http and https URLs, never reading a redirect's body (a site could send one without end).
+    UrlWatcher builds one at its start and every probe shares it."""
     import ssl
+    import urllib.parse
     import urllib.request  # 30 ms of imports that only URL watching needs
 
-    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl.create_default_context()))
+    class Redirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            if urllib.parse.urlsplit(newurl).scheme.lower() not in ("http", "https"):
+                fp.close()
+                raise ProbeRefused("redirected to a URL that is not http or https")
+            fp.close()  # urllib would read the body whole before it follows: it reads nothing now
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(
+        urllib.request.HTTPSHandler(context=ssl.create_default_context()), Redirects
+    )
 
 
 def probe_url(url, timeout, opener=None):
@@ -2725,8 +2833,9 @@ def probe_error(error, timeout):
     """Short words for a probe that got no status: 'timeout after 10 s', 'connection refused',
     'DNS failure: <resolver message>', 'TLS error: <reason>', 'bad answer (BadStatusLine)'.
 
-    Only our own and the system's words: a malformed answer is named by its
-    kind, never quoted. At most 200 printable characters.
+    Only our own and the system's words: a malformed answer, or any error that
+    could carry the server's text, is named by its kind, never quoted. At most 200
+    printable characters.
     """
     import http.client
     import ssl
@@ -2741,6 +2850,8 @@ def probe_error(error, timeout):
         words = "TLS error: certificate verify failed: %s" % reason.verify_message
     elif isinstance(reason, ssl.SSLError):
         words = "TLS error: %s" % (reason.reason or type(reason).__name__).lower().replace("_", " ")
+    elif isinstance(reason, ProbeRefused):
+        words = str(reason)
     elif isinstance(reason, ConnectionRefusedError):
         words = "connection refused"
     elif isinstance(reason, http.client.RemoteDisconnected):
@@ -2751,10 +2862,12 @@ def probe_error(error, timeout):
         words = "invalid URL"
     elif isinstance(reason, http.client.HTTPException):
         words = "bad answer (%s)" % type(reason).__name__
-    elif isinstance(reason, OSError):
-        words = (reason.strerror or type(reason).__name__).lower()
-    else:  # URLError("unknown url type: ...") and the like
-        words = str(reason)
+    elif isinstance(reason, OSError) and reason.errno:
+        words = os.strerror(reason.errno).lower()  # the system's words for its number
+    elif isinstance(reason, str):  # urllib's text, which may quote a server (an FTP error)
+        words = "failed (the error's text may be the server's: not shown)"
+    else:
+        words = "error (%s)" % type(reason).__name__
     return "".join(c if c.isprintable() else "?" for c in words)[:200]
 
 
@@ -3170,27 +3283,31 @@ def first_log_time(handle):
     return first_time_in(head[: head.rfind(b"\n") + 1] or head)
 
 
-def open_in_time_order(paths):
-    """Open every replay input; [(path, handle)] in the order of their first timestamps, and a
+def in_time_order(paths):
+    """The replay inputs in the order of their first timestamps: [(path, handle or None)], and a
     note when that is not the order given (a shell's access.log* puts access.log first).
 
-    A file with no timestamp near its start keeps its place. Raises OSError.
+    Each file is opened, peeked at and closed again, one at a time: a month of rotated logs
+    needs one descriptor, not one each (replay_file opens it when its turn comes). A pipe or
+    standard input cannot be opened twice: it stays open (handle). A file with no timestamp
+    near its start keeps its place. Raises OSError.
     """
-    opened = []
-    try:
-        for path in paths:
-            opened.append((path, open_replay(path)))
-    except BaseException:
-        for _, handle in opened:
-            handle.close()
-        raise
-    firsts = [first_log_time(handle) for _, handle in opened]
+    inputs, firsts = [], []
+    for path in paths:
+        handle = open_replay(path)
+        if path != "-" and stat.S_ISREG(os.fstat(raw_file(handle).fileno()).st_mode):
+            with handle:
+                firsts.append(first_log_time(handle))
+            handle = None
+        else:
+            firsts.append(first_log_time(handle))
+        inputs.append((path, handle))
     dated = [i for i, t in enumerate(firsts) if t is not None]
-    order = list(range(len(opened)))
+    order = list(range(len(inputs)))
     by_time = sorted(dated, key=lambda i: firsts[i])
     for k, slot in enumerate(dated):
         order[slot] = by_time[k]
-    ordered = [opened[i] for i in order]
+    ordered = [inputs[i] for i in order]
     note = None
     if order != sorted(order):
         note = "replayed in the order of their first timestamps: %s (given: %s)" % (
@@ -3198,6 +3315,11 @@ def open_in_time_order(paths):
             ", ".join(paths),
         )
     return ordered, note
+
+
+def raw_file(handle):
+    """The file under an open_replay() handle (a GzipFile's own file)."""
+    return handle.myfileobj if isinstance(handle, gzip.GzipFile) else handle
 
 
 class ReplayReadError(Exception):
@@ -3208,20 +3330,28 @@ class ReplayReadError(Exception):
         self.path, self.error = path, error
 
 
-def replay_file(settings, detector, path, handle, on_alert):
+def replay_file(settings, detector, path, handle, on_alert, reference=None):
     """Count every line of one open replay input and close it; on_alert(alert) for each alert.
+    reference: the log time of the input read before (LineParser.span_time); returns this
+    one's. A line more than a day ahead of the lines around it (a clock or a merge gone wrong,
+    or a client's fake time) counts as one with no time, and is reported (parser.ahead), as a
+    line ahead of the clock is live: it cannot move the replay's clock past every later line.
     Raises ReplayReadError. Touches disk."""
     reader = LineReader(settings.read_chunk_bytes, settings.max_line_bytes)
     try:
         with handle:
             for buf, start, end in reader.spans(handle):
-                for alert in detector.feed(buf, None, start, end):
+                span_time = detector.parser.span_time(buf, start, end)
+                reference = reference if span_time is None else span_time
+                ahead = None if reference is None else reference + detector.window.late_limit_seconds
+                for alert in detector.feed(buf, None, start, end, ahead):
                     on_alert(alert._replace(file=path))
     except (OSError, EOFError, zlib.error) as e:
         raise ReplayReadError(path, e) from e
     rest = reader.flush()  # a last line without its newline ends with its file
     for alert in detector.feed(rest, None):
         on_alert(alert._replace(file=path))
+    return reference
 
 
 def replay(settings, on_alert):
@@ -3239,11 +3369,19 @@ def replay(settings, on_alert):
         alerts.append(alert)
         on_alert(alert)
 
-    sources, order_note = open_in_time_order(settings.replay)
+    sources, order_note = in_time_order(settings.replay)
     if order_note:
         log.info("Replay: %s", order_note)
+    reference = None
     for path, handle in sources:
-        replay_file(settings, detector, path, handle, count_alert)
+        reference = replay_file(settings, detector, path, handle or open_replay(path), count_alert, reference)
+    if detector.parser.ahead:
+        log.warning(
+            "%d matching lines stamped up to %s past a day ahead of the lines around them (a clock "
+            "or a merge gone wrong, or a client's fake time): they count at the newest log time",
+            detector.parser.ahead,
+            duration_text(detector.parser.ahead_seconds),
+        )
     files = [p for p, _ in sources]
     return replay_report(tally, detector, settings, files, order_note, alerts)
 
@@ -4239,7 +4377,9 @@ def main(argv=None):
     if not isinstance(logging.getLevelName(LOG_LEVEL), int):
         sys.stderr.write("log_monitor.py: error: LOG_LEVEL %r is not a logging level\n" % (LOG_LEVEL,))
         return 2
-    logging.basicConfig(level=LOG_LEVEL, format="%(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(PrintableFormatter("%(message)s"))
+    logging.basicConfig(level=LOG_LEVEL, handlers=[handler])
     settings = parse_args(argv)
     if settings.replay:
         try:
@@ -4249,6 +4389,12 @@ def main(argv=None):
             log.error("Replay interrupted")
             return 130
     signals = Signals()
+    if settings.state_file and not settings.watch_only:
+        try:
+            state_lock = lock_state_file(settings.state_file)  # noqa: F841 (held until exit)
+        except (StateLocked, OSError) as e:
+            sys.stderr.write("log_monitor.py: error: %s\n" % printable_text(e))
+            return 2
     alerting, writer, courier, hooks = start_alerting(settings)
     watcher = (
         UrlWatcher(settings.watch_urls, settings.watch_every, settings.watch_timeout, settings.watch_failures)

@@ -250,7 +250,11 @@ class UrlTextTest(unittest.TestCase):
             (http.client.RemoteDisconnected("Remote end closed"), "connection closed without an answer"),
             (http.client.BadStatusLine("secret\x1b[2J"), "bad answer (BadStatusLine)"),
             (urllib.error.URLError(OSError(113, "No route to host")), "no route to host"),
-            (urllib.error.URLError("bad\nthing"), "bad?thing"),
+            (
+                urllib.error.URLError("ftp error: 530 CALL-555-0100-SITE-HACKED-PAY-NOW"),
+                "failed (the error's text may be the server's: not shown)",
+            ),
+            (ValueError("530 CALL-555-0100"), "invalid URL"),
         ]:
             self.assertEqual(log_monitor.probe_error(error, 2.5), words)
 
