@@ -4275,6 +4275,11 @@ def parse_args(argv=None):
             check(str(getattr(args, name)))
         except (argparse.ArgumentTypeError, ValueError) as e:
             p.error("--%s: %s" % (name.replace("_", "-"), e))
+    if args.log_file == "-" or "-" in (args.replay or ()):
+        try:
+            os.fstat(0)
+        except OSError:
+            p.error("standard input is closed: nothing to read from - (start it with a pipe or a file)")
     if args.log_file == "-" and args.state_file:
         p.error("--state-file makes no sense with --log-file - (standard input has no position to resume)")
     if args.html and not args.replay:

@@ -1,0 +1,430 @@
+"""The lines are written by the people the monitor watches (issue 20): each way a client, a
+site or another account could evade the count, frame another address, stall the daemon, grow
+its memory or put words in an alert, tried with real files, processes and signals.
+
+Every test here failed on the version before the fix: its comment says how.
+"""
+
+import http.server
+import os
+import resource
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+from helpers import (
+    EXPECTED,
+    SCRIPT,
+    T0,
+    TempDirTest,
+    append,
+    burst,
+    clf,
+    clf_time,
+    log_monitor,
+    script_argv,
+    wait_until,
+)
+
+HIGH = "\\xff" * 8192  # 8 KB of 0xFF bytes as Apache logs them: four characters each
+
+
+def padded(ip, t):
+    """A Combined line as Apache writes an 8 KB high-byte query, Referer and User-Agent: 73 KB."""
+    return '%s - - [%s] "GET /today_download?%s HTTP/1.1" 200 1 "%s" "%s"\n' % (
+        ip,
+        clf_time(t),
+        HIGH,
+        HIGH,
+        HIGH,
+    )
+
+
+def peak_rss_mb(argv, **kwargs):
+    """(exit status, peak RSS in MB, stderr) of argv run to its end (wait4's ru_maxrss)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.stderr.close()
+    return proc.returncode, usage.ru_maxrss / 1024, err.decode("utf-8", "replace")
+
+
+def replay(*args):
+    """subprocess.run of a replay: (exit status, stdout, stderr)."""
+    done = subprocess.run(script_argv(list(args)), capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stdout, done.stderr
+
+
+# ---------------------------------------------------------------- 1. padding: no evasion
+class PaddingTest(TempDirTest):
+    def test_ten_padded_downloads_of_73_kb_alert(self):
+        # before: each line was "over-long", skipped: no alert
+        path = os.path.join(self.dir, "access.log")
+        append(path, "".join(padded("203.0.113.70", T0 + i) for i in range(10)))
+        self.assertGreater(os.path.getsize(path) // 10, 73000)
+        status, out, err = replay("--replay", path)
+        self.assertEqual(status, 0, err)
+        self.assertIn(EXPECTED % ("203.0.113.70", 10), out)
+
+    def test_a_padded_burst_alerts_live(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        d = self.daemon("--log-file", path, "--dry-run", "--interval", "0.05")
+        d.wait_for("Following")
+        now = int(time.time())
+        append(path, "".join(padded("203.0.113.71", now - 20 + i) for i in range(10)))
+        d.wait_for(EXPECTED % ("203.0.113.71", 10), where="out")
+        self.assertEqual(d.stop(), 0)
+
+    def test_a_gigabyte_without_a_newline_costs_a_few_megabytes_in_replay(self):
+        # before: the replay read a piece with readline(): 2.1 GB for a 1 GiB NUL hole
+        path = os.path.join(self.dir, "access.log")
+        with open(path, "wb") as f:
+            f.write(burst("10.0.0.1", 3).encode())
+            f.truncate(f.tell() + (1 << 30))  # a hole: 1 GiB of NUL bytes, no newline, no disk
+            f.seek(0, 2)
+            f.write(b"\n" + burst("203.0.113.72", 10, T0 + 60).encode())
+        status, mb, err = peak_rss_mb(script_argv(["--replay", path]))
+        self.assertEqual(status, 0, err)
+        self.assertLess(mb, 60, "peak RSS %.0f MB" % mb)
+
+    def test_a_gigabyte_without_a_newline_costs_a_few_megabytes_live(self):
+        path = os.path.join(self.dir, "access.log")
+        with open(path, "wb") as f:
+            f.truncate(1 << 30)
+        d = self.daemon("--log-file", path, "--from-start", "--dry-run", "--interval", "0.05")
+        d.wait_for("Following")
+        d.wait_read(1, timeout=20)  # the hole's first 64 KB, handed out as one line; the rest skipped
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            peak = [int(line.split()[1]) for line in f if line.startswith("VmHWM:")][0] / 1024
+        self.assertEqual(d.stop(), 0)
+        self.assertLess(peak, 60, "peak RSS %.0f MB" % peak)
+
+
+# ---------------------------------------------------------------- 2. the time and the request are %t and %r
+FAKE = (
+    '198.51.100.9 - a [01/Jan/2099:00:00:00 +0000] \\"GET /today_download\\" [%s] "GET /private/ HTTP/1.1" '
+    '401 381 "-" "curl/8"\n'
+)
+
+
+class FieldsTest(TempDirTest):
+    def test_a_fake_time_and_request_in_the_user_field_are_not_read(self):
+        # before: read as a 2099 request for the target, and the replay's clock jumped 74 years
+        parser = log_monitor.LineParser("today_download")
+        line = (FAKE % clf_time(T0)).encode()
+        fields = log_monitor.line_fields(line, 0, len(line) - 1)
+        self.assertEqual((fields.request, fields.status), (b"GET /private/ HTTP/1.1", b"401"))
+        self.assertEqual(log_monitor.fields_time(fields), T0)
+        self.assertIsNone(parser.request(line, 0, len(line) - 1))  # not a request for the target
+
+    def test_a_replay_goes_on_counting_after_a_line_far_ahead(self):
+        # before: one 2099 line made every later line late: no alert
+        path = os.path.join(self.dir, "access.log")
+        ahead = clf("198.51.100.10").replace(clf_time(T0), "01/Jan/2099:00:00:00 +0000")
+        append(path, burst("10.0.0.1", 5) + FAKE % clf_time(T0) + ahead + burst("203.0.113.73", 10, T0 + 10))
+        status, out, err = replay("--replay", path)
+        self.assertEqual(status, 0, err)
+        self.assertIn(EXPECTED % ("203.0.113.73", 10), out)
+        self.assertIn("late lines ignored 0", out)
+        self.assertIn("1 matching lines stamped up to", err)  # said, as live says it
+
+
+# ---------------------------------------------------------------- 3. no framing
+class FramingTest(TempDirTest):
+    def user_lines(self, user, t=T0, n=10):
+        return "".join(
+            '198.51.100.7 - %s [%s] "GET /today_download HTTP/1.1" 401 381 "-" "x"\n'
+            % (user, clf_time(t + i))
+            for i in range(n)
+        )
+
+    def test_a_user_field_names_no_other_client_and_hides_none(self):
+        # before: "x,203.0.113.66 y z" made 203.0.113.66 alert; "a, b" hid the client ("proxied")
+        for user in (
+            "x,203.0.113.66 y z",
+            "a, b",
+            "203.0.113.66",
+            "- 203.0.113.66 -",
+            '\\"x\\" 203.0.113.66,',
+        ):
+            with self.subTest(user=user):
+                path = os.path.join(self.dir, "u%d.log" % len(os.listdir(self.dir)))
+                append(path, self.user_lines(user))
+                status, out, err = replay("--replay", path, "--trusted-proxy", "10.0.0.0/8")
+                self.assertEqual(status, 0, err)
+                self.assertIn(EXPECTED % ("198.51.100.7", 10), out)
+                self.assertNotIn("203.0.113.66", out.split("Replay summary")[0])
+
+    def test_the_hook_blocks_the_client_not_the_address_in_its_user_field(self):
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        hook_out = os.path.join(self.dir, "blocked")
+        hook = os.path.join(self.dir, "block.sh")
+        with open(hook, "w") as f:
+            f.write('#!/bin/sh\necho "$1" >> %s\n' % hook_out)
+        os.chmod(hook, 0o755)
+        receiver = self.receiver()
+        d = self.daemon(
+            "--log-file",
+            path,
+            "--interval",
+            "0.05",
+            "--syslog-socket",
+            receiver.path,
+            "--on-alert",
+            hook + " {ip}",
+        )
+        d.wait_for("Following")
+        append(path, self.user_lines("x,203.0.113.66 y z", int(time.time()) - 30))
+        wait_until(lambda: os.path.exists(hook_out) and os.path.getsize(hook_out), what="the hook ran")
+        self.assertEqual(d.stop(), 0)
+        with open(hook_out) as f:
+            self.assertEqual(f.read(), "198.51.100.7\n")
+
+
+# ---------------------------------------------------------------- 4. no stall
+def quotes_line(n):
+    """n bytes of unescaped quotes, as a central syslog file can hold: `... 192.0.2.50 "A \\"A ...100%`."""
+    head = b"Nov 23 06:59:06 web1 app: 192.0.2.50 "
+    return head + (b'"A \\' * n)[: n - len(head) - 4] + b"100%"
+
+
+class StallTest(TempDirTest):
+    def cpu(self, parser, line, repeat=3):
+        best = None
+        for _ in range(repeat):
+            start = time.process_time()
+            parser.scan(line + b"\n", None)
+            spent = time.process_time() - start
+            best = spent if best is None else min(best, spent)
+        return best
+
+    def test_a_64_kb_line_of_quotes_costs_no_more_than_a_few_ordinary_ones(self):
+        # before: 11.5 s for one such line of 64 KB
+        parser = log_monitor.LineParser("today_download")
+        hostile = quotes_line(65536)
+        ordinary = clf("192.0.2.51", path="/today_download?" + "a" * 65000).encode().rstrip(b"\n")
+        self.assertEqual(len(hostile), 65536)
+        hostile_cpu, ordinary_cpu = self.cpu(parser, hostile), self.cpu(parser, ordinary)
+        self.assertLess(hostile_cpu, max(0.01, 20 * ordinary_cpu), (hostile_cpu, ordinary_cpu))
+
+    def test_sigterm_is_honoured_within_a_second_under_300_such_lines(self):
+        # before: more than 10 s
+        path = os.path.join(self.dir, "access.log")
+        with open(path, "wb") as f:
+            for _ in range(300):
+                f.write(quotes_line(65536) + b"\n")
+        d = self.daemon("--log-file", path, "--from-start", "--dry-run", "--interval", "0.05")
+        d.wait_for("Following")
+        start = time.monotonic()
+        d.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(10), 0)
+        self.assertLess(time.monotonic() - start, 1.0)
+        d.stop()
+
+
+# ---------------------------------------------------------------- 6. memory, whatever the clients
+class MemoryTest(unittest.TestCase):
+    def test_private_and_proxy_keys_are_bounded(self):
+        # before: the set of private keys grew with every distinct private client (221 MB at 1.5 M)
+        parser = log_monitor.LineParser("today_download", trusted=["10.0.0.0/8"])
+        parser.max_noted = 500
+        lines = b"".join(
+            b'fd00::%x - - [%s] "GET /today_download HTTP/1.1" 200 1\n10.1.%d.%d - - [%s] "GET /x" 200 1\n'
+            % (i, clf_time(T0).encode(), i // 256 % 256, i % 256, clf_time(T0).encode())
+            for i in range(3000)
+        )
+        runs = parser.scan(lines, None)
+        self.assertEqual(sum(run[3] for run in runs), 3000)
+        self.assertLessEqual(len(parser.private_keys), 500)
+        self.assertLessEqual(len(parser.trusted_keys), 500)
+        self.assertLessEqual(len(parser.private_hits), 1000)
+
+
+# ---------------------------------------------------------------- 7. a watched site cannot take over
+class Site:
+    """A real HTTP server on 127.0.0.1: /endless is a 302 to /ok with a body without end, /ftp a
+    302 to an ftp:// URL on a local port whose server greets with words of its own."""
+
+    def __init__(self):
+        self.ftp = socket.socket()
+        self.ftp.bind(("127.0.0.1", 0))
+        self.ftp.listen(1)
+        threading.Thread(target=self.greet, daemon=True).start()
+        self.sent = 0
+        site = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"
+
+            def do_GET(self):
+                if self.path == "/ok":
+                    self.send_response(200)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                    return
+                self.send_response(302)
+                if self.path == "/ftp":
+                    self.send_header("Location", "ftp://127.0.0.1:%d/x" % site.ftp.getsockname()[1])
+                    self.end_headers()
+                    return
+                self.send_header("Location", "/ok")
+                self.end_headers()
+                chunk = b"x" * 65536
+                try:
+                    for _ in range(100000):  # 6.5 GB at most: bounded, and never all read
+                        self.wfile.write(chunk)
+                        site.sent += len(chunk)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, args=(0.01,), daemon=True).start()
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+
+    def greet(self):
+        while True:
+            try:
+                conn, _ = self.ftp.accept()
+            except OSError:
+                return
+            with conn:
+                conn.sendall(b"530 CALL-555-0100-SITE-HACKED-PAY-NOW\r\n")
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+        self.ftp.close()
+
+
+class RedirectTest(unittest.TestCase):
+    def setUp(self):
+        self.site = Site()
+        self.addCleanup(self.site.close)
+
+    def test_a_redirect_body_without_end_is_not_read(self):
+        # before: urllib read the redirect's body whole: about 57 MB/s of memory until the timeout
+        start = time.monotonic()
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        ok, detail, _ = log_monitor.probe_url(self.site.url + "/endless", 5)
+        self.assertEqual((ok, detail), (True, "200"))
+        self.assertLess(time.monotonic() - start, 2)
+        self.assertLess(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before, 20 * 1024)
+
+    def test_a_redirect_to_ftp_is_down_in_our_words(self):
+        # before: the monitor logged in to the FTP server and its greeting reached the alert
+        ok, detail, _ = log_monitor.probe_url(self.site.url + "/ftp", 5)
+        self.assertFalse(ok)
+        self.assertEqual(detail, "redirected to a URL that is not http or https")
+        self.assertNotIn("CALL", detail)
+
+
+# ---------------------------------------------------------------- 8. the state file is the monitor's own
+class StateFileTest(TempDirTest):
+    def test_a_planted_temporary_link_is_not_followed(self):
+        # before: <state>.tmp was opened by name: root overwrote the link's target
+        state = os.path.join(self.dir, "state.json")
+        target = os.path.join(self.dir, "precious")
+        with open(target, "w") as f:
+            f.write("precious\n")
+        os.symlink(target, state + ".tmp")
+        log = os.path.join(self.dir, "access.log")
+        append(log, burst("10.0.0.1", 3))
+        d = self.daemon("--log-file", log, "--state-file", state, "--dry-run", "--interval", "0.05")
+        d.wait_for("Following")
+        wait_until(lambda: os.path.exists(state), what="the state saved")
+        self.assertEqual(d.stop(), 0)
+        with open(target) as f:
+            self.assertEqual(f.read(), "precious\n")
+
+    def test_a_huge_state_file_is_refused_unread(self):
+        # before: read whole: 2 GB of memory for 1 GiB before "Ignoring state file"
+        state = os.path.join(self.dir, "state.json")
+        with open(state, "wb") as f:
+            f.truncate(1 << 30)
+        log = os.path.join(self.dir, "access.log")
+        append(log, "")
+        d = self.daemon("--log-file", log, "--state-file", state, "--dry-run", "--interval", "0.05")
+        d.wait_for("Following")
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            peak = [int(line.split()[1]) for line in f if line.startswith("VmHWM:")][0] / 1024
+        self.assertEqual(d.stop(), 0)
+        self.assertTrue(any("larger than any state file" in line for line in d.err), d.err)
+        self.assertLess(peak, 60)
+
+    def test_a_second_monitor_on_one_state_file_exits_2_naming_the_first(self):
+        # before: both ran, each sent every alert (two SMS) and they raced on the temporary file
+        state = os.path.join(self.dir, "state.json")
+        log = os.path.join(self.dir, "access.log")
+        append(log, "")
+        first = self.daemon("--log-file", log, "--state-file", state, "--dry-run")
+        first.wait_for("Following")
+        done = subprocess.run(
+            script_argv(["--log-file", log, "--state-file", state, "--dry-run"]),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        self.assertEqual(done.returncode, 2)
+        self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+        self.assertIn("in use by process %d" % first.proc.pid, done.stderr)
+        self.assertEqual(first.stop(), 0)
+
+
+# ---------------------------------------------------------------- 9. replay inputs
+class ReplayInputTest(TempDirTest):
+    def test_1500_rotated_files_replay_under_a_limit_of_256_descriptors(self):
+        # before: "Too many open files" and no report
+        paths = []
+        for i in range(1500):
+            path = os.path.join(self.dir, "access.log.%d" % i)
+            append(path, clf("10.0.0.1", T0 + 3000 - i))
+            paths.append(path)
+
+        def limit():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
+
+        done = subprocess.run(
+            script_argv(["--replay", *paths]), capture_output=True, text=True, timeout=60, preexec_fn=limit
+        )
+        self.assertEqual(done.returncode, 0, done.stderr[-500:])
+        self.assertIn("matching requests  1500", done.stdout)
+
+    def test_closed_standard_input_is_one_line_and_exit_2(self):
+        # before: a traceback
+        for args in (["--replay", "-"], ["--log-file", "-", "--dry-run"]):
+            with self.subTest(args=args):
+                argv = " ".join("'%s'" % a for a in [sys.executable, SCRIPT] + args)
+                done = subprocess.run(
+                    ["sh", "-c", "exec %s <&-" % argv], capture_output=True, text=True, timeout=30
+                )
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertEqual(len(done.stderr.splitlines()), 1, done.stderr)
+                self.assertIn("standard input is closed", done.stderr)
+
+    def test_file_names_with_control_characters_reach_stderr_printable(self):
+        # before: the reorder note printed ESC and BEL raw on stderr
+        late = os.path.join(self.dir, "a\x1b[2J\x07.log")
+        early = os.path.join(self.dir, "b.log")
+        append(late, burst("10.0.0.1", 2, T0 + 100))
+        append(early, burst("10.0.0.1", 2, T0))
+        status, out, err = replay("--replay", late, early)
+        self.assertEqual(status, 0, err)
+        self.assertIn("replayed in the order", err)
+        self.assertNotIn("\x1b", err)
+        self.assertNotIn("\x07", err)
+        self.assertNotIn("\x1b", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
