@@ -667,10 +667,15 @@ class LineParser:
         data[start:end] (no newline), or None (a reason counted when it matched). Only the
         line's first max_line_bytes are read: client, time and request stand there, however
         long a client made the rest."""
+        cut = end - start > self.max_line_bytes
         end = min(end, start + self.max_line_bytes)
         header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
         body = start if header is None else header.end()
         fields = line_fields(data, body, end)
+        if fields.request is None and cut:  # no request where one stands: what the rest says is unread
+            if data.find(self.needle, start, end) != -1:
+                self._skip("over-long", data[start : start + 60])
+            return None
         request = data[body:end] if fields.request is None else fields.request  # no request: the line
         if self.needle not in request:
             if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
