@@ -75,6 +75,7 @@ import itertools
 import ipaddress
 import json
 import logging
+import operator
 import os
 import queue
 import re
@@ -651,8 +652,11 @@ class LineParser:
         """The log time of the span data[start:end] (whole lines) that one line cannot move: the
         median of its first, middle and last lines' times; None for fewer than three lines, or
         when they have none."""
-        if data.count(b"\n", start, end) < 3:
-            return None
+        at = start
+        for _ in range(3):  # three lines at least
+            at = data.find(b"\n", at, end) + 1
+            if not at:
+                return None
         times = []
         for at in (start, (start + end) // 2, end - 1):
             line_start = data.rfind(b"\n", start, at) + 1 if at > start else start
@@ -2994,7 +2998,7 @@ class UrlTurns(threading.Thread):
 
 class Timeline:
     """Matching requests and alerts per bucket of log time (a minute, coarser for long spans).
-    Pure. Public: add(t, n), alert(t), as_dict() -> the report's timeline or None."""
+    Pure. Public: add(t, n), add_all(seconds), alert(t), as_dict() -> the report's timeline or None."""
 
     most_buckets = 100000  # a log spanning years gets coarser buckets: bounded memory
 
@@ -3010,6 +3014,13 @@ class Timeline:
         buckets = self.buckets
         buckets[t // self.bucket_seconds] += n
         while len(buckets) > self.most_buckets:
+            self._coarsen()
+
+    def add_all(self, seconds):
+        """Count a request at each log second of seconds (at most most_buckets of them); the
+        same as add(t) for each, in C."""
+        self.buckets.update(map(operator.floordiv, seconds, itertools.repeat(self.bucket_seconds)))
+        while len(self.buckets) > self.most_buckets:
             self._coarsen()
 
     def alert(self, t):
@@ -3116,22 +3127,40 @@ class Sweep:
 
 class Totals:
     """What a replay reports of all its counted requests together: first and last log time,
-    status codes, timeline. Pure. Public: add(t, status, n); first_time,
-    last_time, statuses, timeline (a Timeline)."""
+    status codes, timeline. Pure. Public: add(t, status, n), fold(); first_time, last_time,
+    statuses, timeline (a Timeline), right after fold().
+
+    None of them depends on the order of the requests: single requests are gathered in two
+    lists and counted in bulk, in C, every fold_every of them (bounded memory)."""
+
+    fold_every = 65536
 
     def __init__(self):
         self.first_time, self.last_time = 1 << 62, -(1 << 62)  # none yet: first > last
         self.statuses = collections.Counter()
         self.timeline = Timeline()
+        self.seconds, self.codes = [], []  # single requests not folded in yet
 
     def add(self, t, status, n=1):
         """Count n requests at log second t with status."""
-        if t < self.first_time:
-            self.first_time = t
-        if t > self.last_time:
-            self.last_time = t
+        if n == 1:
+            self.seconds.append(t)
+            self.codes.append(status)
+            if len(self.seconds) >= self.fold_every:
+                self.fold()
+            return
+        self.first_time, self.last_time = min(self.first_time, t), max(self.last_time, t)
         self.statuses[status] += n
         self.timeline.add(t, n)
+
+    def fold(self):
+        """Count the gathered single requests into the totals."""
+        if self.seconds:
+            self.first_time = min(self.first_time, min(self.seconds))
+            self.last_time = max(self.last_time, max(self.seconds))
+            self.statuses.update(self.codes)
+            self.timeline.add_all(self.seconds)
+            self.seconds, self.codes = [], []
 
 
 def _count_at(entry, t, window):
@@ -3223,6 +3252,7 @@ def _status_rows(statuses):
 
 def replay_report(tally, detector, settings, files, order_note, alerts):
     """The report dict every rendering of a replay comes from (see report_lines)."""
+    tally.totals.fold()
     parser, window = detector.parser, detector.window
     ranked = heapq.nlargest(settings.top, tally.rows.items(), key=lambda item: _requests(item[1]))
     totals = tally.totals
