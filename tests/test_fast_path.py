@@ -20,7 +20,7 @@ import unittest
 import weakref
 
 from helpers import T0, log_monitor
-from test_formats import LAYOUTS, TRUSTED, common, layout_line, not_counted_lines, undated
+from lines import LAYOUTS, TRUSTED, common, layout_line, not_counted_lines, undated
 
 IGNORE = ("--ignore-ip", "192.0.2.99")
 

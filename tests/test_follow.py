@@ -249,7 +249,9 @@ class MonitorPassTest(TempDirTest):
         self.assertIn("lines read 4, matching 1", status)
         self.assertIn("skipped 0", status)
         append(path, "x" * (log_monitor.MAX_LINE_BYTES + 10))  # a line that never ends
-        monitor.poll_once(T0 + 131)
+        with self.assertLogs("log_monitor", "WARNING") as logs:  # why it is skipped, on stderr
+            monitor.poll_once(T0 + 131)
+        self.assertIn("over-long", " ".join(logs.output))
         self.assertIn("skipped 1", monitor.status_line(T0 + 131))
 
     def test_clock_stepped_back_does_not_stall_cleanup(self):
