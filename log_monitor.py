@@ -553,7 +553,8 @@ class LineParser:
       scan(data, default_time, start, end, newest_allowed) -> runs   every line of a span
       request(data, start, end) -> (client, second, status) or None   one line, the long way
       client(data, start, end) -> client or None                       who the client of a line is
-      log_time(stamp, parse), skip_undated(), proxied_hint()
+      scan_lines(...), scan_rows(...): the two ways scan() reads a span (tests compare them)
+      log_time(stamp, parse), skip_undated(), proxied_hint(); times (the timestamp cache)
       counters: lines_read, matches, skipped, skipped_why[reason], examples[reason],
       ahead, ahead_seconds (lines stamped after newest_allowed), last_line_time,
       private_hits (matching requests per private address), undated_example.
@@ -579,7 +580,7 @@ class LineParser:
         self.last_line_time = None  # log time of the last line read, matching or not
         self.undated_example = b""
         self._keys, self._plain = {}, {}  # token -> key; plain first field -> key or False
-        self._times, self._statuses = {}, {}  # timestamp -> epoch seconds; status -> itself
+        self.times, self._statuses = {}, {}  # timestamp -> epoch seconds; status -> itself
         self._plain_target = plain_target_rows(self.needle)
 
     # -- a span of lines
@@ -592,9 +593,9 @@ class LineParser:
         self.lines_read += data.count(b"\n", start, end)
         requests = []
         if mostly_matching(data, start, min(end, start + 16384), self._plain_target):  # a flood?
-            self._scan_rows(data, start, end, requests)
+            self.scan_rows(data, start, end, requests)
         else:
-            self._scan_lines(data, start, end, requests)
+            self.scan_lines(data, start, end, requests)
         ahead = () if newest_allowed is None else [r[1] for r in requests if (r[1] or 0) > newest_allowed]
         if ahead:  # counted as undated: the window's clock stays
             self.ahead += len(ahead)
@@ -607,7 +608,7 @@ class LineParser:
         self.last_line_time = self._fields_time(last) or self.last_line_time
         return [(*request, len(list(same))) for request, same in itertools.groupby(requests)]
 
-    def _scan_lines(self, data, start, end, requests):
+    def scan_lines(self, data, start, end, requests):
         """Append the (client, second, status) of the matching requests in data[start:end]: only
         lines that hold the target or a "%" are looked at."""
         needle, find, rfind, plain_match = self.needle, data.find, data.rfind, PLAIN_LINE.match
@@ -630,8 +631,8 @@ class LineParser:
             if p != -1 and p < line_end:
                 p = find(b"%", line_end, end)
 
-    def _scan_rows(self, data, start, end, requests):
-        """_scan_lines for a span where most lines match: PLAIN_ROWS splits every line in C,
+    def scan_rows(self, data, start, end, requests):
+        """scan_lines for a span where most lines match: PLAIN_ROWS splits every line in C,
         equal lines are taken together, and only lines that are not plain, or that cannot be
         counted at once, go the long way."""
         needle, limit = self.needle, self.max_line_bytes
@@ -699,7 +700,7 @@ class LineParser:
         they cannot count (no target in the request); else None, for the long way."""
         if self.needle not in request:  # no target: never counts, unless it is percent-encoded
             return None if b"%" in request else False
-        t = self._times.get(stamp, False)
+        t = self.times.get(stamp, False)
         if t is False:
             t = self.log_time(stamp)
         key = None if t is None else self._plain_key(host)
@@ -835,7 +836,7 @@ class LineParser:
     # -- times, and what did not count
     def log_time(self, stamp, parse=parse_clf_time):
         """parse(stamp), once per distinct timestamp (a cache of the last few thousand)."""
-        times = self._times
+        times = self.times
         t = times.get(stamp, False)
         if t is False:  # None is cached too: a stamp that is no real date is parsed once
             if len(times) > 4096:
@@ -2906,7 +2907,7 @@ class UrlWatcher:
         # and only the loop's thread pops, so no lock is needed
         self._results = collections.deque()
         self._stopping = threading.Event()
-        self._threads = []
+        self.threads = []
 
     def start(self):
         """Start one daemon thread per URL; the first probes begin at once."""
@@ -2917,7 +2918,7 @@ class UrlWatcher:
         for url in self.urls:
             thread = UrlTurns(url, self.every, self.timeout, self.probe, self._results, self._stopping)
             thread.start()
-            self._threads.append(thread)
+            self.threads.append(thread)
 
     def poll(self, now):
         """The UrlEvents of the results that arrived since the last poll; now is epoch seconds."""
@@ -2937,10 +2938,10 @@ class UrlWatcher:
     def stop(self, wait=1.0):
         """Ask the threads to end and give them up to wait seconds; a hung probe is not waited for."""
         self._stopping.set()
-        for thread in self._threads:
+        for thread in self.threads:
             thread.answers.put(None)  # wakes a URL thread waiting for its probe
         deadline = time.monotonic() + wait
-        for thread in self._threads:
+        for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 

@@ -189,11 +189,16 @@ class BrokenSyslogTest(TempDirTest):
             'for a in "$@"; do printf "%%s\\n" "$a"; done >> %s; echo --- >> %s' % (argv_file, argv_file),
             ("--threshold", "3"),
         )
+        pwned = os.path.join(self.dir, "pwned")
+        # one field, which a shell would run: touch by its full path (PATH holds only logger)
+        touch = b"$(%s${IFS}%s)" % (shutil.which("touch").encode(), pwned.encode())
+        # three lines of each hostile first field: taken for a client, it would alert (--threshold
+        # 3) and be on a logger command line
         hostile = [
             b'10.6.6.6 - - [09/Jul/2025:14:30:25 +0900] "GET /today_download;$(reboot)`id`|rm -rf / '
             b'HTTP/1.1" 200 1 "-p kern.emerg -n evil.example" "--tcp\x00\xff"\n',
-            b'-p - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "1.2.3.4"\n',
-            b'$(touch /tmp/pwned) - - [09/Jul/2025:14:30:26 +0900] "GET /today_download" 200 1\n',
+            b'-p - - [09/Jul/2025:14:30:25 +0900] "GET /today_download HTTP/1.1" 200 1 "-" "1.2.3.4"\n' * 3,
+            (touch + b' - - [09/Jul/2025:14:30:26 +0900] "GET /today_download" 200 1\n') * 3,
             b"\x00" * 100 + b"\n" + b"\xc3\x28" * 1000 + b"\n",
             b"z" * 3000000 + b"today_download\n",
             b'10.6.6.6 - - [09/Jul/2025:14:30:27 +0900] "GET /today_download?x=\\"; -n" 200 1 "-" "-"\n',
@@ -213,6 +218,7 @@ class BrokenSyslogTest(TempDirTest):
         append(path, burst("10.0.0.1", 3, RECENT))
         d.wait_for("SUSPICIOUS", where="out", count=2)
         self.assertEqual(d.stop(), 0)
+        self.assertFalse(os.path.exists(pwned), "a shell ran logger with a line's text")
         with open(argv_file) as f:
             calls = f.read().split("---\n")[:-1]
         self.assertEqual(

@@ -106,7 +106,7 @@ class ParseTest(unittest.TestCase):
     def test_timestamps_parsed_once_per_distinct_second(self):
         det = Detector("today_download", 600, 100)
         feed(det, *[clf("10.0.0.%d" % i, T0 + i // 50) for i in range(200)])
-        self.assertEqual(len(det.parser._times), 4)
+        self.assertEqual(len(det.parser.times), 4)
 
     def test_escaped_quote_in_request_does_not_end_it(self):
         det = Detector("today_download", threshold=1)

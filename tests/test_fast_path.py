@@ -18,7 +18,7 @@ import unittest
 import weakref
 
 from helpers import T0, log_monitor
-from test_formats import LAYOUTS, TRUSTED, common, layout_line, not_counted_lines, undated
+from lines import LAYOUTS, TRUSTED, common, layout_line, not_counted_lines, undated
 
 IGNORE = ("--ignore-ip", "192.0.2.99")
 
@@ -79,7 +79,7 @@ class ScannerPathsTest(unittest.TestCase):
             data = mixed_span(plain_lines)
             expected = self.reference(data)
             self.assertGreater(len(expected[0]), len(LAYOUTS), "the span counts most of its lines")
-            for path in ("_scan_lines", "_scan_rows"):
+            for path in ("scan_lines", "scan_rows"):
                 with self.subTest(plain_lines=plain_lines, path=path):
                     scanner, requests = self.scanner(), []
                     getattr(scanner, path)(data, 0, len(data), requests)
@@ -91,7 +91,7 @@ class ScannerPathsTest(unittest.TestCase):
         data = "".join(common(client, T0 + k) for k, client in enumerate(clients)).encode()
         expected = self.reference(data, "--ipv6-prefix", "64")
         self.assertEqual(expected[1][4], {"::/64": 70})
-        for path in ("_scan_lines", "_scan_rows"):
+        for path in ("scan_lines", "scan_rows"):
             with self.subTest(path=path):
                 scanner, requests = self.scanner("--ipv6-prefix", "64"), []
                 getattr(scanner, path)(data, 0, len(data), requests)

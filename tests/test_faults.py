@@ -58,6 +58,7 @@ class Drain:
         self.sock.bind(path)
         self.got = []
         self.arrived = threading.Condition()
+        self.closing = False
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -66,6 +67,8 @@ class Drain:
             try:
                 datagram = self.sock.recv(65536).decode("utf-8", "replace")
             except OSError:
+                return
+            if self.closing:  # close() woke the recv
                 return
             with self.arrived:
                 self.got.append(datagram)
@@ -78,6 +81,11 @@ class Drain:
             return list(self.got)
 
     def close(self):
+        """Stop the thread and close the socket. A close alone would not wake the thread's
+        recv: it would stay blocked for the rest of the run."""
+        self.closing = True
+        self.sock.shutdown(socket.SHUT_RDWR)  # recv returns
+        self.thread.join(5)
         self.sock.close()
 
 

@@ -298,7 +298,8 @@ class ManyWebServersTest(unittest.TestCase):
 
     def test_alert_syslog_records_what_logger_sends(self):
         argv = [LOGGER, "--socket", self.alert_socket("probe"), "-p", "user.err", "-t", "AlbumMonitor"]
-        subprocess.run(argv + ["--", "test"], check=True, timeout=5)
+        done = subprocess.run(argv + ["--", "test"], capture_output=True, text=True, timeout=5)
+        self.assertEqual(done.returncode, 0, done.stderr)
         lines = wait_until(lambda: read_lines(self.alerts("probe")), 5, "the probe", self.diagnostics)
         self.assertEqual(lines, ["11 AlbumMonitor: test"])
 

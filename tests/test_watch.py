@@ -452,7 +452,7 @@ class UrlWatcherTest(SiteTest):
         started = time.monotonic()
         watcher.stop()
         self.assertLess(time.monotonic() - started, 0.5)
-        self.assertFalse(any(t.is_alive() for t in watcher._threads))
+        self.assertFalse(any(t.is_alive() for t in watcher.threads))
 
     def test_a_stuck_probe_that_ends_lets_the_next_probe_run(self):
         release = threading.Event()
