@@ -3331,7 +3331,8 @@ def in_time_order(paths):
     inputs, firsts = [], []
     for path in paths:
         handle = open_replay(path)
-        if path != "-" and stat.S_ISREG(os.fstat(raw_file(handle).fileno()).st_mode):
+        raw = handle.myfileobj if isinstance(handle, gzip.GzipFile) else handle
+        if path != "-" and stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
             with handle:
                 firsts.append(first_log_time(handle))
             handle = None
@@ -3351,11 +3352,6 @@ def in_time_order(paths):
             ", ".join(paths),
         )
     return ordered, note
-
-
-def raw_file(handle):
-    """The file under an open_replay() handle (a GzipFile's own file)."""
-    return handle.myfileobj if isinstance(handle, gzip.GzipFile) else handle
 
 
 class ReplayReadError(Exception):
@@ -4311,11 +4307,8 @@ def parse_args(argv=None):
             check(str(getattr(args, name)))
         except (argparse.ArgumentTypeError, ValueError) as e:
             p.error("--%s: %s" % (name.replace("_", "-"), e))
-    if args.log_file == "-" or "-" in (args.replay or ()):
-        try:
-            os.fstat(0)
-        except OSError:
-            p.error("standard input is closed: nothing to read from - (start it with a pipe or a file)")
+    if (args.log_file == "-" or "-" in (args.replay or ())) and sys.stdin is None:  # started with <&-
+        p.error("standard input is closed: nothing to read from - (start it with a pipe or a file)")
     if args.log_file == "-" and args.state_file:
         p.error("--state-file makes no sense with --log-file - (standard input has no position to resume)")
     if args.html and not args.replay:
@@ -4430,12 +4423,11 @@ def main(argv=None):
             log.error("Replay interrupted")
             return 130
     signals = Signals()
-    if settings.state_file and not settings.watch_only:
-        try:
-            state_lock = lock_state_file(settings.state_file)  # noqa: F841 (held until exit)
-        except (StateLocked, OSError) as e:
-            sys.stderr.write("log_monitor.py: error: %s\n" % printable_text(e))
-            return 2
+    try:  # one monitor a state file: the lock is held until the process ends
+        state_lock = settings.state_file and not settings.watch_only and lock_state_file(settings.state_file)  # noqa: F841
+    except (StateLocked, OSError) as e:
+        sys.stderr.write("log_monitor.py: error: %s\n" % printable_text(e))
+        return 2
     alerting, writer, courier, hooks = start_alerting(settings)
     watcher = (
         UrlWatcher(settings.watch_urls, settings.watch_every, settings.watch_timeout, settings.watch_failures)
