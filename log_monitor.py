@@ -4423,8 +4423,9 @@ def main(argv=None):
             log.error("Replay interrupted")
             return 130
     signals = Signals()
-    try:  # one monitor a state file: the lock is held until the process ends
-        state_lock = settings.state_file and not settings.watch_only and lock_state_file(settings.state_file)  # noqa: F841
+    try:  # one monitor a state file: the lock's descriptor stays open until the process ends
+        if settings.state_file and not settings.watch_only:
+            lock_state_file(settings.state_file)
     except (StateLocked, OSError) as e:
         sys.stderr.write("log_monitor.py: error: %s\n" % printable_text(e))
         return 2
@@ -4459,8 +4460,7 @@ def main(argv=None):
             drain(lambda: courier.pending, settings.logger_timeout + 2)
         if hooks is not None:
             drain(lambda: hooks.pending, settings.hook_timeout + 1)
-    wait = 1.0  # what is left: a last try each, about a second
-    if courier is not None and courier.close(wait):
+    if courier is not None and courier.close(1.0):  # what is left: a last try each, about a second
         log.error("Stopping with %d alert(s) not delivered to syslog (they are on stdout)", courier.pending)
     if hooks is not None:  # a stop by signal kills a hook still running after a moment
         hooks.close(0.2 if monitor.stop_requested else settings.hook_timeout + 1)
