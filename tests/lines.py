@@ -71,6 +71,17 @@ LAYOUTS = (
         "203.0.113.15",
         "10.0.1.7 - - [{clf}] " + REQUEST + REFERER_AGENT + ' "203.0.113.15, 10.0.0.5"',
     ),
+    (
+        "AWS's X-Forwarded-For %h behind a trusted balancer",
+        "203.0.113.16",
+        "203.0.113.16 10.0.0.5 - - [{clf}] " + REQUEST + REFERER_AGENT,
+    ),
+    (
+        "AWS's X-Forwarded-For %h, two entries",
+        "203.0.113.17",
+        "203.0.113.17, 10.0.1.7 10.0.0.5 - - [{clf}] " + REQUEST + REFERER_AGENT,
+    ),
+    ("AWS's X-Forwarded-For %h, a direct request", "198.51.100.8", "- 198.51.100.8 - - [{clf}] " + REQUEST),
     ("%v:port %h", "192.0.2.20", "www.example.com:443 192.0.2.20 - - [{clf}] " + REQUEST + REFERER_AGENT),
     ("%v %h", "192.0.2.21", "www.example.com 192.0.2.21 - - [{clf}] " + REQUEST + REFERER_AGENT),
     ("IPv6 %v:port %h", "198.51.100.7", "::1:80 198.51.100.7 - - [{clf}] " + REQUEST + REFERER_AGENT),
