@@ -214,6 +214,19 @@ class StallTest(TempDirTest):
         hostile_cpu, ordinary_cpu = self.cpu(parser, hostile), self.cpu(parser, ordinary)
         self.assertLess(hostile_cpu, max(0.01, 20 * ordinary_cpu), (hostile_cpu, ordinary_cpu))
 
+    def test_a_burst_behind_300_such_lines_alerts_within_two_seconds(self):
+        # before: more than 12 s late
+        path = os.path.join(self.dir, "access.log")
+        append(path, "")
+        d = self.daemon("--log-file", path, "--dry-run", "--interval", "0.05")
+        d.wait_for("Following")
+        start = time.monotonic()
+        append(path, b"".join(quotes_line(65536) + b"\n" for _ in range(300)))
+        append(path, burst("203.0.113.74", 10, int(time.time()) - 20, step=1))
+        d.wait_for(EXPECTED % ("203.0.113.74", 10), where="out", timeout=20)
+        self.assertLess(time.monotonic() - start, 2.0)
+        self.assertEqual(d.stop(), 0)
+
     def test_sigterm_is_honoured_within_a_second_under_300_such_lines(self):
         # before: more than 10 s
         path = os.path.join(self.dir, "access.log")
