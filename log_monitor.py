@@ -734,14 +734,11 @@ class LineParser:
         field (nginx "$http_x_forwarded_for" after Combined).
         """
         tokens = bytes(data[start:time_at]).split(b" ", 64)
-        # %l: the first "-" (with no "-", a layout of its own: its first field is the client)
-        before = tokens[: tokens.index(b"-")] if b"-" in tokens else tokens[:1]
+        # %l: the first "-" after the first field (with none, a layout of its own: its first
+        # field is the client); a first field "-" is an empty X-Forwarded-For
+        before = tokens[: tokens.index(b"-", 1)] if b"-" in tokens[1:] else tokens[:1]
         forwarded = None  # an X-Forwarded-For list (or a server name) logged before %h
-        if not before:  # "- %h ...": no X-Forwarded-For (AWS's layout), or no %h at all
-            forwarded, host = b"-", tokens[1] if len(tokens) > 1 else b"-"
-            if host == b"-":
-                return self._skip("no client address", host)
-        elif len(before) == 1:
+        if len(before) == 1:
             host = before[0]
             if host.endswith(b","):
                 return self._forwarded(host, host)

@@ -161,6 +161,16 @@ class FramingTest(TempDirTest):
                 self.assertIn(EXPECTED % ("198.51.100.7", 10), out)
                 self.assertNotIn("203.0.113.66", out.split("Replay summary")[0])
 
+    def test_a_forwarded_list_a_client_began_with_a_dash_still_names_the_proxy_s_entry(self):
+        # a layout logging X-Forwarded-For in place of %h: a header "- 203.0.113.66" must not
+        # make the line look like AWS's "- %h" and hide the client the proxy appended
+        parser = log_monitor.LineParser("today_download", trusted=["10.0.0.0/8"])
+        line = (
+            b'- 203.0.113.66, 198.51.100.7 - - [%s] "GET /today_download HTTP/1.1" 200 1'
+            % clf_time(T0).encode()
+        )
+        self.assertEqual(parser.request(line, 0, len(line)), ("198.51.100.7", T0, b"200"))
+
     def test_the_hook_blocks_the_client_not_the_address_in_its_user_field(self):
         path = os.path.join(self.dir, "access.log")
         append(path, "")
