@@ -2010,8 +2010,8 @@ def run_command(argv, timeout, running):
     if it exited 0, else why not. A process.
 
     While it runs, the process (a Child) is in the list running, so that a stop can kill it.
-    It starts with no signal blocked, whatever the calling thread blocks (posix_spawn), its
-    stdin and stdout /dev/null; its stderr comes through a pipe, read without waiting once
+    It starts with no signal blocked, whatever the calling thread blocks, and SIGPIPE at its
+    default (posix_spawn); its stdin and stdout /dev/null; its stderr comes through a pipe, read without waiting once
     it exited: a child it left behind may hold the pipe open.
     """
     read_end, write_end = os.pipe()
@@ -2026,6 +2026,7 @@ def run_command(argv, timeout, running):
                 (os.POSIX_SPAWN_DUP2, write_end, 2),
             ],
             setsigmask=(),
+            setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # as subprocess restores them
         )
     except OSError as e:
         os.close(read_end)
