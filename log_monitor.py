@@ -2011,8 +2011,8 @@ def run_command(argv, timeout, running):
 
     While it runs, the process (a Child) is in the list running, so that a stop can kill it.
     It starts with no signal blocked, whatever the calling thread blocks, and SIGPIPE at its
-    default (posix_spawn); its stdin and stdout /dev/null; its stderr comes through a pipe, read without waiting once
-    it exited: a child it left behind may hold the pipe open.
+    default (posix_spawn); its stdin and stdout are /dev/null; its stderr comes through a
+    pipe, read without waiting once it exited: a child it left behind may hold the pipe open.
     """
     read_end, write_end = os.pipe()
     try:
