@@ -566,7 +566,7 @@ class LineParser:
     once. Only a validated address is ever a client. The caches are bounded.
     """
 
-    max_noted = 65536  # most trusted or private keys held at once (see _note)
+    max_noted = 8192  # most trusted or private keys held at once (see _note)
 
     def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
         self.needle = target.encode("utf-8")
