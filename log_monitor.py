@@ -1712,8 +1712,9 @@ STATE_VERSION = 2  # of the state file's layout; a file of another version is ig
 STATE_MAX_BYTES = 1 << 20  # a real state file holds a few files' offsets: a larger one is refused unread
 
 
-class StateLocked(Exception):
-    """Another process holds the state file's lock: the one line to say, naming it."""
+class StateFileError(Exception):
+    """The state file cannot be used (another process holds its lock, or its lock cannot be
+    made): the one line to say."""
 
 
 class StateFile:
@@ -1852,18 +1853,20 @@ def read_state(path):
 
 def lock_state_file(path):
     """Hold <path>.lock, with our pid in it, for the life of the process (the open fd returned):
-    one monitor a state file. StateLocked if another process holds it (its one line names
-    that process); OSError if it cannot be opened (a link planted there is refused)."""
+    one monitor a state file. StateFileError if another process holds it (its one line names
+    that process), or if it cannot be made (no such directory; a link planted there is refused)."""
     import fcntl
 
-    lock_path = path + ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise StateFileError("cannot use state file %s: %s" % (path, e.strerror)) from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
         os.close(fd)
-        raise StateLocked(
+        raise StateFileError(
             "state file %s is in use by %s: one monitor a state file"
             % (path, process_text(holder) if holder.isdigit() else "another process")
         ) from None
@@ -4424,7 +4427,7 @@ def main(argv=None):
     try:  # one monitor a state file: the lock's descriptor stays open until the process ends
         if settings.state_file and not settings.watch_only:
             lock_state_file(settings.state_file)
-    except (StateLocked, OSError) as e:
+    except StateFileError as e:
         sys.stderr.write("log_monitor.py: error: %s\n" % printable_text(e))
         return 2
     alerting, writer, courier, hooks = start_alerting(settings)

@@ -385,6 +385,34 @@ class StateFileTest(TempDirTest):
         self.assertTrue(any("larger than any state file" in line for line in d.err), d.err)
         self.assertLess(peak, 60)
 
+    def test_a_link_planted_as_the_lock_or_a_missing_directory_is_one_line_and_exit_2(self):
+        log = os.path.join(self.dir, "access.log")
+        append(log, "")
+        planted = os.path.join(self.dir, "state.json")
+        os.symlink(os.path.join(self.dir, "precious"), planted + ".lock")
+        for state in (planted, os.path.join(self.dir, "no", "such", "state.json")):
+            with self.subTest(state=state):
+                done = subprocess.run(
+                    script_argv(["--log-file", log, "--state-file", state, "--dry-run"]),
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                self.assertEqual(done.returncode, 2)
+                self.assertEqual(
+                    done.stderr.splitlines(),
+                    [
+                        "log_monitor.py: error: cannot use state file %s: %s"
+                        % (
+                            state,
+                            "Too many levels of symbolic links"
+                            if state == planted
+                            else "No such file or directory",
+                        )
+                    ],
+                )
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "precious")))
+
     def test_a_second_monitor_on_one_state_file_exits_2_naming_the_first(self):
         # before: both ran, each sent every alert (two SMS) and they raced on the temporary file
         state = os.path.join(self.dir, "state.json")
