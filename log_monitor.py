@@ -191,6 +191,11 @@ class Settings:
     hook_timeout = HOOK_TIMEOUT
     html = None  # a replay's report as an HTML file
     sweep_windows = ()  # more windows (seconds) for a replay's threshold sweep
+    log_level = LOG_LEVEL
+    quiet = False  # alerts and problems only
+    config = None  # the --config file read
+    print_config = False
+    sources = None  # configuration NAME -> where its value came from (parse_args)
 
     def __init__(self, **values):
         self.ignore_ip, self.watch_urls, self.trusted_proxies, self.on_alert = [], [], [], []
@@ -215,12 +220,30 @@ def worker_thread_signals():
     signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
 
 
+def stderr_to_journald():
+    """True when stderr goes to journald, which stamps each line itself: systemd sets
+    JOURNAL_STREAM to the device:inode of the stream it connected."""
+    try:
+        device, inode = os.environ["JOURNAL_STREAM"].split(":")
+        st = os.fstat(sys.stderr.fileno())
+        return (st.st_dev, st.st_ino) == (int(device), int(inode))
+    except (KeyError, ValueError, OSError, AttributeError):  # unset, malformed, no stderr
+        return False
+
+
+def stderr_stamp(t=None):
+    """What starts a stderr line: its ISO 8601 time (under nohup, log_monitor.out is read after
+    the fact), or nothing under journald."""
+    return "" if stderr_to_journald() else iso_time(int(time.time() if t is None else t)) + " "
+
+
 class PrintableFormatter(logging.Formatter):
     """A logging formatter whose messages reach the terminal printable (printable_text): a file
-    name or a log line holding an escape sequence cannot recolour or clear the screen."""
+    name or a log line holding an escape sequence cannot recolour or clear the screen. Each
+    line starts with stderr_stamp()."""
 
     def formatMessage(self, record):
-        return printable_text(super().formatMessage(record))
+        return stderr_stamp(record.created) + printable_text(super().formatMessage(record))
 
 
 class Reporter:
@@ -247,6 +270,13 @@ def printable_text(text):
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def os_reason(error):
+    """Why an OSError happened, in a few words: not found, permission denied, is a directory."""
+    reasons = {errno.ENOENT: "not found", errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+    reasons.update({errno.EISDIR: "is a directory", errno.ENOTDIR: "a part of the path is not a directory"})
+    return reasons.get(error.errno) or error.strerror or str(error)
 
 
 def printable(data, limit=120):
@@ -1377,6 +1407,25 @@ def file_identity(path):
     return (st.st_dev, st.st_ino)
 
 
+def find_by_identity(path, identity):
+    """The path of the file with (dev, inode) identity: path itself or a sibling it was renamed to."""
+    if file_identity(path) == identity:
+        return path
+    directory = os.path.dirname(path) or "."
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    st = entry.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) == identity and stat.S_ISREG(st.st_mode):
+                    return entry.path
+    except OSError:
+        pass
+    return None
+
+
 def file_fingerprint(handle, offset, n=256):
     """A digest of an open file's first n bytes and of the n before offset. Touches disk."""
     import hashlib  # here: start-up of a replay or --help does not need it
@@ -1511,7 +1560,9 @@ class Retiring:
         self.reading = None  # path of the file the last run came from
 
     def add(self, log_file, now):
+        """Read log_file until it is idle; it goes by its new name (access.log.1) if it has one."""
         log_file.last_growth = now
+        log_file.path = find_by_identity(log_file.path, log_file.identity) or log_file.path
         self.files.append(log_file)
 
     def read(self, now):
@@ -1561,6 +1612,43 @@ def open_problem(path, error):
     return ("error", path, error.errno), message, logging.WARNING
 
 
+# Where access logs usually are (Debian and Ubuntu, RHEL, nginx): named in the hint that follows a
+# first "Waiting for log file" when they exist.
+USUAL_ACCESS_LOGS = ("/var/log/apache2/access.log", "/var/log/httpd/access_log", "/var/log/nginx/access.log")
+
+
+def nearby_logs(path, most=5):
+    """The files a new user may have meant instead of the missing log path: the newest plain
+    (not compressed) files in its directory, then the usual access logs that exist."""
+    found = []
+    with contextlib.suppress(OSError), os.scandir(os.path.dirname(path) or ".") as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if entry.is_file() and not entry.name.endswith((".gz", ".bz2", ".xz", ".zst", ".lock")):
+                    found.append((-entry.stat().st_mtime, entry.path))
+    nearby = [p for _, p in sorted(found)[:most]]
+    return nearby + [p for p in USUAL_ACCESS_LOGS if p not in nearby and os.path.isfile(p)]
+
+
+def log_hint(path):
+    """Lines that follow the first "Waiting for log file: path": the logs that do exist nearby,
+    each with the flag that would follow it."""
+    nearby = nearby_logs(path)
+    if not nearby:
+        return [
+            "Hint: no access log in %s, nor at %s. Give yours with --log-file PATH, or set LOG_DIR, "
+            "LOG_PREFIX and LOG_DATE_FORMAT (--config, README: Configuration)"
+            % (os.path.dirname(path) or ".", ", ".join(USUAL_ACCESS_LOGS))
+        ]
+    lines = ["Hint: %s does not exist. Logs that do exist nearby, and the flag that follows each:" % path]
+    for found in nearby:
+        lines.append("Hint:   --log-file %s" % shlex.quote(found))
+    lines.append(
+        "Hint: or set LOG_DIR, LOG_PREFIX and LOG_DATE_FORMAT to name the dated files (README: Configuration)"
+    )
+    return lines
+
+
 class Follower:
     """Follows the file that path_for(now) names, like `tail -F`, across rotations. Public:
     poll(now) yields runs of new complete lines; reopen() (SIGHUP), adopt(log_file, now) (a
@@ -1576,6 +1664,7 @@ class Follower:
         self.current = self.reading = None  # the file followed; the path of the last run's file
         self.starting, self.reopen_requested = True, False
         self.reporter = Reporter()
+        self.hinted = False  # a missing first file: log_hint() once
 
     def poll(self, now):
         """Yield (buffer, start, end) runs of new complete lines of each file, retiring ones first."""
@@ -1637,8 +1726,12 @@ class Follower:
             self.current = LogFile.open(path, self.starting and not self.from_start, offset, fingerprint)
         except OSError as e:
             self.reporter.report("open", *open_problem(path, e))
+            if isinstance(e, FileNotFoundError) and not self.hinted:
+                for line in log_hint(path):
+                    log.info("%s", line)
+            self.hinted = True
             return
-        self.current.last_growth = now
+        self.current.last_growth, self.hinted = now, True
         self.reporter.report("open", None, None)
         log.info("Following %s from offset %d", path, self.current.offset)
 
@@ -1883,25 +1976,6 @@ def process_text(pid):
     except OSError:
         command = ""
     return "process %s (%s)" % (pid, printable_text(command)) if command else "process %s" % pid
-
-
-def find_by_identity(path, identity):
-    """The path of the file with (dev, inode) identity: path itself or a sibling it was renamed to."""
-    if file_identity(path) == identity:
-        return path
-    directory = os.path.dirname(path) or "."
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if (st.st_dev, st.st_ino) == identity and stat.S_ISREG(st.st_mode):
-                    return entry.path
-    except OSError:
-        pass
-    return None
 
 
 def offset_for_time(handle, size, t, block=65536):
@@ -2434,8 +2508,19 @@ def report_news(reporter, detector, utc=False):
         reporter.report("proxied", True, hint)
 
 
-def status_line(detector, files, now, utc=False):
-    """One line: files and offsets, counts, and how far the newest log time is behind now."""
+def unread_bytes(files):
+    """Bytes written to the open log files and not read yet."""
+    unread = 0
+    for log_file in files:
+        with contextlib.suppress(OSError, ValueError):
+            unread += max(0, os.fstat(log_file.handle.fileno()).st_size - log_file.offset)
+    return unread
+
+
+def status_line(detector, files, now, idle_since, utc=False):
+    """One line: files and offsets, counts, and where reading stands: "idle Ns" (nothing unread,
+    the last new line N seconds ago by the clock), or "behind" (how many bytes are unread, and
+    how far the newest log time read is behind now)."""
     parser, window = detector.parser, detector.window
     names = ", ".join("%s @ %d" % (f.path, f.offset) for f in files) or "none"
     newest = max((t for t in (parser.last_line_time, window.newest_log_time) if t is not None), default=None)
@@ -2443,15 +2528,17 @@ def status_line(detector, files, now, utc=False):
     skipped = "%d" % sum(n for reason, n, _ in reasons if not reason.startswith("late"))
     if reasons:
         skipped += " (%s)" % ", ".join("%s %d" % (reason, n) for reason, n, _ in reasons)
-    if newest is None:
-        behind = "unknown behind"
-    elif newest > now:
-        behind = "%ds ahead" % (newest - int(now))
+    unread = unread_bytes(files)
+    if unread:
+        lag = "unknown" if newest is None else "%ds" % max(0, int(now) - newest)
+        reading = "behind %d bytes unread, log time %s behind" % (unread, lag)
     else:
-        behind = "%ds behind" % (int(now) - newest)
+        reading = "idle %ds" % max(0, now - idle_since)
+    if newest is not None and newest > now:
+        reading += ", newest line %ds ahead of the clock" % (newest - int(now))
     return (
         "status: file %s; lines read %d, matching %d, tracked clients %d, alerts %d, "
-        "late counted %d, late %d, ahead of the clock %d, skipped %s; newest line %s"
+        "late counted %d, late %d, ahead of the clock %d, skipped %s; %s"
         % (
             names,
             parser.lines_read,
@@ -2462,7 +2549,7 @@ def status_line(detector, files, now, utc=False):
             window.late,
             parser.ahead,
             skipped,
-            behind,
+            reading,
         )
     )
 
@@ -2506,12 +2593,13 @@ class LiveLog:
     def __init__(self, settings):
         self.settings = settings
         self.detector = Detector.from_settings(settings)
-        self.follower, follow_spec = follower_for(settings)
+        self.follower, self.spec = follower_for(settings)  # spec: what is followed, as text
         self.state = None  # URLs only (watch_only): no log to follow, no position to keep
         if settings.state_file and not settings.watch_only:
-            self.state = StateFile(settings.state_file, follow_spec)
+            self.state = StateFile(settings.state_file, self.spec)
         self.behind = False
         self.last_cleanup = self.last_save = None
+        self.last_line_at = None  # clock time of the last pass that read a line (or of the first)
 
     def read(self, now, deadline):
         """Yield the Alerts of the lines written since the last read, until time.monotonic() passes
@@ -2519,7 +2607,10 @@ class LiveLog:
         counts at now: one line from a skewed clock must not make every real request late."""
         newest_allowed = now + self.settings.max_clock_ahead
         self.behind = False
+        if self.last_line_at is None:  # the first pass: idle since the start
+            self.last_line_at = now
         for buf, start, end in self.follower.poll(now):
+            self.last_line_at = now
             for alert in self.detector.feed(buf, now, start, end, newest_allowed):
                 yield alert._replace(file=self.follower.reading)
             if time.monotonic() > deadline:
@@ -2584,6 +2675,7 @@ class Monitor:
         self.log = LiveLog(settings)
         self.detector, self.follower, self.state = self.log.detector, self.log.follower, self.log.state
         self.stop_requested = self.status_requested = False
+        self.stop_reason = None  # the signal's name
         self.status_parts = []
         self.notifier, self.reporter = Notifier(), Reporter()
 
@@ -2642,7 +2734,8 @@ class Monitor:
 
     def status_line(self, now):
         """The status line (SIGUSR1) at clock time now."""
-        parts = [status_line(self.detector, self.log.files(), now, self.settings.utc)]
+        idle_since = now if self.log.last_line_at is None else self.log.last_line_at
+        parts = [status_line(self.detector, self.log.files(), now, idle_since, self.settings.utc)]
         if self.settings.watch_only:  # no log: only the URLs
             parts = ["status: " + self.watcher.status()]
         elif self.watcher is not None:
@@ -2679,7 +2772,7 @@ class Signals:
         elif signum == signal.SIGUSR1:
             monitor.status_requested = True
         else:
-            monitor.stop_requested = True
+            monitor.stop_requested, monitor.stop_reason = True, signal.Signals(signum).name
 
     def attach(self, monitor):
         """Act on monitor from now on (its sleep is ours), and on what came before."""
@@ -4057,7 +4150,11 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line errors and exit status 2 (no usage block, no traceback)."""
 
     def error(self, message):
-        self.exit(2, "%s: error: %s\n" % (self.prog, message))
+        self.exit(2, "%s%s: error: %s\n" % (stderr_stamp(), self.prog, printable_text(message)))
+
+    def flag(self, dest):
+        """The flag that sets dest: --trusted-proxy for trusted_proxies."""
+        return next(a.option_strings[0] for a in self._actions if a.dest == dest and a.option_strings)
 
 
 def positive(kind):
@@ -4098,71 +4195,234 @@ def prefix_length(text):
     return value
 
 
+def not_empty(text):
+    """An argparse type: any text but the empty one."""
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def level_name(text):
+    """An argparse type: a logging level for stderr (DEBUG, INFO, WARNING, ERROR)."""
+    if not isinstance(logging.getLevelName(text), int):
+        raise argparse.ArgumentTypeError("not a logging level: %r (DEBUG, INFO, WARNING, ERROR)" % text)
+    return text
+
+
+def hook_command(text):
+    """An argparse type: an --on-alert command, split as a shell splits it. Its program must be
+    there and executable now, not only at the first alert."""
+    try:
+        argv = shlex.split(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError("%r: %s" % (text, e)) from None
+    if not argv:
+        raise argparse.ArgumentTypeError("an empty command")
+    program = argv[0]
+    if shutil.which(program) is None:
+        path = os.environ.get("PATH", os.defpath).split(os.pathsep)
+        places = [program] if os.sep in program else [os.path.join(d, program) for d in path]
+        if any(os.path.isfile(place) for place in places):
+            raise argparse.ArgumentTypeError("program %s is not executable" % program)
+        raise argparse.ArgumentTypeError(
+            "program %s is not found%s" % (program, "" if os.sep in program else " on PATH")
+        )
+    return text
+
+
+# The names of the configuration block, which a --config file uses too: (NAME, Settings attribute,
+# the check of a value, the same as its flag's, the value it ships with). --print-config tells a
+# value edited in the block ("block") from the one it ships with ("default").
+CONFIG_NAMES = (
+    ("LOG_DIR", "log_dir", str, "/logs/apache"),
+    ("LOG_PREFIX", "log_prefix", str, "ssl_www_log-"),
+    ("LOG_DATE_FORMAT", "date_format", str, "%Y-%m-%d"),
+    ("USE_UTC", "utc", bool, False),
+    ("LOG_FILE", "log_file", str, None),
+    ("TARGET_MESSAGE", "target", not_empty, "today_download"),
+    ("CHECK_INTERVAL", "interval", positive(float), 1),
+    ("TIME_WINDOW", "window", positive(int), 600),
+    ("THRESHOLD_COUNT", "threshold", positive(int), 10),
+    ("CLEANUP_INTERVAL", "cleanup_interval", positive(float), 300),
+    ("SYSLOG_FACILITY", "facility", facility_level, "user.error"),
+    ("SYSLOG_TAG", "tag", str, "AlbumMonitor"),
+    ("SYSLOG_SOCKET", "syslog_socket", str, None),
+    ("LOGGER_TIMEOUT", "logger_timeout", positive(float), 3),
+    ("STATE_FILE", "state_file", str, None),
+    ("STATE_SAVE_INTERVAL", "state_save_interval", positive(float), 5),
+    ("MAX_TRACKED_IPS", "max_clients", positive(int), 200000),
+    ("IPV6_PREFIX", "ipv6_prefix", prefix_length, 128),
+    ("IGNORE_IPS", "ignore_ip", network, []),
+    ("TRUSTED_PROXIES", "trusted_proxies", network, []),
+    ("ON_ALERT", "on_alert", hook_command, []),
+    ("HOOK_TIMEOUT", "hook_timeout", positive(float), 10),
+    ("ROTATED_FILE_IDLE", "rotated_idle", positive(float), 300),
+    ("MAX_CLOCK_AHEAD", "max_clock_ahead", positive(float), 60),
+    ("MAX_LINE_BYTES", "max_line_bytes", positive(int), 65536),
+    ("READ_CHUNK_BYTES", "read_chunk_bytes", positive(int), 1 << 20),
+    ("LOG_LEVEL", "log_level", level_name, "INFO"),
+    ("WATCH_URLS", "watch_urls", http_url, []),
+    ("WATCH_EVERY", "watch_every", positive(float), 60),
+    ("WATCH_TIMEOUT", "watch_timeout", positive(float), 10),
+    ("WATCH_FAILURES", "watch_failures", positive(int), 2),
+)
+
+
+def shown(value, limit=60):
+    """A configuration value as it is written (repr), short and printable, for an error."""
+    text = printable_text(repr(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def config_value(check, shipped, value):
+    """A value of the configuration block or of a --config file (a Python literal) checked as its
+    flag's text is, by check, in the shape of the value shipped: a list, True or False, a number,
+    text, or also None where None ships. Returns the value to use; raises ValueError."""
+    if isinstance(shipped, list):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("must be a list, like [%s], not %s" % (shown(shipped or "..."), shown(value)))
+        return [config_value(check, "", item) for item in value]
+    if isinstance(shipped, bool):
+        if not isinstance(value, bool):
+            raise ValueError("must be True or False, not %s" % shown(value))
+        return value
+    if value is None and shipped is None:
+        return None
+    if isinstance(shipped, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("must be a number, not %s" % shown(value))
+        text = repr(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise ValueError("must be text in quotes, not %s" % shown(value))
+    try:
+        return check(text)
+    except argparse.ArgumentTypeError as e:
+        raise ValueError(str(e)) from None
+    except ValueError:
+        raise ValueError("must be a whole number, not %s" % shown(value)) from None
+
+
+class ConfigError(Exception):
+    """A --config file that cannot be used; the text names the file and line: bad.conf:2: ..."""
+
+
+def read_config(path):
+    """[(line number, NAME, value)] of the --config file path: NAME = value lines, NAME from the
+    configuration block, value a Python literal read by ast.literal_eval (no code runs); #
+    comments and blank lines are allowed. Raises ConfigError."""
+    import ast  # here: only a --config needs it
+    import difflib
+
+    names = {name: (check, shipped) for name, _, check, shipped in CONFIG_NAMES}
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except OSError as e:
+        raise ConfigError("%s: %s" % (path, os_reason(e))) from None
+    except UnicodeDecodeError:
+        raise ConfigError("%s: not UTF-8 text" % path) from None
+    found, seen = [], {}
+    for number, line in enumerate(lines, 1):
+        where, text = "%s:%d" % (path, number), line.strip()
+        if not text or text.startswith("#"):
+            continue
+        name, equals, literal = (part.strip() for part in text.partition("="))
+        if not equals or not name.isidentifier():
+            raise ConfigError("%s: not NAME = value: %s" % (where, shown(text)))
+        if name not in names:
+            near = difflib.get_close_matches(name, names, 1)
+            raise ConfigError("%s: unknown setting %s%s" % (where, name, " (%s?)" % near[0] if near else ""))
+        if name in seen:
+            raise ConfigError("%s: %s is set already on line %d" % (where, name, seen[name]))
+        try:
+            value = ast.literal_eval(literal)
+        except Exception:  # SyntaxError, ValueError (code), MemoryError and RecursionError (nesting)
+            raise ConfigError(
+                "%s: %s: not a value (text in quotes, a number, True, False, None or a [list]): %s"
+                % (where, name, shown(literal))
+            ) from None
+        try:
+            found.append((number, name, config_value(*names[name], value)))
+        except ValueError as e:
+            raise ConfigError("%s: %s %s" % (where, name, e)) from None
+        seen[name] = number
+    return found
+
+
 def build_parser():
-    """The argument parser; defaults come from the configuration block as it is now."""
+    """The argument parser. It sets only the flags given (no defaults: parse_args lays them over
+    the block and the --config file); its help gives the block's values as the defaults."""
     p = ArgumentParser(
         prog="log_monitor.py",
         description=__doc__.split("\n\n")[0],
         epilog=EXIT_STATUSES + "\n\n" + EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        argument_default=argparse.SUPPRESS,
     )
-    for add_flags in (add_log_flags, add_alert_flags, add_client_flags, add_watch_flags):
-        add_flags(p, "(default: %(default)s)")
+    for add_flags in (add_log_flags, add_alert_flags, add_client_flags, add_watch_flags, add_config_flags):
+        add_flags(p)
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return p
 
 
-def add_log_flags(p, d):
-    """The flags of the log followed and of the window; d: the default's help text."""
-    p.add_argument("--log-dir", help="directory of the dated logs (default: %s)" % LOG_DIR)
-    p.add_argument("--log-prefix", default=LOG_PREFIX, help="file name before the date " + d)
-    p.add_argument("--date-format", default=LOG_DATE_FORMAT, help="strftime date in the name " + d)
+def default(name, none="none"):
+    """'(default: VALUE)' for a flag's help: the configuration block's value of name."""
+    value = globals()[name]
+    if isinstance(value, list):
+        value = ", ".join(map(str, value))
+    return "(default: %s)" % str(value or none if value in (None, "") else value).replace("%", "%%")
+
+
+def add_log_flags(p):
+    """The flags of the log followed and of the window."""
+    p.add_argument("--log-dir", help="directory of the dated logs " + default("LOG_DIR"))
+    p.add_argument("--log-prefix", help="file name before the date " + default("LOG_PREFIX"))
+    p.add_argument("--date-format", help="strftime date in the name " + default("LOG_DATE_FORMAT"))
     p.add_argument(
         "--utc",
         action="store_true",
-        default=USE_UTC,
-        help="name files by the UTC date, as rotatelogs does without -l " + d,
+        help="name files by the UTC date, as rotatelogs does without -l " + default("USE_UTC"),
     )
     p.add_argument(
         "--log-file",
         metavar="PATH",
-        default=LOG_FILE,
-        help="follow this one file instead of the dated series (default: %s)"
-        % (LOG_FILE or "none: the dated series"),
+        help="follow this one file instead of the dated series "
+        + default("LOG_FILE", "none: the dated series"),
     )
-    p.add_argument("--target", default=TARGET_MESSAGE, help="text in the request that counts " + d)
     p.add_argument(
-        "--interval", type=positive(float), default=CHECK_INTERVAL, help="seconds between polls " + d
+        "--target", type=not_empty, help="text in the request that counts " + default("TARGET_MESSAGE")
     )
-    p.add_argument("--window", type=positive(int), default=TIME_WINDOW, help="sliding window in seconds " + d)
+    p.add_argument(
+        "--interval", type=positive(float), help="seconds between polls " + default("CHECK_INTERVAL")
+    )
+    p.add_argument("--window", type=positive(int), help="sliding window in seconds " + default("TIME_WINDOW"))
     p.add_argument(
         "--threshold",
         type=positive(int),
-        default=THRESHOLD_COUNT,
-        help="requests within the window that alert " + d,
+        help="requests within the window that alert " + default("THRESHOLD_COUNT"),
     )
     p.add_argument(
         "--cleanup-interval",
         type=positive(float),
-        default=CLEANUP_INTERVAL,
-        help="seconds between sweeps of idle clients " + d,
+        help="seconds between sweeps of idle clients " + default("CLEANUP_INTERVAL"),
     )
 
 
-def add_alert_flags(p, d):
+def add_alert_flags(p):
     """The flags of alerting, of the replay and of the state file."""
     p.add_argument(
         "--facility",
         type=facility_level,
-        default=SYSLOG_FACILITY,
-        help="syslog facility.level for logger -p " + d,
+        help="syslog facility.level for logger -p " + default("SYSLOG_FACILITY"),
     )
-    p.add_argument("--tag", default=SYSLOG_TAG, help="syslog tag for logger -t " + d)
+    p.add_argument("--tag", help="syslog tag for logger -t " + default("SYSLOG_TAG"))
     p.add_argument(
         "--syslog-socket",
         metavar="PATH",
-        default=SYSLOG_SOCKET,
-        help="Unix socket for alerts, passed to logger --socket (default: %s)" % DEFAULT_SYSLOG_SOCKET,
+        help="Unix socket for alerts, passed to logger --socket "
+        + default("SYSLOG_SOCKET", DEFAULT_SYSLOG_SOCKET),
     )
     p.add_argument(
         "--from-start",
@@ -4176,37 +4436,35 @@ def add_alert_flags(p, d):
         help="run the detector over these logs (plain, gzip, a pipe, - for standard input) as one "
         "log in the order of their first timestamps, print alerts and a report, and exit; never calls logger",
     )
-    p.add_argument("--top", type=positive(int), default=10, help="clients in the replay report " + d)
+    p.add_argument("--top", type=positive(int), help="clients in the replay report (default: 10)")
     p.add_argument("--dry-run", action="store_true", help="print alerts instead of sending them")
     p.add_argument(
         "--state-file",
         metavar="PATH",
-        default=STATE_FILE,
-        help="keep the read position here across restarts (default: %s)"
-        % (STATE_FILE or "none: a start reads from the end of the log"),
+        help="keep the read position here across restarts "
+        + default("STATE_FILE", "none: a start reads from the end of the log"),
     )
 
 
-def add_client_flags(p, d):
+def add_client_flags(p):
     """The flags of who counts as a client, of the output and of the replay report."""
     p.add_argument(
-        "--ipv6-prefix", type=prefix_length, default=IPV6_PREFIX, help="count IPv6 clients per /N prefix " + d
+        "--ipv6-prefix", type=prefix_length, help="count IPv6 clients per /N prefix " + default("IPV6_PREFIX")
     )
     p.add_argument(
         "--ignore-ip",
         type=network,
         action="append",
         metavar="ADDR_OR_CIDR",
-        help="never count this address or block; repeatable (default: IGNORE_IPS: %s)"
-        % (IGNORE_IPS or "none"),
+        help="never count this address or block; repeatable " + default("IGNORE_IPS"),
     )
     p.add_argument(
         "--on-alert",
+        type=hook_command,
         action="append",
         metavar="'COMMAND ARGS'",
         help="after each alert run COMMAND (split like a shell splits it, never run by a shell) with "
-        "{ip} {count} {target} {window} {time} {message} replaced in ARGS; repeatable (default: ON_ALERT: %s)"
-        % (ON_ALERT or "none"),
+        "{ip} {count} {target} {window} {time} {message} replaced in ARGS; repeatable " + default("ON_ALERT"),
     )
     p.add_argument(
         "--json",
@@ -4220,11 +4478,15 @@ def add_client_flags(p, d):
         help="with --replay: write the report as one self-contained HTML page (charts, tables)",
     )
     p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="print the alerts and problems only: no start and stop lines, no replay report on the terminal",
+    )
+    p.add_argument(
         "--sweep-window",
         dest="sweep_windows",
         type=positive(int),
         action="append",
-        default=[],
         metavar="SECONDS",
         help="with --replay: add threshold-sweep rows for this window too; repeatable",
     )
@@ -4235,12 +4497,11 @@ def add_client_flags(p, d):
         action="append",
         metavar="ADDR_OR_CIDR",
         help="a load balancer or CDN in the first field: the client is taken from the line's "
-        "X-Forwarded-For, walked from the right past these; repeatable (default: TRUSTED_PROXIES: %s)"
-        % (TRUSTED_PROXIES or "none"),
+        "X-Forwarded-For, walked from the right past these; repeatable " + default("TRUSTED_PROXIES"),
     )
 
 
-def add_watch_flags(p, d):
+def add_watch_flags(p):
     """The flags of watching URLs."""
     p.add_argument(
         "--watch-url",
@@ -4249,113 +4510,195 @@ def add_watch_flags(p, d):
         action="append",
         metavar="URL",
         help="also request this URL every --watch-every seconds and alert when it is "
-        "down or back; repeatable (default: WATCH_URLS: %s). Alone: watch URLs only" % (WATCH_URLS or "none"),
+        "down or back; repeatable %s. Alone: watch URLs only" % default("WATCH_URLS"),
     )
     p.add_argument(
         "--watch-every",
         type=positive(float),
-        default=WATCH_EVERY,
-        help="seconds between requests of each watched URL " + d,
+        help="seconds between requests of each watched URL " + default("WATCH_EVERY"),
     )
     p.add_argument(
         "--watch-timeout",
         type=positive(float),
-        default=WATCH_TIMEOUT,
-        help="seconds a watched URL has to answer " + d,
+        help="seconds a watched URL has to answer " + default("WATCH_TIMEOUT"),
     )
     p.add_argument(
         "--watch-failures",
         type=positive(int),
-        default=WATCH_FAILURES,
-        help="failed requests in a row that make a URL down " + d,
+        help="failed requests in a row that make a URL down " + default("WATCH_FAILURES"),
+    )
+
+
+def add_config_flags(p):
+    """The flags of the configuration file."""
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="read settings from FILE: NAME = value lines with the names of the configuration block "
+        "(THRESHOLD_COUNT = 20); flags override it, and it overrides the block",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the settings in effect and where each comes from (default, block, file, flag), and exit",
     )
 
 
 def parse_args(argv=None):
-    """Settings from the command line over the configuration block; exits 2 on bad values."""
+    """Settings from the flags, over a --config file, over the configuration block; exits 2 with
+    one line on a bad value. settings.sources: where each block name's value comes from."""
     p = build_parser()
-    args = p.parse_args(argv)
-    if not args.target:
-        p.error("--target must not be empty")
-    for name, default in (("ignore_ip", "IGNORE_IPS"), ("trusted_proxies", "TRUSTED_PROXIES")):
-        if getattr(args, name) is None:
-            try:
-                setattr(args, name, [network(n) for n in globals()[default]])
-            except argparse.ArgumentTypeError as e:
-                p.error("%s: %s" % (default, e))
-    args.watch_only = bool(args.watch_urls) and args.log_dir is None and args.log_file is None
-    if args.log_dir is None:
-        args.log_dir = LOG_DIR
-    if args.watch_urls is None:
+    given = vars(p.parse_args(argv))  # the flags given, and nothing else
+    values, sources = {}, {}
+    for name, attr, check, shipped in CONFIG_NAMES:
+        value = globals()[name]
         try:
-            args.watch_urls = [http_url(url) for url in WATCH_URLS]
-        except argparse.ArgumentTypeError as e:
-            p.error("WATCH_URLS: %s" % e)
-    if args.on_alert is None:
-        args.on_alert = list(ON_ALERT)
-    for command in args.on_alert:
-        try:
-            if not shlex.split(command):
-                p.error("--on-alert: an empty command")
+            values[attr] = config_value(check, shipped, value)
         except ValueError as e:
-            p.error("--on-alert %r: %s" % (command, e))
-    checks = [("interval", positive(float)), ("window", positive(int)), ("threshold", positive(int))]
-    checks += [("cleanup_interval", positive(float)), ("facility", facility_level)]
-    checks += [("ipv6_prefix", prefix_length), ("watch_every", positive(float))]
-    checks += [("watch_timeout", positive(float)), ("watch_failures", positive(int))]
-    for name, check in checks:  # a value from the configuration block, not from a flag
+            p.error("%s in the configuration block: %s" % (name, e))
+        sources[name] = "default" if value == shipped and type(value) is type(shipped) else "block"
+    config = given.get("config")
+    if config is not None:
+        attrs = {name: attr for name, attr, _, _ in CONFIG_NAMES}
         try:
-            check(str(getattr(args, name)))
-        except (argparse.ArgumentTypeError, ValueError) as e:
-            p.error("--%s: %s" % (name.replace("_", "-"), e))
-    if (args.log_file == "-" or "-" in (args.replay or ())) and sys.stdin is None:  # started with <&-
+            for number, name, value in read_config(config):
+                values[attrs[name]] = value
+                sources[name] = "file %s:%d" % (config, number)
+        except ConfigError as e:
+            p.error(str(e))
+    names = {attr: name for name, attr, _, _ in CONFIG_NAMES}
+    for attr in given:
+        if attr in names:
+            sources[names[attr]] = "flag " + p.flag(attr)
+    values.update(given)
+    s = Settings(**values)
+    s.sources = sources
+    s.watch_only = bool(s.watch_urls) and s.log_file is None and sources["LOG_DIR"] in ("default", "block")
+    if (s.log_file == "-" or "-" in (s.replay or ())) and sys.stdin is None:  # started with <&-
         p.error("standard input is closed: nothing to read from - (start it with a pipe or a file)")
-    if args.log_file == "-" and args.state_file:
+    if s.log_file == "-" and s.state_file:
         p.error("--state-file makes no sense with --log-file - (standard input has no position to resume)")
-    if args.html and not args.replay:
+    if s.html and not s.replay:
         p.error("--html goes with --replay")
-    for path in args.replay or ():  # files, pipes (<(xzcat ...)) and "-" are fine
-        if path != "-" and (os.path.isdir(path) or not os.access(path, os.R_OK)):
-            p.error("cannot read replay file %s" % path)
-    # tunables without a flag: the configuration block as it is now
-    return Settings(
-        **vars(args),
-        logger_timeout=LOGGER_TIMEOUT,
-        state_save_interval=STATE_SAVE_INTERVAL,
-        max_clients=MAX_TRACKED_IPS,
-        rotated_idle=ROTATED_FILE_IDLE,
-        max_clock_ahead=MAX_CLOCK_AHEAD,
-        max_line_bytes=MAX_LINE_BYTES,
-        read_chunk_bytes=READ_CHUNK_BYTES,
-        hook_timeout=HOOK_TIMEOUT,
-    )
+    for path in s.replay or ():  # files, pipes (<(xzcat ...)) and "-" are fine; none is opened
+        problem = path != "-" and unreadable(path)
+        if problem:
+            p.error("cannot read replay file %s: %s" % (path, problem))
+    if s.html and not s.print_config:
+        problem = unwritable(s.html)
+        if problem:
+            p.error("cannot write --html %s: %s" % (s.html, problem))
+    return s
+
+
+def unreadable(path):
+    """Why path cannot be read (a few words), or None. Opens nothing: a pipe stays untouched."""
+    try:
+        if stat.S_ISDIR(os.stat(path).st_mode):
+            return "is a directory"
+    except OSError as e:
+        return os_reason(e)
+    return None if os.access(path, os.R_OK) else "permission denied"
+
+
+def unwritable(path):
+    """Why a file cannot be written at path (a few words), or None. A file that was not there is
+    made to find out, and removed again; one that was is not changed."""
+    existed = os.path.lexists(path)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | os.O_CLOEXEC, 0o644))
+    except OSError as e:
+        return os_reason(e)
+    if not existed:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return None
 
 
 def run_replay(settings, out=print_line):
-    """--replay: the alerts as they are raised, then the report (terminal, --json, and --html
-    into its file); the exit status."""
+    """--replay: the alerts as they are raised, then the report (terminal unless --quiet, --json,
+    and --html into its file); the exit status."""
     alerting = Alerting(settings.target, settings.window, settings.utc, out=out, as_json=settings.json)
     try:
         report = replay(settings, alerting.send)
     except ReplayReadError as e:
-        log.error("Cannot read %s: %s", e.path, e.error)
+        log.error(
+            "Cannot read %s: %s", e.path, os_reason(e.error) if isinstance(e.error, OSError) else e.error
+        )
         return 1
     except OSError as e:
-        log.error("Cannot read %s: %s", e.filename or "a replay file", e.strerror or e)
+        log.error("Cannot read %s: %s", e.filename or "a replay file", os_reason(e))
         return 1
+    report["settings"] = config_rows(settings)
     if settings.html:
         try:
             with open(settings.html, "w", encoding="utf-8") as f:
                 f.write(report_html(report))
+                size = f.tell()
         except OSError as e:
-            log.error("Cannot write %s: %s", settings.html, e)
+            log.error("Cannot write %s: %s", settings.html, os_reason(e))
             return 1
     if settings.json:
         out(report_json(report))
-    else:
+    elif not settings.quiet:
         for text in report_lines(report, settings.top, shutil.get_terminal_size().columns):
             out(text)
+    if settings.html:  # said even with --quiet: it is where the report went
+        log.log(
+            max(logging.INFO, log.getEffectiveLevel()),
+            "Report written to %s (%d KB)",
+            settings.html,
+            -(-size // 1024),
+        )
     return 0
+
+
+def config_rows(settings):
+    """[(NAME, value, where it came from)] of each name of the configuration block in effect."""
+    return [(name, getattr(settings, attr), settings.sources[name]) for name, attr, _, _ in CONFIG_NAMES]
+
+
+def config_lines(settings):
+    """--print-config: the settings in effect as a --config file would give them, each with
+    where it came from (default, block, file FILE:LINE, flag --NAME)."""
+    rows = [("%s = %r" % (name, value), where) for name, value, where in config_rows(settings)]
+    width = max(len(text) for text, _ in rows)
+    head = "# log_monitor %s: the settings in effect; config file: %s" % (
+        __version__,
+        settings.config or "none",
+    )
+    return [head] + [printable_text("%-*s  # %s" % (width, text, where)) for text, where in rows]
+
+
+def banner(settings, spec):
+    """The start line: what alerts, what is read (spec), and with what."""
+    if settings.watch_only:
+        parts = ["log_monitor %s: watching %d URL(s), no log" % (__version__, len(settings.watch_urls))]
+    else:
+        parts = [
+            "log_monitor %s: alerting at %d requests for %r within %s, reading %s"
+            % (__version__, settings.threshold, settings.target, window_text(settings.window), spec)
+        ]
+    if settings.dry_run:
+        parts.append("dry run: alerts on stdout only, not sent to syslog nor to hooks")
+    if settings.watch_urls:
+        parts.append("watching %s" % ", ".join(settings.watch_urls))
+    if not settings.watch_only:
+        parts.append("state file %s" % (settings.state_file or "none"))
+    parts.append("config file %s" % (settings.config or "none (the configuration block)"))
+    return "; ".join(parts)
+
+
+def stop_line(monitor, started):
+    """The last line: why the monitor stopped, after how long, and its totals."""
+    parser, reason = monitor.detector.parser, monitor.stop_reason or "the end of standard input"
+    return "Stopped by %s after %s: lines read %d, matching %d, alerts %d" % (
+        reason,
+        duration_text(time.monotonic() - started),
+        parser.lines_read,
+        parser.matches,
+        monitor.detector.alerts,
+    )
 
 
 def drain(waiting, idle_seconds):
@@ -4409,13 +4752,17 @@ def start_alerting(settings):
 
 def main(argv=None):
     """Run the monitor (or a replay) with argv; returns the exit status."""
-    if not isinstance(logging.getLevelName(LOG_LEVEL), int):
-        sys.stderr.write("log_monitor.py: error: LOG_LEVEL %r is not a logging level\n" % (LOG_LEVEL,))
-        return 2
+    started = time.monotonic()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(PrintableFormatter("%(message)s"))
-    logging.basicConfig(level=LOG_LEVEL, handlers=[handler])
+    logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     settings = parse_args(argv)
+    level = logging.getLevelName(settings.log_level)
+    logging.getLogger().setLevel(max(level, logging.WARNING) if settings.quiet else level)
+    if settings.print_config:
+        for text in config_lines(settings):
+            print(text)
+        return 0
     if settings.replay:
         try:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)  # Ctrl-C: KeyboardInterrupt
@@ -4428,7 +4775,7 @@ def main(argv=None):
         if settings.state_file and not settings.watch_only:
             lock_state_file(settings.state_file)
     except StateFileError as e:
-        sys.stderr.write("log_monitor.py: error: %s\n" % printable_text(e))
+        sys.stderr.write("%slog_monitor.py: error: %s\n" % (stderr_stamp(), printable_text(e)))
         return 2
     alerting, writer, courier, hooks = start_alerting(settings)
     watcher = (
@@ -4443,18 +4790,9 @@ def main(argv=None):
             lambda: "syslog: %d waiting, %d dropped" % (courier.pending, courier.dropped)
         )
     monitor.status_parts.append(lambda: "stdout lines dropped %d" % writer.dropped)
+    log.info("%s", banner(settings, monitor.log.spec))
     if monitor.state:
         monitor.resume(monitor.clock())
-    if settings.watch_only:
-        log.info("log_monitor %s: watching %d URL(s), no log", __version__, len(settings.watch_urls))
-    else:
-        log.info(
-            "log_monitor %s: alerting at %d requests for %r within %s",
-            __version__,
-            settings.threshold,
-            settings.target,
-            window_text(settings.window),
-        )
     monitor.run()
     if not monitor.stop_requested:  # the end of standard input: deliver everything we can
         if courier is not None:
@@ -4466,6 +4804,7 @@ def main(argv=None):
     if hooks is not None:  # a stop by signal kills a hook still running after a moment
         hooks.close(0.2 if monitor.stop_requested else settings.hook_timeout + 1)
     writer.close(0.5 if monitor.stop_requested else 5)
+    log.info("%s", stop_line(monitor, started))
     return 0
 
 

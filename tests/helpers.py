@@ -157,8 +157,18 @@ def run_together(argvs, timeout=60, **kwargs):
 py_compile.compile(SCRIPT, cfile=importlib.util.cache_from_source(SCRIPT))
 
 
+# What starts each stderr line outside journald: its ISO 8601 time.
+STDERR_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ")
+
+
+def unstamped(text):
+    """Stderr text without the time that starts each line (STDERR_STAMP)."""
+    return re.sub(r"(?m)^" + STDERR_STAMP.pattern, "", text)
+
+
 class Daemon:
-    """log_monitor.py running as a real process; stdout and stderr collected line by line."""
+    """log_monitor.py running as a real process; stdout and stderr collected line by line (stderr
+    without the time each line starts with; lines without one are also in unstamped)."""
 
     def __init__(self, *args, env=None, preexec_fn=None, python=sys.executable, config=None):
         self.proc = subprocess.Popen(
@@ -170,7 +180,7 @@ class Daemon:
             env=env,
             preexec_fn=preexec_fn,
         )
-        self.out, self.err = [], []
+        self.out, self.err, self.unstamped = [], [], []
         self._lines = queue.Queue()
         self._pumps = [
             threading.Thread(target=self._pump, args=(stream, into), daemon=True)
@@ -181,7 +191,13 @@ class Daemon:
 
     def _pump(self, stream, into):
         for line in stream:
-            into.append(line.rstrip("\n"))
+            line = line.rstrip("\n")
+            if into is self.err:  # each stderr line starts with its time (outside journald)
+                stamp = STDERR_STAMP.match(line)
+                if stamp is None:
+                    self.unstamped.append(line)
+                line = line[stamp.end() :] if stamp else line
+            into.append(line)
             self._lines.put(None)
 
     def wait_for(self, text, where="err", timeout=10.0, count=1):

@@ -4,6 +4,7 @@ Each test writes, renames or truncates real files, then runs one poll with an in
 """
 
 import os
+from unittest import mock
 
 from helpers import T0, TempDirTest, append, clf, log_monitor, settings
 
@@ -43,10 +44,16 @@ class FollowOneFileTest(TempDirTest):
     def test_missing_directory_waits_once(self):
         path = os.path.join(self.dir, "no", "such", "dir", "access.log")
         follower = log_monitor.Follower(lambda now: path)
-        with self.assertLogs("log_monitor", "INFO") as logs:
+        usual = os.path.join(self.dir, "not", "here.log")
+        with (
+            mock.patch.object(log_monitor, "USUAL_ACCESS_LOGS", (usual,)),
+            self.assertLogs("log_monitor", "INFO") as logs,
+        ):
             for i in range(5):
                 self.assertEqual(poll(follower, T0 + i), "")
-        self.assertEqual(logs.output, ["INFO:log_monitor:Waiting for log file: %s" % path])
+        self.assertEqual(logs.output[0], "INFO:log_monitor:Waiting for log file: %s" % path)
+        self.assertEqual(len(logs.output), 2, logs.output)  # and once a hint: no access log nearby
+        self.assertIn("Hint: no access log in %s" % os.path.dirname(path), logs.output[1])
         os.makedirs(os.path.dirname(path))
         append(path, "hello\n")
         self.assertEqual(poll(follower), "hello\n")
@@ -230,12 +237,13 @@ class MonitorPassTest(TempDirTest):
         self.assertEqual(len(calls), 3)
         self.assertEqual(passes, [1, 1, 1, 1])
 
-    def test_status_says_how_far_behind_the_newest_line_is(self):
+    def test_status_says_idle_or_how_far_behind_it_is(self):
         path = os.path.join(self.dir, "access.log")
         append(path, "")
         monitor, _ = self.monitor()
         monitor.poll_once(T0)
-        self.assertIn("newest line unknown behind", monitor.status_line(T0))
+        self.assertIn("; idle 0s", monitor.status_line(T0))
+        self.assertIn("; idle 7s", monitor.status_line(T0 + 7))  # nothing unread: idle, never behind
         append(
             path,
             clf("10.0.0.1", T0 + 100, path="/index.html")
@@ -244,13 +252,18 @@ class MonitorPassTest(TempDirTest):
             + clf("10.0.0.3", T0 + 101, path="/"),
         )
         monitor.poll_once(T0 + 130)
-        status = monitor.status_line(T0 + 130)
-        self.assertIn("newest line 29s behind", status)  # the last line, though it does not match
+        status = monitor.status_line(T0 + 135)
+        self.assertIn("; idle 5s", status)  # since the last pass that read a line
         self.assertIn("lines read 4, matching 1", status)
         self.assertIn("skipped 0", status)
+        unread = clf("10.0.0.4", T0 + 131)
+        append(path, unread)  # written, not read yet: behind, by the last line read (T0 + 101)
+        self.assertIn(
+            "; behind %d bytes unread, log time 34s behind" % len(unread), monitor.status_line(T0 + 135)
+        )
         append(path, clf("10.0.0.9", T0 + 130).rstrip("\n") + "x" * log_monitor.MAX_LINE_BYTES)  # never ends
         monitor.poll_once(T0 + 131)
-        self.assertIn("lines read 5, matching 2", monitor.status_line(T0 + 131))  # its head counts
+        self.assertIn("lines read 6, matching 3", monitor.status_line(T0 + 131))  # its head counts
         self.assertIn("skipped 0", monitor.status_line(T0 + 131))
 
     def test_clock_stepped_back_does_not_stall_cleanup(self):

@@ -57,7 +57,7 @@ def alert_keys(alerts):
 
 def status_parts(status):
     """{reason: count} of the 'skipped N (reason n, ...)' part of a status line, and N."""
-    match = re.search(r"skipped (\d+)(?: \((.*)\))?; newest line", status)
+    match = re.search(r"skipped (\d+)(?: \((.*)\))?; (?:idle|behind)", status)
     if match is None:
         raise AssertionError("no skipped part in %r" % status)
     counts = {}

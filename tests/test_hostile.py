@@ -17,6 +17,7 @@ import time
 import unittest
 
 from helpers import (
+    unstamped,
     EXPECTED,
     SCRIPT,
     T0,
@@ -400,7 +401,7 @@ class StateFileTest(TempDirTest):
                 )
                 self.assertEqual(done.returncode, 2)
                 self.assertEqual(
-                    done.stderr.splitlines(),
+                    unstamped(done.stderr).splitlines(),
                     [
                         "log_monitor.py: error: cannot use state file %s: %s"
                         % (
