@@ -3414,8 +3414,9 @@ def first_log_time(handle):
 
 
 def in_time_order(paths):
-    """The replay inputs in the order of their first timestamps: [(path, handle or None)], and a
-    note when that is not the order given (a shell's access.log* puts access.log first).
+    """The replay inputs in the order of their first timestamps: ([(path, handle or None)], a
+    one-line note when that is not the order given (a shell's access.log* puts access.log
+    first), the earliest first timestamp or None).
 
     Each file is opened, peeked at and closed again, one at a time: a month of rotated logs
     needs one descriptor, not one each (replay_file opens it when its turn comes). A pipe or
@@ -3441,11 +3442,16 @@ def in_time_order(paths):
     ordered = [inputs[i] for i in order]
     note = None
     if order != sorted(order):
-        note = "replayed in the order of their first timestamps: %s (given: %s)" % (
-            ", ".join(path for path, _ in ordered),
-            ", ".join(paths),
+        note = (
+            "replayed in the order of their first timestamps: %d files, %s first and %s last (given: %s first)"
+            % (
+                len(ordered),
+                ordered[0][0],
+                ordered[-1][0],
+                paths[0],
+            )
         )
-    return ordered, note
+    return ordered, note, min((firsts[i] for i in dated), default=None)
 
 
 class ReplayReadError(Exception):
@@ -3495,7 +3501,7 @@ def replay(settings, on_alert):
         alerts.append(alert)
         on_alert(alert)
 
-    sources, order_note = in_time_order(settings.replay)
+    sources, order_note, log_first_time = in_time_order(settings.replay)
     if order_note:
         log.info("Replay: %s", order_note)
     reference = None
@@ -3508,8 +3514,11 @@ def replay(settings, on_alert):
             detector.parser.ahead,
             duration_text(detector.parser.ahead_seconds),
         )
-    files = [p for p, _ in sources]
-    return replay_report(tally, detector, settings, files, order_note, alerts)
+    report = replay_report(tally, detector, settings, [p for p, _ in sources], order_note, alerts)
+    times = [t for t in (log_first_time, detector.parser.last_line_time) if t is not None]  # out of order?
+    times += [report["first_time"], report["last_time"]] if report["first_time"] is not None else []
+    report["log_first_time"], report["log_last_time"] = (min(times), max(times)) if times else (None, None)
+    return report
 
 
 # ---------------------------------------------------------------- the replay report
@@ -3761,11 +3770,12 @@ def _wrapped(prefix, text, limit):
     ) or [prefix.rstrip()]
 
 
-def _span_text(report):
-    """'<first> to <last> (H:MM:SS)' of the matching requests, or 'no matching request'."""
-    first, last, utc = report.get("first_time"), report.get("last_time"), report.get("utc", False)
+def _span_text(report, key="", none="no matching request"):
+    """'<first> to <last> (H:MM:SS)' of the matching requests (key "log_": of the log's own
+    times), or none."""
+    first, last, utc = report.get(key + "first_time"), report.get(key + "last_time"), report.get("utc", False)
     if first is None or last is None:
-        return "no matching request"
+        return none
     try:
         length = str(datetime.timedelta(seconds=last - first))
     except OverflowError:
@@ -3784,7 +3794,7 @@ def _distinct_text(report):
 
 
 def _summary_lines(report, limit):
-    """The summary block (its first nine lines exactly as before issue 12), files, hints."""
+    """The summary block: the figures, the time spans, the files, hints."""
     distinct = _distinct_text(report)
     lines = [
         "",
@@ -3793,10 +3803,11 @@ def _summary_lines(report, limit):
         "  matching requests  %d" % report["matching"],
         "  distinct clients   %s" % distinct,
         "  alerts             %d" % report["alerts"],
-        "  late lines counted  %d (older than the window: counted at the newest time)"
+        "  late lines counted %d (older than the window: counted at the newest time)"
         % report["late_counted"],
         "  late lines ignored %d" % report["late_ignored"],
-        "  time span          %s" % _span_text(report),
+        "  matching span      %s" % _span_text(report),
+        "  log span           %s" % _span_text(report, "log_", "no timed line"),
     ]
     files = report.get("files") or []
     if files:
@@ -3953,6 +3964,8 @@ def _h(text):
 
 _HTML_STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; max-width: 70em; }
+@media (max-width: 40em) { body { margin: 0.5em; } th, td { padding: 0.15em 0.35em; } }
+div.wide { overflow-x: auto; } td { overflow-wrap: anywhere; }
 h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
 table { border-collapse: collapse; margin: 0.4em 0; }
 th, td { padding: 0.15em 0.7em; text-align: left; border-bottom: 1px solid #ddd; }
@@ -3960,7 +3973,9 @@ td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 tr.configured td, tr.alerting td.n.max { font-weight: bold; }
 p.note { background: #fff6d6; padding: 0.4em 0.7em; }
 svg { max-width: 100%; height: auto; font-family: monospace; font-size: 12px; }
-svg .bar { fill: #4a78b5; } svg .tick { fill: #7a9cc6; } svg .alert { fill: #c8332b; }
+svg .bar { fill: #4a78b5; } svg .tick { fill: #7a9cc6; } svg .alert, svg .bar.alerted { fill: #c8332b; }
+.swatch { display: inline-block; width: 0.8em; height: 0.8em; background: #c8332b; vertical-align: middle; }
+.swatch.plain { background: #4a78b5; }
 svg .axis { fill: #555; }
 code, .key { font-family: monospace; }
 """
@@ -3976,6 +3991,7 @@ def report_html(report):
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         "<title>%s</title>" % _h(title),
         "<style>%s</style></head><body>" % _HTML_STYLE,
         "<h1>%s</h1>" % _h(title),
@@ -4001,6 +4017,7 @@ def report_html(report):
         parts.append(
             "<p>and %d more (the terminal report prints them all).</p>" % (len(alerts) - REPORT_HTML_ALERTS)
         )
+    parts += _html_settings(report)
     parts.append(
         "<p><small>log_monitor %s; the terminal report and --json come from the same figures.</small></p>"
         % _h(report.get("version", ""))
@@ -4022,7 +4039,7 @@ def _html_table(table, heading=True):
     columns = table.columns
     out = ["<h2>%s</h2>" % _h(table.html_title)] if heading else []
     out += [
-        "<table>",
+        '<div class="wide"><table>',
         "<tr>%s</tr>" % "".join("<th%s>%s</th>" % (_css(c.css), _h(c.html_head or c.head)) for c in columns),
     ]
     for row, mark in zip(table.rows, table.marks):  # noqa: B905
@@ -4031,8 +4048,27 @@ def _html_table(table, heading=True):
             for c, v in zip(columns, row)  # noqa: B905
         )
         out.append("<tr%s>%s</tr>" % (_css(mark), cells))
-    out.append("</table>")
+    out.append("</table></div>")
     return out
+
+
+def _html_settings(report):
+    """The settings the report was made with, each with where it came from, and when."""
+    rows = report.get("settings") or []
+    if not rows:
+        return []
+    made = report.get("made")
+    body = [
+        "<tr><th><code>%s</code></th><td><code>%s</code></td><td>%s</td></tr>"
+        % (_h(name), _h(repr(value)), _h(where))
+        for name, value, where in rows
+    ]
+    when = " on %s" % _h(iso_time(made, report.get("utc", False))) if made is not None else ""
+    return (
+        ["<h2>Settings</h2>", "<p>Made%s with these settings:</p>" % when, '<div class="wide"><table>']
+        + body
+        + ["</table></div>"]
+    )
 
 
 def _html_summary(report):
@@ -4045,7 +4081,8 @@ def _html_summary(report):
         ("alerts (at %d in %s)" % (report["threshold"], window_text(report["window"])), report["alerts"]),
         ("late lines counted (older than the window: counted at the newest time)", report["late_counted"]),
         ("late lines ignored", report["late_ignored"]),
-        ("time span", _span_text(report)),
+        ("time span of matching requests", _span_text(report)),
+        ("time span of the whole log", _span_text(report, "log_", "no timed line")),
     ]
     body = ["<tr><th>%s</th><td>%s</td></tr>" % (_h(name), _h(value)) for name, value in rows]
     return ["<h2>Summary</h2>", '<table class="summary">'] + body + ["</table>"]
@@ -4060,7 +4097,7 @@ def _html_top(report):
     labels = [clip(k, 40) for k in keys]
     label_px = 8 + 7.3 * max(len(label) for label in labels)  # monospace 12px: about 7.2 px a character
     bar_px, row_px = 500.0, 22
-    width = label_px + bar_px + 90
+    width = label_px + bar_px + 150  # room for "12345 (peak 678)"
     height = row_px * len(rows) + 6
     most = max(max(row["requests"] for row in rows), 1)
     svg = [
@@ -4070,28 +4107,38 @@ def _html_top(report):
     for i, row in enumerate(rows):
         key, label, y = keys[i], labels[i], 3 + i * row_px
         w = bar_px * row["requests"] / most
+        alerted = row["max_in_window"] >= report["threshold"]
+        tip = "%s: %s, at most %d in any %s%s" % (
+            key,
+            _plural(row["requests"], "request"),
+            row["max_in_window"],
+            window_text(report["window"]),
+            ": alerted" if alerted else "",
+        )
         svg += [
             '<text class="label" x="%.1f" y="%d" text-anchor="end">%s</text>'
             % (label_px - 6, y + 15, _h(label)),
-            '<rect class="bar" data-client="%s" data-requests="%d" x="%.1f" y="%d" width="%.2f" height="%d">'
-            "<title>%s: %s</title></rect>"
+            '<rect class="bar%s" data-client="%s" data-requests="%d" data-peak="%d" x="%.1f" y="%d" '
+            'width="%.2f" height="%d"><title>%s</title></rect>'
             % (
+                " alerted" if alerted else "",
                 _h(key),
                 row["requests"],
+                row["max_in_window"],
                 label_px,
                 y,
                 w,
                 row_px - 4,
-                _h(key),
-                _plural(row["requests"], "request"),
+                _h(tip),
             ),
-            '<text class="count" x="%.2f" y="%d">%d</text>' % (label_px + w + 5, y + 15, row["requests"]),
+            '<text class="count" x="%.2f" y="%d">%d (peak %d)</text>'
+            % (label_px + w + 5, y + 15, row["requests"], row["max_in_window"]),
         ]
     svg.append("</svg>")
-    intro = "<p>Most requests of %s; a client alerts when its count in any %s reaches %d.</p>" % (
-        _h(report["target"]),
-        _h(window_text(report["window"])),
-        report["threshold"],
+    intro = (
+        "<p>Most requests of %s: each bar is a client's total, with its peak in any %s beside it. "
+        '<span class="swatch"></span> alerted (a peak of %d or more); <span class="swatch plain"></span> '
+        "did not.</p>" % (_h(report["target"]), _h(window_text(report["window"])), report["threshold"])
     )
     table = top_table(report, len(rows))
     return ["<h2>%s</h2>" % _h(table.html_title), intro] + svg + _html_table(table, heading=False)
@@ -4103,7 +4150,9 @@ def _html_timeline(report, utc):
     if not groups:
         return []
     step = max(4, min(40, 960 // len(groups)))  # px a bar, gap included
-    width, height = step * len(groups) + 60, 160
+    first, last = clock_label(groups[0][0], size, utc), clock_label(groups[-1][0], size, utc)
+    label_px = 7.3 * max(len(first), len(last))  # monospace 12px: about 7.2 px a character
+    width, height = max(step * len(groups) + 60, int(50 + label_px + 10)), 160
     top_px, base_px = 14, 130  # alert markers above the tallest bar; time labels below the axis
     most = max(max(count for _, count, _ in groups), 1)
     scale = (base_px - top_px) / most
@@ -4128,14 +4177,17 @@ def _html_timeline(report, utc):
                 '<rect class="alert" data-start="%d" data-alerts="%d" x="%d" y="2" width="%d" height="8">'
                 "<title>%s</title></rect>" % (start, alerts, x, max(1, step - 1), _h(tip))
             )
-    first, last = clock_label(groups[0][0], size, utc), clock_label(groups[-1][0], size, utc)
     svg += [
         '<text class="axis" x="46" y="%d" text-anchor="end">%d</text>' % (top_px + 10, most),
         '<text class="axis" x="46" y="%d" text-anchor="end">0</text>' % base_px,
         '<text class="axis" x="50" y="%d">%s</text>' % (base_px + 18, _h(first)),
-        '<text class="axis" x="%d" y="%d" text-anchor="end">%s</text>' % (width - 4, base_px + 18, _h(last)),
-        "</svg>",
     ]
+    if len(groups) > 1 and width - 4 - label_px > 50 + label_px + 12:  # the last label, where it fits
+        svg.append(
+            '<text class="axis" x="%d" y="%d" text-anchor="end">%s</text>'
+            % (width - 4, base_px + 18, _h(last))
+        )
+    svg.append("</svg>")
     caption = "<p>Matching requests per %s (%s); red marks: buckets holding alerts.</p>" % (
         _h(bucket_text(size)),
         "UTC" if utc else "local time",
@@ -4629,7 +4681,8 @@ def run_replay(settings, out=print_line):
     except OSError as e:
         log.error("Cannot read %s: %s", e.filename or "a replay file", os_reason(e))
         return 1
-    report["settings"] = config_rows(settings)
+    report["settings"] = [row for row in config_rows(settings) if row[0] in REPLAY_SETTINGS]
+    report["made"] = time.time()
     if settings.html:
         try:
             with open(settings.html, "w", encoding="utf-8") as f:
@@ -4651,6 +4704,13 @@ def run_replay(settings, out=print_line):
             -(-size // 1024),
         )
     return 0
+
+
+# The settings a replay's figures depend on, shown in its HTML page and --json.
+REPLAY_SETTINGS = (
+    "TARGET_MESSAGE TIME_WINDOW THRESHOLD_COUNT IPV6_PREFIX IGNORE_IPS TRUSTED_PROXIES MAX_TRACKED_IPS"
+)
+REPLAY_SETTINGS = (REPLAY_SETTINGS + " MAX_LINE_BYTES USE_UTC").split()
 
 
 def config_rows(settings):

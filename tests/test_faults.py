@@ -387,7 +387,7 @@ class NeverBlindTest(TempDirTest):
         self.assertEqual(done.returncode, 0, done.stderr)
         replayed = [line for line in done.stdout.splitlines() if "SUSPICIOUS" in line]
         self.assertEqual([line.split(" ", 1)[1] for line in replayed], [EXPECTED % ("10.0.0.1", 10)])
-        self.assertIn("late lines counted  10", done.stdout)
+        self.assertIn("late lines counted 10", done.stdout)
         d = self.daemon("--log-file", path, "--from-start", "--dry-run", *FAST)
         self.assertEqual(d.wait_for("SUSPICIOUS", where="out")[0].split(" (logged")[0], replayed[0])
         self.assertEqual(d.stop(), 0)

@@ -541,13 +541,13 @@ class ProcessTest(FormatTest):
         ]
         (local, local_err), (utc, utc_err) = [run.communicate(timeout=20) for run in runs]
         self.assertEqual([run.returncode for run in runs], [0, 0], local_err + utc_err)
-        span = [line for line in local.splitlines() if line.strip().startswith("time span")]
+        span = [line for line in local.splitlines() if line.strip().startswith("matching span")]
         self.assertEqual(
-            span, ["  time span          %s to %s (0:00:45)" % (iso(T0, 540), iso(T0 + 45, 540))]
+            span, ["  matching span      %s to %s (0:00:45)" % (iso(T0, 540), iso(T0 + 45, 540))]
         )
-        span = [line for line in utc.splitlines() if line.strip().startswith("time span")]
+        span = [line for line in utc.splitlines() if line.strip().startswith("matching span")]
         self.assertEqual(
-            span, ["  time span          %s to %s (0:00:45)" % (utc_text(T0), utc_text(T0 + 45))]
+            span, ["  matching span      %s to %s (0:00:45)" % (utc_text(T0), utc_text(T0 + 45))]
         )
         self.assertNotIn("+09:00", utc + utc_err)
         self.assertIn(utc_text(T0 + 45) + " SUSPICIOUS ACTIVITY: IP 198.51.100.1", utc)

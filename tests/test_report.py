@@ -71,6 +71,8 @@ def make_report(minutes=60, top=None, **changes):
         "late_ignored": 2,
         "first_time": START,
         "last_time": START + minutes * 60 - 1,
+        "log_first_time": START - 60,
+        "log_last_time": START + minutes * 60 + 29,
         "skipped": [{"reason": "no client address", "count": 3, "example": "host.example.com"}],
         "proxied_hint": None,
         "statuses": [["200", 900], ["206", 80], ["404", 20], ["-", 1]],
@@ -160,7 +162,7 @@ def rects(svg, css_class):
 
 
 class TextReportTest(unittest.TestCase):
-    def test_summary_lines_are_as_they_always_were(self):
+    def test_summary_lines(self):
         report = make_report(utc=False)
         lines = log_monitor.report_lines(report, 10, 80)
         span = "%s to %s (%s)" % (
@@ -168,8 +170,13 @@ class TextReportTest(unittest.TestCase):
             log_monitor.iso_time(START + 3599),
             datetime.timedelta(seconds=3599),
         )
+        log_span = "%s to %s (%s)" % (
+            log_monitor.iso_time(START - 60),
+            log_monitor.iso_time(START + 3629),
+            datetime.timedelta(seconds=3689),
+        )
         self.assertEqual(
-            lines[:9],
+            lines[:10],
             [
                 "",
                 "Replay summary",
@@ -177,12 +184,13 @@ class TextReportTest(unittest.TestCase):
                 "  matching requests  %d" % report["matching"],
                 "  distinct clients   12345",
                 "  alerts             4",
-                "  late lines counted  7 (older than the window: counted at the newest time)",
+                "  late lines counted 7 (older than the window: counted at the newest time)",
                 "  late lines ignored 2",
-                "  time span          " + span,
+                "  matching span      " + span,  # of the matching requests
+                "  log span           " + log_span,  # of every line, beside it
             ],
         )
-        self.assertEqual(lines[9], "  files              access.log.2.gz, access.log.1, access.log")
+        self.assertEqual(lines[10], "  files              access.log.2.gz, access.log.1, access.log")
 
     def test_distinct_clients_upper_bound(self):
         report = make_report(distinct_clients=200001, distinct_clients_upper_bound=True)
@@ -234,7 +242,7 @@ class TextReportTest(unittest.TestCase):
         report["skipped"].append({"reason": "line too long", "count": 1, "example": "x" * 5000})
         for width in (20, 80, 100, 200):
             lines = log_monitor.report_lines(report, 10, width)
-            for line in lines[9:]:  # the summary block is as it always was
+            for line in lines[10:]:  # the summary's figures and spans are one line each
                 if line.strip() != ipv6:
                     self.assertLessEqual(len(line), max(width, 80), (width, line))
         self.assertIn("  " + ipv6, log_monitor.report_lines(report, 10, 80))  # too wide for its column
@@ -322,7 +330,7 @@ class TextReportTest(unittest.TestCase):
 
     def test_empty_report(self):
         lines = log_monitor.report_lines(empty_report(), 10, 80)
-        self.assertEqual(lines[8], "  time span          no matching request")
+        self.assertEqual(lines[8], "  matching span      no matching request")
         text = "\n".join(lines)
         for title in TEXT_SECTIONS[1:]:
             self.assertNotIn("\n" + title, text)
@@ -367,9 +375,14 @@ class HtmlReportTest(unittest.TestCase):
         ys = [float(b.get("y")) for b in bars]
         self.assertEqual(ys, sorted(ys), "most first, top down")
         texts = [t.text for t in svg.iter("text")]
-        for row in report["top"]:
+        for row, bar in zip(report["top"], bars):
             self.assertIn(row["client"], texts)
-            self.assertIn(str(row["requests"]), texts)
+            self.assertIn("%d (peak %d)" % (row["requests"], row["max_in_window"]), texts)  # total, peak
+            self.assertEqual(int(bar.get("data-peak")), row["max_in_window"])
+            alerted = row["max_in_window"] >= report["threshold"]
+            self.assertEqual("alerted" in bar.get("class").split(), alerted, row)  # marked, in red
+        self.assertIn("alerted", [b.get("class").split()[-1] for b in bars])
+        self.assertIn('<span class="swatch"></span> alerted', log_monitor.report_html(report))  # the legend
 
     def test_timeline_chart(self):
         report = make_report(minutes=3 * 1440)
