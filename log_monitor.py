@@ -3443,7 +3443,8 @@ def in_time_order(paths):
     note = None
     if order != sorted(order):
         note = (
-            "replayed in the order of their first timestamps: %d files, %s first and %s last (given: %s first)"
+            "replayed in the order of their first timestamps: %d files, %s first and %s last "
+            "(given: %s first)"
             % (
                 len(ordered),
                 ordered[0][0],

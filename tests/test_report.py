@@ -375,7 +375,7 @@ class HtmlReportTest(unittest.TestCase):
         ys = [float(b.get("y")) for b in bars]
         self.assertEqual(ys, sorted(ys), "most first, top down")
         texts = [t.text for t in svg.iter("text")]
-        for row, bar in zip(report["top"], bars):
+        for row, bar in zip(report["top"], bars):  # noqa: B905 (3.9 has no strict=)
             self.assertIn(row["client"], texts)
             self.assertIn("%d (peak %d)" % (row["requests"], row["max_in_window"]), texts)  # total, peak
             self.assertEqual(int(bar.get("data-peak")), row["max_in_window"])
