@@ -3966,8 +3966,9 @@ def _h(text):
 _HTML_STYLE = """
 body { font-family: sans-serif; margin: 1.5em; color: #222; max-width: 70em; }
 @media (max-width: 40em) { body { margin: 0.5em; } th, td { padding: 0.15em 0.35em; } }
-div.wide { overflow-x: auto; } td { overflow-wrap: anywhere; }
-h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
+div.wide { overflow-x: auto; } td { overflow-wrap: break-word; }
+h1 { font-size: 1.3em; overflow-wrap: anywhere; } h2 { font-size: 1.1em; margin-top: 1.6em; }
+p { overflow-wrap: anywhere; }
 table { border-collapse: collapse; margin: 0.4em 0; }
 th, td { padding: 0.15em 0.7em; text-align: left; border-bottom: 1px solid #ddd; }
 td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
@@ -4064,7 +4065,7 @@ def _html_settings(report):
         % (_h(name), _h(repr(value)), _h(where))
         for name, value, where in rows
     ]
-    when = " on %s" % _h(iso_time(made, report.get("utc", False))) if made is not None else ""
+    when = " on %s" % _h(iso_time(int(made), report.get("utc", False))) if made is not None else ""
     return (
         ["<h2>Settings</h2>", "<p>Made%s with these settings:</p>" % when, '<div class="wide"><table>']
         + body

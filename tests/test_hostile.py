@@ -94,10 +94,11 @@ class PaddingTest(TempDirTest):
         self.assertEqual(status, 0, err)
         self.assertLess(mb, 60, "peak RSS %.0f MB" % mb)
 
-    def test_a_gigabyte_without_a_newline_costs_a_few_megabytes_live(self):
+    def test_256_mib_without_a_newline_cost_a_few_megabytes_live(self):
+        # a gigabyte costs the same (the closing note of issue 20): the suite keeps to 256 MiB
         path = os.path.join(self.dir, "access.log")
         with open(path, "wb") as f:
-            f.truncate(1 << 30)
+            f.truncate(1 << 28)
         d = self.daemon("--log-file", path, "--from-start", "--dry-run", "--interval", "0.05")
         d.wait_for("Following")
         d.wait_read(1, timeout=20)  # the hole's first 64 KB, handed out as one line; the rest skipped
