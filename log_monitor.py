@@ -114,6 +114,8 @@ STATE_FILE = None                   # path that keeps the read position across r
 STATE_SAVE_INTERVAL = 5             # seconds between saves of the state file
 MAX_TRACKED_IPS = 200000            # clients held at once (bounds memory under a flood)
 IPV6_PREFIX = 128                   # count IPv6 clients per /N prefix (64: one customer)
+IPV4_PREFIX = 32                    # count IPv4 clients per /N prefix (24: a subnet)
+RANGES_ONCE = False                 # a client's 206 ranges of one request target count once a window
 IGNORE_IPS = []                     # addresses or CIDR blocks never counted
 TRUSTED_PROXIES = []                # load balancers / CDNs: X-Forwarded-For names the client
 ON_ALERT = []                       # commands run after each alert (see --on-alert)
@@ -175,6 +177,8 @@ class Settings:
     state_save_interval = STATE_SAVE_INTERVAL
     max_clients = MAX_TRACKED_IPS
     ipv6_prefix = IPV6_PREFIX
+    ipv4_prefix = IPV4_PREFIX
+    ranges_once = RANGES_ONCE
     rotated_idle = ROTATED_FILE_IDLE
     max_clock_ahead = MAX_CLOCK_AHEAD
     max_line_bytes = MAX_LINE_BYTES
@@ -597,11 +601,22 @@ class LineParser:
     """
 
     max_noted = 8192  # most trusted or private keys held at once (see _note)
+    max_ranges = 65536  # most (client, request target) pairs of 206 answers held at once (--ranges-once)
 
-    def __init__(self, target, ipv6_prefix=IPV6_PREFIX, ignore=(), max_line_bytes=MAX_LINE_BYTES, trusted=()):
+    def __init__(
+        self,
+        target,
+        ipv6_prefix=IPV6_PREFIX,
+        ignore=(),
+        max_line_bytes=MAX_LINE_BYTES,
+        trusted=(),
+        ipv4_prefix=IPV4_PREFIX,
+        ranges_window=None,
+    ):
         self.needle = target.encode("utf-8")
         self.max_line_bytes = max_line_bytes
-        self.ipv6_prefix = ipv6_prefix
+        self.ipv6_prefix, self.ipv4_prefix = ipv6_prefix, ipv4_prefix
+        self.ranges_window, self.ranges = ranges_window, {}  # --ranges-once: (client, target) -> second
         self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
         self.trusted_keys, self.private_keys = set(), set()  # keys seen that are such addresses
         self.skipped_why, self.examples = collections.Counter(), {}
@@ -719,6 +734,13 @@ class LineParser:
         key = self._client(data, body, fields.time_at, end)
         if not key:
             return None
+        if (
+            fields.status == b"206"
+            and self.ranges_window
+            and t is not None
+            and self._range_seen(key, request, t)
+        ):
+            return None
         if t is None and not self.undated_example:  # the first: the one a replay may skip
             self.undated_example = data[start : min(end, start + 60)]
         self.matches += 1
@@ -736,11 +758,35 @@ class LineParser:
         key = None if t is None else self._plain_key(host)
         if key is None:
             return None
+        if status == b"206" and self.ranges_window:
+            if n > 1:  # equal lines: one by one, the long way
+                return None
+            if self._range_seen(key, request, t):
+                return False
         if key in self.private_keys:
             self._count_private(key, n)
         self.matches += n
         status = status or None  # findall gives b"" for no status
         return key, t, self._statuses.setdefault(status, status)  # one object per status
+
+    def _range_seen(self, key, request, t):
+        """--ranges-once: True, and the line skipped, when a 206 answer to client key for the same
+        request target (the request line's second word) was counted less than a window from
+        second t: that one counted the download. Else this one counts, and is noted. At most
+        max_ranges pairs are held: past them, the oldest quarter goes."""
+        words = request.split(b" ", 2)
+        mark = (key, words[1] if len(words) > 1 else request)
+        ranges = self.ranges
+        last = ranges.pop(mark, None)
+        if last is not None and abs(t - last) < self.ranges_window:
+            ranges[mark] = last
+            self._skip("range already counted (--ranges-once)", request)
+            return True
+        if len(ranges) >= self.max_ranges:
+            for old in list(itertools.islice(ranges, len(ranges) // 4)):
+                del ranges[old]
+        ranges[mark] = t
+        return False
 
     # -- the client
     def client(self, data, start=0, end=None):
@@ -847,6 +893,8 @@ class LineParser:
             return key
         if len(packed) == 16 and self.ipv6_prefix < 128:
             key = str(ipaddress.ip_network((packed, self.ipv6_prefix), strict=False))
+        elif len(packed) == 4 and self.ipv4_prefix < 32:
+            key = str(ipaddress.ip_network((packed, self.ipv4_prefix), strict=False))
         if is_private(packed):
             self._note(self.private_keys, key)
         return key
@@ -1211,6 +1259,8 @@ class Detector:
                 settings.ignore_ip,
                 settings.max_line_bytes,
                 settings.trusted_proxies,
+                settings.ipv4_prefix,
+                settings.window if settings.ranges_once else None,
             ),
             SlidingWindow(settings.window, settings.threshold, settings.max_clients),
         )
@@ -4249,6 +4299,14 @@ def prefix_length(text):
     return value
 
 
+def ipv4_prefix_length(text):
+    """An argparse type: an IPv4 prefix length from 1 to 32."""
+    value = int(text)
+    if not 1 <= value <= 32:
+        raise argparse.ArgumentTypeError("must be from 1 to 32, not %s" % text)
+    return value
+
+
 def not_empty(text):
     """An argparse type: any text but the empty one."""
     if not text:
@@ -4306,6 +4364,8 @@ CONFIG_NAMES = (
     ("STATE_SAVE_INTERVAL", "state_save_interval", positive(float), 5),
     ("MAX_TRACKED_IPS", "max_clients", positive(int), 200000),
     ("IPV6_PREFIX", "ipv6_prefix", prefix_length, 128),
+    ("IPV4_PREFIX", "ipv4_prefix", ipv4_prefix_length, 32),
+    ("RANGES_ONCE", "ranges_once", bool, False),
     ("IGNORE_IPS", "ignore_ip", network, []),
     ("TRUSTED_PROXIES", "trusted_proxies", network, []),
     ("ON_ALERT", "on_alert", hook_command, []),
@@ -4504,6 +4564,18 @@ def add_client_flags(p):
     """The flags of who counts as a client, of the output and of the replay report."""
     p.add_argument(
         "--ipv6-prefix", type=prefix_length, help="count IPv6 clients per /N prefix " + default("IPV6_PREFIX")
+    )
+    p.add_argument(
+        "--ipv4-prefix",
+        type=ipv4_prefix_length,
+        help="count IPv4 clients per /N prefix (24: a subnet; --ignore-ip and --trusted-proxy still take "
+        "single addresses) " + default("IPV4_PREFIX"),
+    )
+    p.add_argument(
+        "--ranges-once",
+        action="store_true",
+        help="a client's requests answered 206 (byte ranges: a download manager's segments) for the same "
+        "request target count once a window; 200s count each " + default("RANGES_ONCE"),
     )
     p.add_argument(
         "--ignore-ip",
@@ -4709,10 +4781,8 @@ def run_replay(settings, out=print_line):
 
 
 # The settings a replay's figures depend on, shown in its HTML page and --json.
-REPLAY_SETTINGS = (
-    "TARGET_MESSAGE TIME_WINDOW THRESHOLD_COUNT IPV6_PREFIX IGNORE_IPS TRUSTED_PROXIES MAX_TRACKED_IPS"
-)
-REPLAY_SETTINGS = (REPLAY_SETTINGS + " MAX_LINE_BYTES USE_UTC").split()
+REPLAY_SETTINGS = "TARGET_MESSAGE TIME_WINDOW THRESHOLD_COUNT IPV6_PREFIX IPV4_PREFIX RANGES_ONCE IGNORE_IPS"
+REPLAY_SETTINGS = (REPLAY_SETTINGS + " TRUSTED_PROXIES MAX_TRACKED_IPS MAX_LINE_BYTES USE_UTC").split()
 
 
 def config_rows(settings):

@@ -1,0 +1,110 @@
+"""Fewer false alarms: IPv4 clients counted per /N (--ipv4-prefix), and a download manager's
+byte ranges counted once (--ranges-once). Real files, real processes."""
+
+import os
+import subprocess
+import time
+
+from helpers import RECENT, T0, TempDirTest, append, log_monitor, script_argv
+
+
+def line(ip, t, path, status, agent="aria2/1.36.0"):
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(t))
+    return '%s - - [%s] "GET %s HTTP/1.1" %d 1048576 "-" "%s"\n' % (ip, stamp, path, status, agent)
+
+
+def download_manager(ip, t, album, segments=16):
+    """One download in segments, as aria2c -x 16 -s 16 logs it: one 200, then 206s."""
+    path = "/today_download?album=%d" % album
+    return line(ip, t, path, 200) + "".join(line(ip, t + i // 4, path, 206) for i in range(segments - 1))
+
+
+def replay(*args):
+    done = subprocess.run(script_argv(["--replay", *args]), capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stderr
+    return [text.split(" ", 1)[1] for text in done.stdout.splitlines() if "SUSPICIOUS" in text], done.stdout
+
+
+class RangesOnceTest(TempDirTest):
+    def log(self, text):
+        path = os.path.join(self.dir, "access.log")
+        append(path, text)
+        return path
+
+    def test_one_download_in_16_segments_counts_once_and_a_scraper_of_albums_still_alerts(self):
+        text = download_manager("198.51.100.20", T0, 7)
+        text += "".join(
+            line("203.0.113.50", T0 + 30 + i, "/today_download?album=%d" % i, 200) for i in range(10)
+        )
+        path = self.log(text)
+        alerts, _ = replay(path)  # without: 16 lines are 16 downloads, a false alarm
+        self.assertEqual(
+            [a.split(" IP ")[1].split(" ")[0] for a in alerts], ["198.51.100.20", "203.0.113.50"]
+        )
+        alerts, report = replay(path, "--ranges-once")
+        self.assertEqual(
+            alerts, ["SUSPICIOUS ACTIVITY: IP 203.0.113.50 accessed today_download 10 times in 10 minutes"]
+        )
+        self.assertIn("range already counted (--ranges-once)", report)  # not counted, and said so
+        self.assertIn("matching requests  12", report)  # 200 + one 206, and the scraper's 10
+
+    def test_ten_albums_each_in_segments_are_ten_downloads(self):
+        text = "".join(download_manager("198.51.100.21", T0 + 20 * i, i) for i in range(5))
+        alerts, _ = replay(self.log(text), "--ranges-once")  # 5 albums: a 200 and a 206 each
+        self.assertEqual(
+            alerts, ["SUSPICIOUS ACTIVITY: IP 198.51.100.21 accessed today_download 10 times in 10 minutes"]
+        )
+
+    def test_a_range_counts_again_a_window_later_and_200s_always_count(self):
+        path = "/today_download?album=1"
+        text = "".join(line("198.51.100.22", T0 + i * 61, path, 206) for i in range(10))  # once a window
+        text += "".join(line("198.51.100.23", T0 + i, path, 200) for i in range(10))  # a re-download loop
+        alerts, _ = replay(self.log(text), "--ranges-once", "--window", "60")
+        self.assertEqual(
+            alerts, ["SUSPICIOUS ACTIVITY: IP 198.51.100.23 accessed today_download 10 times in 1 minute"]
+        )
+        parser = log_monitor.LineParser("today_download", ranges_window=60)
+        parser.max_ranges = 100
+        data = "".join(line("198.51.100.24", T0, "/today_download?album=%d" % i, 206) for i in range(1000))
+        data = data.encode()
+        runs = parser.scan(data, None)
+        self.assertEqual(sum(n for *_, n in runs), 1000)  # distinct targets: each counts
+        self.assertLessEqual(len(parser.ranges), 100)  # and the table stays bounded
+
+    def test_live_daemon_counts_a_download_once(self):
+        log = self.log("")
+        d = self.daemon(
+            "--log-file", log, "--ranges-once", "--threshold", "3", "--dry-run", "--interval", "0.02"
+        )
+        d.wait_for("Following")
+        append(
+            log,
+            download_manager("198.51.100.25", RECENT, 1) + download_manager("198.51.100.26", RECENT, 2, 2),
+        )
+        append(log, line("198.51.100.26", RECENT + 5, "/today_download?album=3", 200))
+        d.wait_for("SUSPICIOUS ACTIVITY: IP 198.51.100.26 accessed today_download 3 times", "out")
+        d.wait_read(19)
+        self.assertEqual(d.stop(), 0)
+        self.assertEqual(len(d.out), 1, d.out)  # 198.51.100.25: 16 lines, one download
+
+
+class Ipv4PrefixTest(TempDirTest):
+    def test_a_subnet_alerts_by_its_prefix_and_ignore_and_trust_stay_single_addresses(self):
+        path = os.path.join(self.dir, "access.log")
+        text = "".join(line("192.0.2.%d" % (10 + i), T0 + i, "/today_download", 200) for i in range(10))
+        text += "".join(line("192.0.2.99", T0 + 20 + i, "/today_download", 200) for i in range(5))  # ignored
+        append(path, text)
+        alerts, _ = replay(path)
+        self.assertEqual(alerts, [])  # one request each: no alert per address
+        alerts, report = replay(path, "--ipv4-prefix", "24", "--ignore-ip", "192.0.2.99")
+        self.assertEqual(
+            alerts, ["SUSPICIOUS ACTIVITY: IP 192.0.2.0/24 accessed today_download 10 times in 10 minutes"]
+        )
+        self.assertIn("  192.0.2.0/24 ", report)  # the top clients by prefix
+        self.assertIn("ignored address", report)  # the single address, not its /24
+        parser = log_monitor.Detector.from_settings(
+            log_monitor.parse_args(["--ipv4-prefix", "16", "--trusted-proxy", "10.0.0.5"])
+        ).parser
+        self.assertEqual(parser.client_key(b"10.0.0.5"), "10.0.0.5")  # a proxy stays itself
+        self.assertEqual(parser.client_key(b"10.0.7.9"), "10.0.0.0/16")
+        self.assertEqual(parser.client_key(b"2001:db8::1"), "2001:db8::1")  # IPv6 has its own
