@@ -61,6 +61,7 @@ if __name__ == "__main__":
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGUSR1})
 
 import argparse
+import array
 import bisect
 import calendar
 import collections
@@ -574,6 +575,31 @@ def last_quoted_fields(data, start, end, most):
         at = closing.end()
 
 
+# What an alert tells of one request, packed in one int: its status code (10 bits), the number of
+# the web server whose syslog header carried it (10 bits, 0: none), and 16 bits of the hash of its
+# request line (to count distinct requests). The window keeps the notes of a client's recent
+# requests (Hits.notes), and the note of a one-request client in its entry (see SlidingWindow).
+NOTE_BITS = 36
+NOTE_MASK = (1 << NOTE_BITS) - 1
+
+
+def syslog_host(header):
+    """The host name in a syslog header (see SYSLOG_HEADER): 'Jul  9 14:30:25 web1 apache:',
+    '2025-07-09T14:30:25+09:00 web1 apache:', '<190>1 2025-07-09T14:30:25Z web1 apache - - -'."""
+    words = header.split()
+    at = 2 if header[:1] == b"<" else 1 if header[:1].isdigit() else 3
+    return words[at] if len(words) > at else b"-"
+
+
+def request_note(status_code, host, request):
+    """The note of a request (see NOTE_BITS); request: bytes or a bytearray."""
+    return (
+        status_code << 26
+        | host << 16
+        | hash(request if request.__class__ is bytes else bytes(request)) & 0xFFFF
+    )
+
+
 def _percent_byte(match):
     return bytes((int(match.group(1), 16),))
 
@@ -617,6 +643,7 @@ class LineParser:
         self.max_line_bytes = max_line_bytes
         self.ipv6_prefix, self.ipv4_prefix = ipv6_prefix, ipv4_prefix
         self.ranges_window, self.ranges = ranges_window, {}  # --ranges-once: (client, target) -> second
+        self.hosts, self.host_names, self._codes = {}, [""], {}  # see _host_id
         self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
         self.trusted_keys, self.private_keys = set(), set()  # keys seen that are such addresses
         self.skipped_why, self.examples = collections.Counter(), {}
@@ -630,10 +657,11 @@ class LineParser:
 
     # -- a span of lines
     def scan(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """[(client, second, status, n)]: the runs of n equal matching requests in data[start:end],
-        whole lines. second is None for a line whose time cannot be read, and for one stamped
-        after newest_allowed (live: the clock plus a small tolerance): one line from a skewed
-        clock must not move the window's clock hours ahead. status: three digits, or None."""
+        """[(client, second, status, note, n)]: the runs of n equal matching requests in
+        data[start:end], whole lines. second is None for a line whose time cannot be read, and
+        for one stamped after newest_allowed (live: the clock plus a small tolerance): one line
+        from a skewed clock must not move the window's clock hours ahead. status: three digits,
+        or None. note: what an alert tells of the request (see request_note)."""
         end = len(data) if end is None else end
         self.lines_read += data.count(b"\n", start, end)
         requests = []
@@ -646,7 +674,7 @@ class LineParser:
             self.ahead += len(ahead)
             reference = newest_allowed if default_time is None else int(default_time)
             self.ahead_seconds = max(self.ahead_seconds, max(ahead) - reference)
-            requests = [(r[0], None, r[2]) if (r[1] or 0) > newest_allowed else r for r in requests]
+            requests = [(r[0], None, r[2], r[3]) if (r[1] or 0) > newest_allowed else r for r in requests]
         # how far behind the log we are: one timestamp per chunk, not per line
         last_start = data.rfind(b"\n", start, end - 1) + 1 or start
         last = line_fields(data, last_start, min(end - 1, last_start + self.max_line_bytes))
@@ -744,7 +772,8 @@ class LineParser:
         if t is None and not self.undated_example:  # the first: the one a replay may skip
             self.undated_example = data[start : min(end, start + 60)]
         self.matches += 1
-        return key, t, fields.status
+        host = 0 if header is None else self._host_id(syslog_host(header.group()))
+        return key, t, fields.status, request_note(self._status_code(fields.status), host, request)
 
     def _plain_request(self, host, stamp, request, status, n=1):
         """The fast way: (client, second, status) of n equal lines PLAIN_LINE split into these
@@ -767,7 +796,8 @@ class LineParser:
             self._count_private(key, n)
         self.matches += n
         status = status or None  # findall gives b"" for no status
-        return key, t, self._statuses.setdefault(status, status)  # one object per status
+        note = request_note(self._status_code(status), 0, request)
+        return key, t, self._statuses.setdefault(status, status), note  # one object per status
 
     def _range_seen(self, key, request, t):
         """--ranges-once: True, and the line skipped, when a 206 answer to client key for the same
@@ -908,6 +938,34 @@ class LineParser:
                 cache.clear()
         keys.add(key)
 
+    # -- what an alert tells of a request
+    def _status_code(self, status):
+        """The status bytes as a number from 0 to 999 (0: none, or not three digits); cached."""
+        status = status if status is None or status.__class__ is bytes else bytes(status)
+        code = self._codes.get(status)
+        if code is None:
+            code = int(status) if status and len(status) == 3 and status.isdigit() else 0
+            if len(self._codes) > 1024:
+                self._codes.clear()
+            self._codes[status] = code
+        return code
+
+    def _host_id(self, host):
+        """A small number for the web server a syslog header names (1 to 1023; 1023: any host past
+        the first 1022). host_name(id) is its name."""
+        hosts = self.hosts
+        found = hosts.get(host)
+        if found is None:
+            if len(self.host_names) >= 1023:
+                return 1023
+            found = hosts[host] = len(self.host_names)
+            self.host_names.append(printable(host, 64))
+        return found
+
+    def host_name(self, host_id):
+        """The name of a host number (_host_id)."""
+        return self.host_names[host_id] if host_id < len(self.host_names) else "(more hosts)"
+
     # -- times, and what did not count
     def log_time(self, stamp, parse=parse_clf_time):
         """parse(stamp), once per distinct timestamp (a cache of the last few thousand)."""
@@ -970,8 +1028,16 @@ class LineParser:
 # counted in `late` and ignored. Clients are kept for `horizon_seconds` (two windows)
 # after their newest request so that late lines find their neighbours.
 # One alert: the client, its count in the window, the log time (epoch seconds), and the
-# file its last request came from (set by the reader, for --json).
-Alert = collections.namedtuple("Alert", "client count time file", defaults=(None,))
+# file its last request came from (set by the reader, for --json). The evidence (the Detector's):
+# first_time, the log second of the first request in the window; notes, those of the window's
+# requests (its last 2 * threshold when it holds more); then, from them, statuses ((code, n),
+# most first), distinct (request lines), hosts (web servers, for a central syslog file), repeat
+# (this client's alerts in the last 24 hours of log time, this one included).
+Alert = collections.namedtuple(
+    "Alert",
+    "client count time file first_time notes statuses distinct hosts repeat",
+    defaults=(None,) * 7,
+)
 
 
 def window_peak(secs, cnts, t, window_seconds):
@@ -1029,15 +1095,23 @@ class Hits:
     to date as buckets are added, so the usual in-order request costs O(1).
     """
 
-    __slots__ = ("secs", "cnts", "total", "alerted_at", "recent", "lo")
+    __slots__ = ("secs", "cnts", "total", "alerted_at", "recent", "lo", "notes")
 
-    def __init__(self, first_second):
+    def __init__(self, first_second, first_note=0):
         self.secs = [first_second]
         self.cnts = [1]
         self.total = 1  # sum of cnts
         self.alerted_at = None  # log second of the last alert
         self.recent = 1  # sum of cnts[lo:]: requests in (newest - window, newest]
         self.lo = 0
+        self.notes = array.array("q", (first_note,))  # of the latest requests, in the order counted
+
+    def note(self, note, n, most):
+        """Keep the note of n more requests; at least the latest most are kept."""
+        notes = self.notes
+        notes.extend(itertools.repeat(note, min(n, most)))
+        if len(notes) > 2 * most:
+            del notes[:-most]
 
     def add(self, t, window):
         """Count one request at second t (any order); window: the seconds `recent` covers."""
@@ -1088,7 +1162,8 @@ class Hits:
 
 
 class ClientTable(dict):
-    """The window's clients: client -> int (the second of its only request) or Hits, bounded.
+    """The window's clients: client -> int (the second of its only request, shifted left by
+    NOTE_BITS, with its note) or Hits, bounded.
 
     Public: make_room() before adding a client to a full table, forget_until(horizon);
     max_clients, evictions (clients forgotten to make room).
@@ -1115,7 +1190,7 @@ class ClientTable(dict):
             key
             for key, entry in self.items()
             if (
-                entry <= horizon
+                entry >> NOTE_BITS <= horizon
                 if entry.__class__ is int
                 else entry.secs[0] <= horizon and entry.forget_until(horizon)
             )
@@ -1152,13 +1227,15 @@ class SlidingWindow:
         self.window = int(window_seconds)
         self.horizon_seconds = 2 * self.window
         self.threshold = threshold
+        self.notes_kept = min(2 * threshold, 1000)  # per client that came more than once (Hits.notes)
         self.clients = ClientTable(max_clients)
         self.newest_log_time = None  # newest log second of a counted request (never the clock's)
         self.late = self.late_counted = 0
         self.late_example = None
 
-    def add(self, key, t, dated=True):
-        """Count one request of client key at log second t; an Alert or None.
+    def add(self, key, t, dated=True, note=0):
+        """Count one request of client key at log second t; an Alert or None. note: what the alert
+        tells of the request (request_note).
 
         An undated request (dated False: t is the clock's or the newest log
         time) never moves the window's clock.
@@ -1182,15 +1259,16 @@ class SlidingWindow:
             if len(clients) >= clients.max_clients:
                 clients.make_room()
             if self.threshold > 1:
-                clients[key] = t
+                clients[key] = t << NOTE_BITS | note
                 return None
-            entry = clients[key] = Hits(t)
+            entry = clients[key] = Hits(t, note)
         elif entry.__class__ is int:
-            first = entry
-            entry = clients[key] = Hits(first)
+            entry = clients[key] = Hits(entry >> NOTE_BITS, entry & NOTE_MASK)
             entry.add(t, self.window)
+            entry.note(note, 1, self.notes_kept)
         else:
             entry.add(t, self.window)
+            entry.note(note, 1, self.notes_kept)
         if entry.secs[0] <= now - self.horizon_seconds:
             entry.forget_until(now - self.horizon_seconds)
         return self._alert(key, entry, t)
@@ -1210,9 +1288,12 @@ class SlidingWindow:
         if count < self.threshold:
             return None
         entry.alerted_at = newest
-        return Alert(key, count, end)
+        first = entry.secs[bisect.bisect_right(entry.secs, end - self.window)]
+        return Alert(
+            key, count, end, first_time=first, notes=tuple(entry.notes[-min(count, self.notes_kept) :])
+        )
 
-    def add_repeats(self, key, t, n):
+    def add_repeats(self, key, t, n, note=0):
         """Count up to n more requests of client key at second t, right after add(key, t) counted
         one, as far as none of them could alert: how many were counted (the rest go through
         add() one by one). Same result as n calls of add(), in O(1)."""
@@ -1224,6 +1305,7 @@ class SlidingWindow:
             if n <= 0:
                 return 0
         entry.add_newest(n)
+        entry.note(note, n, self.notes_kept)
         return n
 
     def cleanup(self):
@@ -1236,18 +1318,39 @@ class SlidingWindow:
 # ---------------------------------------------------------------- counting
 
 
+# The end of an episode: a client that alerted made no matching request for a whole window (by log
+# time). start and end: the log seconds of its first and last request; requests: all of them in
+# between; peak: the most in any window; ranges: those answered 206; alerts: how many it raised.
+Ended = collections.namedtuple("Ended", "client start end requests peak ranges alerts file", defaults=(None,))
+
+
+def is_range_alert(alert):
+    """True when an alert came mostly from 206 answers for few distinct request lines: a download
+    manager's segments (see --ranges-once), not a client fetching many things."""
+    ranges = sum(n for code, n in alert.statuses if code == "206")
+    return ranges * 2 > alert.count and alert.distinct <= 3
+
+
 class Detector:
     """The one path of every line: a LineParser's (client, second) pairs into a SlidingWindow.
 
-    Public: feed(data, default_time, start, end, newest_allowed) -> [Alert];
-    alerts (how many it decided); parser, window. tally, if given, sees every
-    pair too (replay).
+    Public: feed(data, default_time, start, end, newest_allowed) -> [Alert or Ended];
+    alerts (how many it decided), range_alerts (those is_range_alert() calls a download
+    manager's, without --ranges-once); episodes (client -> [start, end, requests, peak,
+    ranges, alerts] of the clients that alerted and have not ended); parser, window. tally,
+    if given, sees every pair too (replay).
+
+    Each Alert gets its evidence (see Alert): what the window's notes say, and this client's
+    alerts in the last day (bounded: as many clients as the window holds). An episode ends
+    (Ended) at the first log time a whole window after its last request.
     """
 
     def __init__(self, parser, window, tally=None, cleanup_seconds=None):
         self.parser, self.window, self.tally = parser, window, tally
         self.cleanup_seconds, self.next_cleanup = cleanup_seconds, -(1 << 62)
-        self.alerts = 0
+        self.alerts = self.range_alerts = 0
+        self.episodes, self.history = {}, {}  # client -> episode; client -> its alert times
+        self.next_end_check = -(1 << 62)
 
     @classmethod
     def from_settings(cls, settings):
@@ -1283,9 +1386,9 @@ class Detector:
         time passes that many seconds: at the same requests however the input
         was cut into chunks.
         """
-        window, tally, alerts = self.window, self.tally, []
+        window, tally, alerts, episodes = self.window, self.tally, [], self.episodes
         add, clients, tally_add = window.add, window.clients, tally and tally.add
-        for client, second, status, n in found:
+        for client, second, status, note, n in found:
             dated = second is not None
             if not dated:
                 second = window.newest_log_time
@@ -1297,24 +1400,75 @@ class Detector:
                     second = int(default_time)
             if tally is not None:
                 tally.totals.add(second, status, n)
+            episode = episodes.get(client) if episodes else None
+            after = n  # requests of the run that belong to an episode: all, or those after its alert
             while n:
                 if second >= self.next_cleanup and self.cleanup_seconds:
                     window.cleanup()
                     self.next_cleanup = second + self.cleanup_seconds
-                alert = add(client, second, dated)
-                if alert is not None:
-                    alerts.append(alert)
+                alert = add(client, second, dated, note)
                 n -= 1
+                if alert is not None:
+                    alerts.append(self._evidence(alert))
+                    if episode is None:  # opened with the window's requests, this one included
+                        episode, after = episodes[client], n
                 if tally_add:
                     tally_add(client, second, status, clients.get(client))
                 if n and (tally is None or tally.takes_repeats(client)):
-                    repeats = window.add_repeats(client, second, n)
+                    repeats = window.add_repeats(client, second, n, note)
                     if repeats:
                         n -= repeats
                         if tally is not None:
                             tally.add_repeats(client, second, status, clients[client], repeats)
+            if episode is not None:  # an episode goes on: its last request, requests, peak, ranges
+                episode[1] = max(episode[1], second)
+                episode[2] += after
+                episode[4] += after if status == b"206" else 0
+                entry = clients.get(client)
+                if entry.__class__ is Hits and entry.recent > episode[3]:
+                    episode[3] = entry.recent
         self.alerts += len(alerts)
+        if episodes and window.newest_log_time is not None and window.newest_log_time >= self.next_end_check:
+            alerts += self.ended(window.newest_log_time)
         return alerts
+
+    def _evidence(self, alert):
+        """The alert with what its notes tell (statuses, distinct, hosts) and repeat; it opens an
+        episode, or goes on with its client's."""
+        notes = alert.notes or ()
+        statuses = collections.Counter("%03d" % (note >> 26 & 0x3FF) if note >> 26 else "-" for note in notes)
+        hosts = sorted({self.parser.host_name(note >> 16 & 0x3FF) for note in notes if note >> 16 & 0x3FF})
+        t, day = alert.time, 86400
+        times = [s for s in self.history.pop(alert.client, ()) if s > t - day] + [t]
+        if len(self.history) >= self.window.clients.max_clients:
+            del self.history[next(iter(self.history))]  # the client that alerted longest ago
+        self.history[alert.client] = times
+        alert = alert._replace(
+            notes=None,  # told now: a replay keeps its alerts
+            statuses=tuple(statuses.most_common()),
+            distinct=len({note & 0xFFFF for note in notes}),
+            hosts=tuple(hosts),
+            repeat=len(times),
+        )
+        ranges = sum(n for code, n in alert.statuses if code == "206")
+        if is_range_alert(alert):
+            self.range_alerts += 1
+        episode = self.episodes.get(alert.client)
+        if episode is None:
+            if len(self.episodes) >= self.window.clients.max_clients:
+                del self.episodes[next(iter(self.episodes))]  # bounded like the window: the oldest
+            self.episodes[alert.client] = [alert.first_time, alert.time, alert.count, alert.count, ranges, 1]
+        else:
+            episode[3], episode[5] = max(episode[3], alert.count), episode[5] + 1
+        return alert
+
+    def ended(self, now, force=False):
+        """[Ended] of the episodes whose last request is a whole window before log second now (all,
+        with force); checked again a tenth of a window of log time later."""
+        self.next_end_check = now + max(1, self.window.window // 10)
+        edge = now - self.window.window
+        done = [client for client, episode in self.episodes.items() if force or episode[1] <= edge]
+        return [Ended(client, *self.episodes.pop(client)) for client in done]
 
 
 def not_counted(detector, utc=False):
@@ -1352,6 +1506,36 @@ def alert_line(alert, target, window_seconds, utc=False):
         iso_time(alert.time, utc),
         alert_message(alert.client, target, alert.count, window_seconds),
     )
+
+
+def ended_message(ended, target, window_seconds, utc=False):
+    """The line that ends an episode: ENDED: IP 203.0.113.90 accessed today_download 12 times from
+    <first request> to <last request> (peak 12 in 10 minutes)."""
+    return "ENDED: IP %s accessed %s %d times from %s to %s (peak %d in %s)" % (
+        ended.client,
+        target,
+        ended.requests,
+        iso_time(ended.start, utc),
+        iso_time(ended.end, utc),
+        ended.peak,
+        window_text(window_seconds),
+    )
+
+
+def evidence_fields(alert, utc=False):
+    """The --json fields of an alert's evidence (see Alert): distinct_requests, first_time,
+    statuses, repeat, and hosts when a syslog header named any."""
+    if alert.statuses is None:
+        return {}
+    fields = {
+        "distinct_requests": alert.distinct,
+        "first_time": iso_time(alert.first_time, utc),
+        "statuses": dict(alert.statuses),
+        "repeat": alert.repeat,
+    }
+    if alert.hosts:
+        fields["hosts"] = list(alert.hosts)
+    return fields
 
 
 def url_alert_line(event, utc=False):
@@ -2407,7 +2591,17 @@ class StdoutWriter(BackgroundQueue):
             self.reporter.report("full", None, None)
 
 
-HOOK_FIELDS = ("{ip}", "{count}", "{target}", "{window}", "{time}", "{message}")
+HOOK_FIELDS = (
+    "{ip}",
+    "{count}",
+    "{target}",
+    "{window}",
+    "{time}",
+    "{message}",
+    "{distinct}",
+    "{first}",
+    "{repeat}",
+)
 
 
 class Hooks(BackgroundQueue):
@@ -2486,13 +2680,17 @@ class Alerting:
         self.stale_after, self.clock = stale_after, clock
 
     def send(self, alert):
-        """Deliver one Alert: the stdout line now, syslog and hooks in the background."""
+        """Deliver one Alert: the stdout line now, syslog and hooks in the background. An Ended
+        episode is a stdout line only."""
+        if alert.__class__ is Ended:
+            return self.send_ended(alert)
         message = alert_message(alert.client, self.target, alert.count, self.window)
         age = None if self.stale_after is None else self.clock() - alert.time
         stale = age is not None and age > self.stale_after
         if self.as_json:
             fields = {"time": iso_time(alert.time, self.utc), "client": alert.client, "target": self.target}
             fields.update(count=alert.count, window=self.window, file=alert.file, message=message)
+            fields.update(evidence_fields(alert, self.utc))
             if stale:
                 fields.update(stale=True, age=int(age))
             self.out(json.dumps(fields, sort_keys=True))
@@ -2514,8 +2712,24 @@ class Alerting:
                     "{window}": str(self.window),
                     "{time}": iso_time(alert.time, self.utc),
                     "{message}": message,
+                    "{distinct}": str(alert.distinct or 0),
+                    "{first}": iso_time(
+                        alert.first_time if alert.first_time is not None else alert.time, self.utc
+                    ),
+                    "{repeat}": str(alert.repeat or 1),
                 }
             )
+
+    def send_ended(self, ended):
+        """The line of an Ended episode (or its JSON object) on stdout; never syslog nor hooks."""
+        if self.as_json:
+            fields = {"event": "ended", "client": ended.client, "target": self.target, "window": self.window}
+            fields.update(start=iso_time(ended.start, self.utc), end=iso_time(ended.end, self.utc))
+            fields.update(requests=ended.requests, peak=ended.peak, ranges=ended.ranges, alerts=ended.alerts)
+            fields.update(file=ended.file, message=ended_message(ended, self.target, self.window, self.utc))
+            self.out(json.dumps(fields, sort_keys=True))
+        else:
+            self.out(ended_message(ended, self.target, self.window, self.utc))
 
     def send_event(self, event):
         """Deliver one UrlEvent (time, message) the same way: stdout, syslog, hooks."""
@@ -3505,6 +3719,20 @@ def in_time_order(paths):
     return ordered, note, min((firsts[i] for i in dated), default=None)
 
 
+def _episode_row(ended, still_open):
+    """An Ended episode as a row of the report's episodes."""
+    return {
+        "client": ended.client,
+        "start": ended.start,
+        "end": ended.end,
+        "requests": ended.requests,
+        "peak": ended.peak,
+        "ranges": ended.ranges,
+        "alerts": ended.alerts,
+        "open": still_open,
+    }
+
+
 class ReplayReadError(Exception):
     """An input of a replay could not be read to its end: path, and the error."""
 
@@ -3545,11 +3773,14 @@ def replay(settings, on_alert):
     detector = Detector.from_settings(settings)
     tally = detector.tally = Tally(detector.window, settings.sweep_windows)
     detector.cleanup_seconds = settings.cleanup_interval
-    alerts = []
+    alerts, episodes = [], []
 
     def count_alert(alert):
-        tally.alert(alert)
-        alerts.append(alert)
+        if alert.__class__ is Ended:
+            episodes.append(alert)
+        else:
+            tally.alert(alert)
+            alerts.append(alert)
         on_alert(alert)
 
     sources, order_note, log_first_time = in_time_order(settings.replay)
@@ -3566,6 +3797,15 @@ def replay(settings, on_alert):
             duration_text(detector.parser.ahead_seconds),
         )
     report = replay_report(tally, detector, settings, [p for p, _ in sources], order_note, alerts)
+    report["episodes"] = [_episode_row(e, False) for e in episodes]  # ended; then the open ones
+    report["episodes"] += [_episode_row(e, True) for e in detector.ended(0, force=True)]
+    report["ranges_hint"] = None
+    if detector.range_alerts and not settings.ranges_once:
+        report["ranges_hint"] = (
+            "%s came mostly from 206 answers (byte ranges) for at most 3 distinct requests: a download "
+            "manager's segments, it seems. --ranges-once would count each download once."
+            % _plural(detector.range_alerts, "alert")
+        )
     times = [t for t in (log_first_time, detector.parser.last_line_time) if t is not None]  # out of order?
     times += [report["first_time"], report["last_time"]] if report["first_time"] is not None else []
     report["log_first_time"], report["log_last_time"] = (min(times), max(times)) if times else (None, None)
@@ -3785,6 +4025,53 @@ def alerts_table(report, most):
     return Table(title, title, columns, rows, [""] * len(rows))
 
 
+def episodes_table(report, most=1000):
+    """The episodes (the first most): client, start, end ("open" when the log ended first),
+    requests, peak in a window, share of 206 answers. None if there is none."""
+    utc, rows = report.get("utc", False), report.get("episodes") or []
+    if not rows:
+        return None
+    window = window_text(report["window"])
+    when = functools.partial(iso_time, utc=utc)
+    columns = (
+        Column("client", "key"),
+        Column("start", text=when, html=when),
+        Column(
+            "end",
+            text=lambda t: "open" if t is None else when(t),
+            html=lambda t: "open" if t is None else when(t),
+        ),
+        Column("requests", "n"),
+        Column("peak in %s" % window, "n"),
+        Column("206", "n", text=_share_text, html=_share_text),
+    )
+    cells = [
+        [
+            e["client"],
+            e["start"],
+            None if e["open"] else e["end"],
+            e["requests"],
+            e["peak"],
+            (e["ranges"], e["requests"]),
+        ]
+        for e in rows[:most]
+    ]
+    title = "Episodes (%d; an episode ends a whole window after its client's last request)" % len(rows)
+    return Table(
+        title,
+        "Episodes (%d)" % len(rows),
+        columns,
+        cells,
+        ["alerting" if e["open"] else "" for e in rows[:most]],
+    )
+
+
+def _share_text(pair):
+    """'47%' of a (part, whole) pair."""
+    part, whole = pair
+    return "%d%%" % round(100.0 * part / whole) if whole else "-"
+
+
 def report_lines(report, top, width):
     """The terminal report of a replay: a list of plain-text lines (no colour) from report.
 
@@ -3802,6 +4089,7 @@ def report_lines(report, top, width):
         _text_table(status_table(report)),
         _timeline_lines(report, limit),
         _top_lines(top_table(report, top), limit),
+        _text_table(episodes_table(report)),
     ):
         if section:
             lines += [""] + section
@@ -3865,8 +4153,9 @@ def _summary_lines(report, limit):
         lines += _wrapped("  files              ", ", ".join(printable_text(f) for f in files), limit)
     if report.get("order_note"):
         lines += _wrapped("                     ", report["order_note"], limit)
-    if report.get("proxied_hint"):
-        lines += [""] + _wrapped("Note: ", report["proxied_hint"], limit)
+    for key in ("proxied_hint", "ranges_hint"):
+        if report.get(key):
+            lines += [""] + _wrapped("Note: ", report[key], limit)
     return lines
 
 
@@ -4050,7 +4339,7 @@ def report_html(report):
     ]
     if len(files) > 3:
         parts.append("<p>Files, in the order replayed: %s</p>" % _h(", ".join(files)))
-    for key in ("order_note", "proxied_hint"):
+    for key in ("order_note", "proxied_hint", "ranges_hint"):
         if report.get(key):
             parts.append('<p class="note">%s</p>' % _h(report[key]))
     parts += _html_summary(report)
@@ -4069,6 +4358,7 @@ def report_html(report):
         parts.append(
             "<p>and %d more (the terminal report prints them all).</p>" % (len(alerts) - REPORT_HTML_ALERTS)
         )
+    parts += _html_table(episodes_table(report, REPORT_HTML_ALERTS))
     parts += _html_settings(report)
     parts.append(
         "<p><small>log_monitor %s; the terminal report and --json come from the same figures.</small></p>"

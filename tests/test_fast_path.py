@@ -5,7 +5,7 @@
   every other line goes the long way (LineParser.request). Both paths over a span
   mixing every layout must give the same requests and the same counters as
   the long way on each line.
-- Runs: the scanner gathers equal requests into (client, second, status, n)
+- Runs: the scanner gathers equal requests into (client, second, status, note, n)
   and the window and the tally count the part of a run that cannot alert in
   bulk. Counting runs must give the same alerts, window and report as counting
   the same requests one by one.
@@ -142,13 +142,13 @@ class ScannerPathsTest(unittest.TestCase):
         runs = scanner.scan(data, None)
         self.assertGreater(data.count(scanner.needle) * 2, data.count(b"\n"), "a dense span")
         self.assertTrue(any(n > 1 for *_, n in runs))
-        self.assertTrue(all(runs[k][:3] != runs[k + 1][:3] for k in range(len(runs) - 1)), "merged")
-        expanded = [run[:3] for run in runs for _ in range(run[3])]
+        self.assertTrue(all(runs[k][:4] != runs[k + 1][:4] for k in range(len(runs) - 1)), "merged")
+        expanded = [run[:4] for run in runs for _ in range(run[4])]
         self.assertEqual(expanded, self.reference(data)[0])
 
 
 def random_runs(seed, clients=4, length=400):
-    """(client, second or None, status, n) runs of a bursty, out-of-order log with late lines."""
+    """(client, second or None, status, note, n) runs of a bursty, out-of-order log with late lines."""
     rng = random.Random(seed)
     t, runs = T0, []
     for _ in range(length):
@@ -159,6 +159,7 @@ def random_runs(seed, clients=4, length=400):
                 "192.0.2.%d" % rng.randrange(clients),
                 None if rng.random() < 0.03 else second,
                 rng.choice((b"200", b"200", b"404", None)),
+                0,
                 rng.choice((1, 1, 2, 3, 9, 25)),
             )
         )
@@ -173,7 +174,7 @@ class RunsTest(unittest.TestCase):
         detector = log_monitor.Detector.from_settings(settings)
         tally = detector.tally = log_monitor.Tally(detector.window, sweep_windows)
         detector.cleanup_seconds = 120
-        alerts = detector.count(runs, None)
+        alerts = [a for a in detector.count(runs, None) if a.__class__ is log_monitor.Alert]  # no Ended
         window = detector.window
         report = log_monitor.replay_report(tally, detector, settings, [], None, alerts)
         return alerts, window.late, window.late_counted, report
@@ -181,7 +182,7 @@ class RunsTest(unittest.TestCase):
     def test_runs_count_as_their_requests_one_by_one(self):
         for seed in range(6):
             runs = random_runs(seed)
-            one_by_one = [(*run[:3], 1) for run in runs for _ in range(run[3])]
+            one_by_one = [(*run[:4], 1) for run in runs for _ in range(run[4])]
             for threshold in (1, 2, 5, 10):
                 for sweep in ((), (30,)):
                     with self.subTest(seed=seed, threshold=threshold, sweep=sweep):
@@ -191,10 +192,10 @@ class RunsTest(unittest.TestCase):
 
     def test_undated_runs_count_in_the_totals_at_the_newest_log_time(self):
         runs = [
-            ("192.0.2.1", None, b"500", 4),  # before any log time: not counted
-            ("192.0.2.1", T0 + 60, b"200", 2),
-            ("192.0.2.2", None, b"404", 3),  # at T0 + 60
-            ("192.0.2.2", T0, b"200", 1),
+            ("192.0.2.1", None, b"500", 0, 4),  # before any log time: not counted
+            ("192.0.2.1", T0 + 60, b"200", 0, 2),
+            ("192.0.2.2", None, b"404", 0, 3),  # at T0 + 60
+            ("192.0.2.2", T0, b"200", 0, 1),
         ]
         report = self.count(runs, 10)[3]
         self.assertEqual(report["statuses"], [["200", 3], ["404", 3]])
@@ -219,8 +220,8 @@ class RunsTest(unittest.TestCase):
     def test_a_run_that_crosses_the_threshold_alerts_with_the_threshold_count(self):
         window = log_monitor.SlidingWindow(60, 10)
         detector = log_monitor.Detector(None, window)
-        alerts = detector.count([("192.0.2.1", T0, b"200", 10000)], None)
-        self.assertEqual(alerts, [log_monitor.Alert("192.0.2.1", 10, T0)])
+        alerts = detector.count([("192.0.2.1", T0, b"200", 0, 10000)], None)
+        self.assertEqual([alert[:3] for alert in alerts], [("192.0.2.1", 10, T0)])
         self.assertEqual(window.clients["192.0.2.1"].recent, 10000)
 
 

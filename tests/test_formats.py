@@ -83,7 +83,7 @@ class FormatTest(TempDirTest):
         out = []
         settings = log_monitor.parse_args(["--replay", *paths, "--json", "--utc", *args])
         self.assertEqual(log_monitor.run_replay(settings, out=out.append), 0)
-        return [json.loads(text) for text in out[:-1]], json.loads(out[-1])
+        return [a for a in map(json.loads, out[:-1]) if a.get("event") != "ended"], json.loads(out[-1])
 
     def replay_text(self, paths, *args):
         """The terminal output of an in-process replay (alert lines, then the report)."""
@@ -439,7 +439,7 @@ class ProcessTest(FormatTest):
             append(path, more[0])
             status = d.wait_read(lines + more[1])
         self.assertEqual(d.stop(), 0)
-        return [json.loads(line) for line in d.out], d, status
+        return [a for a in map(json.loads, d.out) if a.get("event") != "ended"], d, status
 
     def test_live_every_layout_alerts_as_the_replay_does(self):
         text, expected = "", []

@@ -214,9 +214,13 @@ class ReportPage(html.parser.HTMLParser):
             if into is not None:
                 into.append(data)
 
-    def table(self, first_head):
-        """The rows (header row first) of the one table whose first header cell is first_head."""
-        found = [rows for _, rows in self.tables if rows and rows[0] and rows[0][0] == first_head]
+    def table(self, first_head, second_head=None):
+        """The rows (header row first) of the one table whose first header cells are these."""
+        found = [
+            rows
+            for _, rows in self.tables
+            if rows and rows[0] and rows[0][0] == first_head and second_head in (None, rows[0][1])
+        ]
         if len(found) != 1:
             raise AssertionError("%d tables headed %r" % (len(found), first_head))
         return found[0]
@@ -256,7 +260,7 @@ class ReplayTest(TempDirTest):
         out = self.replay_lines(self.settings(paths, "--json", *args, max_clients=max_clients))
         for text in out:
             self.assertNotIn("\n", text)
-        return [json.loads(text) for text in out[:-1]], json.loads(out[-1])
+        return [a for a in map(json.loads, out[:-1]) if a.get("event") != "ended"], json.loads(out[-1])
 
 
 class SweepTest(ReplayTest):
@@ -613,7 +617,7 @@ class SameNumbersEverywhereTest(ReplayTest):
         self.assertEqual(
             [(bar["data-client"], int(bar["data-requests"])) for bar in page.bars], [t[:2] for t in json_top]
         )
-        html_top = page.table("client")[1:]
+        html_top = page.table("client", "requests")[1:]
         self.assertEqual([(c, int(r), int(m)) for c, r, m, _ in html_top], json_top)
 
         # threshold sweep
