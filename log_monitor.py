@@ -575,12 +575,11 @@ def last_quoted_fields(data, start, end, most):
         at = closing.end()
 
 
-# What an alert tells of one request, packed in one int: its status code (10 bits), the number of
-# the web server whose syslog header carried it (10 bits, 0: none), and 16 bits of the hash of its
-# request line (to count distinct requests). The window keeps the notes of a client's recent
-# requests (Hits.notes), and the note of a one-request client in its entry (see SlidingWindow).
-NOTE_BITS = 36
-NOTE_MASK = (1 << NOTE_BITS) - 1
+# What an alert tells of one request, packed in one int: a known-note bit (bit 36; 0 is no note),
+# its status code (10 bits), the number of the web server whose syslog header carried it (10 bits,
+# 0: none), and 16 bits of the hash of its request line (to count distinct requests). The window
+# keeps the notes of a client's recent requests (Hits.notes; see SlidingWindow.first_notes).
+NOTE_KNOWN = 1 << 36
 
 
 def syslog_host(header):
@@ -592,9 +591,10 @@ def syslog_host(header):
 
 
 def request_note(status_code, host, request):
-    """The note of a request (see NOTE_BITS); request: bytes or a bytearray."""
+    """The note of a request (see NOTE_KNOWN); request: bytes or a bytearray."""
     return (
-        status_code << 26
+        NOTE_KNOWN
+        | status_code << 26
         | host << 16
         | hash(request if request.__class__ is bytes else bytes(request)) & 0xFFFF
     )
@@ -796,7 +796,10 @@ class LineParser:
             self._count_private(key, n)
         self.matches += n
         status = status or None  # findall gives b"" for no status
-        note = request_note(self._status_code(status), 0, request)
+        code = self._codes.get(status)  # the note, inline: this runs for every plain matching line
+        note = (
+            NOTE_KNOWN | (self._status_code(status) if code is None else code) << 26 | hash(request) & 0xFFFF
+        )
         return key, t, self._statuses.setdefault(status, status), note  # one object per status
 
     def _range_seen(self, key, request, t):
@@ -1162,8 +1165,7 @@ class Hits:
 
 
 class ClientTable(dict):
-    """The window's clients: client -> int (the second of its only request, shifted left by
-    NOTE_BITS, with its note) or Hits, bounded.
+    """The window's clients: client -> int (the second of its only request) or Hits, bounded.
 
     Public: make_room() before adding a client to a full table, forget_until(horizon);
     max_clients, evictions (clients forgotten to make room).
@@ -1190,7 +1192,7 @@ class ClientTable(dict):
             key
             for key, entry in self.items()
             if (
-                entry >> NOTE_BITS <= horizon
+                entry <= horizon
                 if entry.__class__ is int
                 else entry.secs[0] <= horizon and entry.forget_until(horizon)
             )
@@ -1228,6 +1230,10 @@ class SlidingWindow:
         self.horizon_seconds = 2 * self.window
         self.threshold = threshold
         self.notes_kept = min(2 * threshold, 1000)  # per client that came more than once (Hits.notes)
+        # the note of a one-request client's request, kept apart so that its entry stays the shared
+        # int of its second (a flood of new clients costs no more): the latest few thousand, so
+        # under a flood a client's first request may be missing from its alert's evidence
+        self.first_notes, self.most_first_notes = {}, 16384
         self.clients = ClientTable(max_clients)
         self.newest_log_time = None  # newest log second of a counted request (never the clock's)
         self.late = self.late_counted = 0
@@ -1259,11 +1265,15 @@ class SlidingWindow:
             if len(clients) >= clients.max_clients:
                 clients.make_room()
             if self.threshold > 1:
-                clients[key] = t << NOTE_BITS | note
+                clients[key] = t
+                first_notes = self.first_notes
+                if len(first_notes) >= self.most_first_notes:
+                    first_notes.clear()
+                first_notes[key] = note
                 return None
             entry = clients[key] = Hits(t, note)
         elif entry.__class__ is int:
-            entry = clients[key] = Hits(entry >> NOTE_BITS, entry & NOTE_MASK)
+            entry = clients[key] = Hits(entry, self.first_notes.pop(key, 0))
             entry.add(t, self.window)
             entry.note(note, 1, self.notes_kept)
         else:
@@ -1435,7 +1445,7 @@ class Detector:
     def _evidence(self, alert):
         """The alert with what its notes tell (statuses, distinct, hosts) and repeat; it opens an
         episode, or goes on with its client's."""
-        notes = alert.notes or ()
+        notes = [note for note in alert.notes or () if note]  # 0: a first request no longer noted
         statuses = collections.Counter("%03d" % (note >> 26 & 0x3FF) if note >> 26 else "-" for note in notes)
         hosts = sorted({self.parser.host_name(note >> 16 & 0x3FF) for note in notes if note >> 16 & 0x3FF})
         t, day = alert.time, 86400
@@ -2751,7 +2761,7 @@ class Alerting:
 
 def report_news(reporter, detector, utc=False):
     """Say once on stderr what first happened: a reason lines did not count (with an example),
-    times ahead of the clock, a log that looks proxied."""
+    times ahead of the clock, a log that looks proxied, a download manager's alert."""
     parser = detector.parser
     for reason, _, example in not_counted(detector, utc):
         reporter.report(
@@ -2770,6 +2780,13 @@ def report_news(reporter, detector, utc=False):
     hint = parser.proxied_hint()
     if hint:
         reporter.report("proxied", True, hint)
+    if detector.range_alerts and not parser.ranges_window:
+        reporter.report(
+            "ranges",
+            True,
+            "An alert came mostly from 206 answers (byte ranges) for at most 3 distinct requests: a "
+            "download manager's segments, it seems. --ranges-once would count each download once",
+        )
 
 
 def unread_bytes(files):

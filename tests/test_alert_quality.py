@@ -1,6 +1,7 @@
 """Fewer false alarms: IPv4 clients counted per /N (--ipv4-prefix), and a download manager's
 byte ranges counted once (--ranges-once). Real files, real processes."""
 
+import json
 import os
 import subprocess
 import time
@@ -108,3 +109,89 @@ class Ipv4PrefixTest(TempDirTest):
         self.assertEqual(parser.client_key(b"10.0.0.5"), "10.0.0.5")  # a proxy stays itself
         self.assertEqual(parser.client_key(b"10.0.7.9"), "10.0.0.0/16")
         self.assertEqual(parser.client_key(b"2001:db8::1"), "2001:db8::1")  # IPv6 has its own
+
+
+class EvidenceAndEpisodesTest(TempDirTest):
+    def write(self):
+        """A scraper of 12 albums, a download manager's 16 segments, an ending, and an open one."""
+        t0 = 1752039000  # 2025-07-09T05:30:00Z
+        rows = [
+            (t0 + i * 10, line("203.0.113.90", t0 + i * 10, "/today_download?album=%d" % i, 200))
+            for i in range(12)
+        ]
+        rows += [
+            (t0 + 200 + i // 4, r)
+            for i, r in enumerate(download_manager("198.51.100.20", t0 + 200, 7).splitlines(True))
+        ]
+        rows += [
+            (t0 + 800 + i, line("192.0.2.7", t0 + 800 + i, "/today_download?album=1", 200)) for i in range(10)
+        ]
+        path = os.path.join(self.dir, "access.log")
+        append(path, "".join(r for _, r in sorted(rows)))
+        return path
+
+    def test_replay_json_evidence_ended_lines_episodes_and_the_hint(self):
+        path = self.write()
+        done = subprocess.run(
+            script_argv(["--replay", path, "--json", "--utc"]), capture_output=True, text=True, timeout=20
+        )
+        objects = [json.loads(text) for text in done.stdout.splitlines()]
+        alerts = [o for o in objects[:-1] if "event" not in o]
+        ended = [o for o in objects[:-1] if o.get("event") == "ended"]
+        report = objects[-1]
+        scraper, manager, last = alerts
+        self.assertEqual(
+            (scraper["distinct_requests"], scraper["statuses"], scraper["first_time"], scraper["repeat"]),
+            (10, {"200": 10}, "2025-07-09T05:30:00+00:00", 1),
+        )
+        self.assertEqual((manager["distinct_requests"], manager["statuses"]), (1, {"200": 1, "206": 9}))
+        self.assertNotIn("hosts", manager)  # a plain log: no web server named
+        self.assertEqual([e["client"] for e in ended], ["203.0.113.90", "198.51.100.20"])  # not the open one
+        self.assertEqual(
+            ended[0]["message"],
+            "ENDED: IP 203.0.113.90 accessed today_download 12 times from 2025-07-09T05:30:00+00:00 to "
+            "2025-07-09T05:31:50+00:00 (peak 12 in 10 minutes)",
+        )
+        self.assertEqual((ended[1]["requests"], ended[1]["ranges"]), (16, 15))
+        episodes = {e["client"]: e for e in report["episodes"]}
+        self.assertEqual(episodes["192.0.2.7"]["open"], True)  # the log ended first
+        self.assertEqual(episodes["203.0.113.90"]["open"], False)
+        self.assertIn("1 alert came mostly from 206 answers", report["ranges_hint"])
+        text = subprocess.run(
+            script_argv(["--replay", path, "--utc"]), capture_output=True, text=True, timeout=20
+        )
+        self.assertIn("Episodes (3;", text.stdout)
+        self.assertRegex(text.stdout, r"192\.0\.2\.7 +2025-07-09T05:43:20\+00:00 +open +10 +10 +0%")
+        self.assertRegex(
+            text.stdout,
+            r"198\.51\.100\.20 +2025-07-09T05:33:20\+00:00 +2025-07-09T05:33:23\+00:00 +16 +16 +94%",
+        )
+        self.assertIn("--ranges-once would count each download once", " ".join(text.stdout.split()))
+        self.assertIn("<h2>Episodes (3)</h2>", log_monitor.report_html(dict(report, made=None)))
+
+    def test_live_evidence_in_hooks_ended_on_stdout_and_not_in_syslog_and_the_hint_once(self):
+        log = os.path.join(self.dir, "access.log")
+        append(log, "")
+        out = os.path.join(self.dir, "hook.out")
+        hook = "sh -c 'echo \"$1 $2 $3 $4\" >> %s' - {ip} {distinct} {first} {repeat}" % out
+        receiver = self.receiver()
+        d = self.daemon(
+            "--log-file", log, "--syslog-socket", receiver.path, "--window", "60", "--interval", "0.02",
+            "--on-alert", hook,
+        )  # fmt: skip
+        d.wait_for("Following")
+        t = int(time.time()) - 30  # the alert is fresh (within a window), the last line not too far ahead
+        text = download_manager("198.51.100.20", t, 7)  # 10 lines alert: a 200 and nine 206s
+        text += line("203.0.113.1", t + 70, "/today_download?album=1", 200)  # a window later: ENDED
+        append(log, text)
+        d.wait_for("ENDED: IP 198.51.100.20 accessed today_download 16 times", "out")
+        d.wait_for("download manager's segments, it seems")
+        datagrams = [receiver.receive(5)]
+        self.assertIn("SUSPICIOUS ACTIVITY: IP 198.51.100.20", datagrams[0])
+        self.assertIsNone(receiver.receive(0.5))  # the ENDED line is not sent to syslog
+        self.assertEqual(d.stop(), 0)
+        with open(out) as f:
+            fields = f.read().split()
+        self.assertEqual(fields[0::4], ["198.51.100.20"])
+        self.assertEqual((fields[1], fields[3]), ("1", "1"))  # one distinct request, first alert of the day
+        self.assertEqual(len([line for line in d.err if "download manager" in line]), 1)
