@@ -652,7 +652,7 @@ class LineParser:
         self.last_line_time = None  # log time of the last line read, matching or not
         self.undated_example = b""
         self._keys, self._plain = {}, {}  # token -> key; plain first field -> key or False
-        self.times, self._statuses = {}, {}  # timestamp -> epoch seconds; status -> itself
+        self.times, self._statuses = {}, {}  # timestamp -> epoch seconds; status -> (itself, its note)
         self._plain_target = plain_target_rows(self.needle)
 
     # -- a span of lines
@@ -796,11 +796,12 @@ class LineParser:
             self._count_private(key, n)
         self.matches += n
         status = status or None  # findall gives b"" for no status
-        code = self._codes.get(status)  # the note, inline: this runs for every plain matching line
-        note = (
-            NOTE_KNOWN | (self._status_code(status) if code is None else code) << 26 | hash(request) & 0xFFFF
-        )
-        return key, t, self._statuses.setdefault(status, status), note  # one object per status
+        known = self._statuses.get(status)  # one object per status, and its part of the note
+        if known is None:
+            if len(self._statuses) > 1024:
+                self._statuses.clear()
+            known = self._statuses[status] = (status, NOTE_KNOWN | self._status_code(status) << 26)
+        return key, t, known[0], known[1] | hash(request) & 0xFFFF
 
     def _range_seen(self, key, request, t):
         """--ranges-once: True, and the line skipped, when a 206 answer to client key for the same
@@ -1231,9 +1232,9 @@ class SlidingWindow:
         self.threshold = threshold
         self.notes_kept = min(2 * threshold, 1000)  # per client that came more than once (Hits.notes)
         # the note of a one-request client's request, kept apart so that its entry stays the shared
-        # int of its second (a flood of new clients costs no more): the latest few thousand, so
+        # int of its second (a flood of new clients costs no more): the latest 4,096 at most, so
         # under a flood a client's first request may be missing from its alert's evidence
-        self.first_notes, self.most_first_notes = {}, 16384
+        self.first_notes = {}
         self.clients = ClientTable(max_clients)
         self.newest_log_time = None  # newest log second of a counted request (never the clock's)
         self.late = self.late_counted = 0
@@ -1267,9 +1268,9 @@ class SlidingWindow:
             if self.threshold > 1:
                 clients[key] = t
                 first_notes = self.first_notes
-                if len(first_notes) >= self.most_first_notes:
-                    first_notes.clear()
                 first_notes[key] = note
+                if len(first_notes) > 4096:
+                    first_notes.clear()
                 return None
             entry = clients[key] = Hits(t, note)
         elif entry.__class__ is int:
