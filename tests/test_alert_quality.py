@@ -195,3 +195,21 @@ class EvidenceAndEpisodesTest(TempDirTest):
         self.assertEqual(fields[0::4], ["198.51.100.20"])
         self.assertEqual((fields[1], fields[3]), ("1", "1"))  # one distinct request, first alert of the day
         self.assertEqual(len([line for line in d.err if "download manager" in line]), 1)
+
+    def test_a_central_syslog_file_names_the_web_servers_that_carried_the_requests(self):
+        path = os.path.join(self.dir, "central.log")
+        text = "".join(
+            "Jul  9 05:30:%02d web%d apache: %s"
+            % (i, 1 + i % 2, line("203.0.113.7", T0 + i, "/today_download", 200))
+            for i in range(10)
+        )
+        text += "".join(
+            "Jul  9 05:31:%02d web3 apache: %s" % (i, line("203.0.113.8", T0 + 60 + i, "/", 200))
+            for i in range(3)
+        )
+        append(path, text)
+        done = subprocess.run(
+            script_argv(["--replay", path, "--json"]), capture_output=True, text=True, timeout=20
+        )
+        alert = json.loads(done.stdout.splitlines()[0])
+        self.assertEqual((alert["client"], alert["hosts"]), ("203.0.113.7", ["web1", "web2"]))
