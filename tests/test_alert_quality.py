@@ -213,3 +213,20 @@ class EvidenceAndEpisodesTest(TempDirTest):
         )
         alert = json.loads(done.stdout.splitlines()[0])
         self.assertEqual((alert["client"], alert["hosts"]), ("203.0.113.7", ["web1", "web2"]))
+
+
+class LiveSubnetTest(TempDirTest):
+    def test_the_daemon_alerts_for_a_subnet_by_its_prefix(self):
+        log = os.path.join(self.dir, "access.log")
+        append(log, "")
+        d = self.daemon(
+            "--log-file", log, "--ipv4-prefix", "24", "--threshold", "5", "--dry-run", "--interval", "0.02"
+        )
+        d.wait_for("Following")
+        append(
+            log, "".join(line("192.0.2.%d" % (10 + i), RECENT + i, "/today_download", 200) for i in range(5))
+        )
+        d.wait_for(
+            "SUSPICIOUS ACTIVITY: IP 192.0.2.0/24 accessed today_download 5 times in 10 minutes", "out"
+        )
+        self.assertEqual(d.stop(), 0)
