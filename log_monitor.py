@@ -116,7 +116,7 @@ STATE_SAVE_INTERVAL = 5             # seconds between saves of the state file
 MAX_TRACKED_IPS = 200000            # clients held at once (bounds memory under a flood)
 IPV6_PREFIX = 128                   # count IPv6 clients per /N prefix (64: one customer)
 IPV4_PREFIX = 32                    # count IPv4 clients per /N prefix (24: a subnet)
-RANGES_ONCE = False                 # a client's 206 ranges of one request target count once a window
+RANGES_ONCE = False                 # 206 answers for a target the client fetched within the window: not counted
 IGNORE_IPS = []                     # addresses or CIDR blocks never counted
 TRUSTED_PROXIES = []                # load balancers / CDNs: X-Forwarded-For names the client
 ON_ALERT = []                       # commands run after each alert (see --on-alert)
@@ -627,7 +627,7 @@ class LineParser:
     """
 
     max_noted = 8192  # most trusted or private keys held at once (see _note)
-    max_ranges = 65536  # most (client, request target) pairs of 206 answers held at once (--ranges-once)
+    max_ranges = 65536  # most (client, request target) pairs held at once (--ranges-once)
 
     def __init__(
         self,
@@ -763,10 +763,9 @@ class LineParser:
         if not key:
             return None
         if (
-            fields.status == b"206"
-            and self.ranges_window
+            self.ranges_window
             and t is not None
-            and self._range_seen(key, request, t)
+            and self._range_seen(key, request, t, fields.status == b"206")
         ):
             return None
         if t is None and not self.undated_example:  # the first: the one a replay may skip
@@ -787,10 +786,10 @@ class LineParser:
         key = None if t is None else self._plain_key(host)
         if key is None:
             return None
-        if status == b"206" and self.ranges_window:
-            if n > 1:  # equal lines: one by one, the long way
+        if self.ranges_window:
+            if n > 1 and status == b"206":  # equal lines: one by one, the long way
                 return None
-            if self._range_seen(key, request, t):
+            if self._range_seen(key, request, t, status == b"206"):
                 return False
         if key in self.private_keys:
             self._count_private(key, n)
@@ -803,16 +802,17 @@ class LineParser:
             known = self._statuses[status] = (status, NOTE_KNOWN | self._status_code(status) << 26)
         return key, t, known[0], known[1] | hash(request) & 0xFFFF
 
-    def _range_seen(self, key, request, t):
-        """--ranges-once: True, and the line skipped, when a 206 answer to client key for the same
-        request target (the request line's second word) was counted less than a window from
-        second t: that one counted the download. Else this one counts, and is noted. At most
-        max_ranges pairs are held: past them, the oldest quarter goes."""
+    def _range_seen(self, key, request, t, partial):
+        """--ranges-once: True, and the line skipped, when it is a 206 answer (partial) to client
+        key for a request target (the request line's second word) that the client's request
+        counted less than a window from second t: that one counted the download (aria2c's 200
+        and fifteen 206s are one). Else this one counts, and is noted. At most max_ranges pairs
+        are held: past them, the oldest quarter goes."""
         words = request.split(b" ", 2)
         mark = (key, words[1] if len(words) > 1 else request)
         ranges = self.ranges
         last = ranges.pop(mark, None)
-        if last is not None and abs(t - last) < self.ranges_window:
+        if partial and last is not None and abs(t - last) < self.ranges_window:
             ranges[mark] = last
             self._skip("range already counted (--ranges-once)", request)
             return True
@@ -4882,8 +4882,9 @@ def add_client_flags(p):
     p.add_argument(
         "--ranges-once",
         action="store_true",
-        help="a client's requests answered 206 (byte ranges: a download manager's segments) for the same "
-        "request target count once a window; 200s count each " + default("RANGES_ONCE"),
+        help="a request answered 206 (a byte range: a download manager's segment) does not count when the "
+        "client's request for the same target counted within a window; 200s count each "
+        + default("RANGES_ONCE"),
     )
     p.add_argument(
         "--ignore-ip",
