@@ -803,23 +803,25 @@ class LineParser:
         return key, t, known[0], known[1] | hash(request) & 0xFFFF
 
     def _range_seen(self, key, request, t, partial):
-        """--ranges-once: True, and the line skipped, when it is a 206 answer (partial) to client
-        key for a request target (the request line's second word) that the client's request
-        counted less than a window from second t: that one counted the download (aria2c's 200
-        and fifteen 206s are one). Else this one counts, and is noted. At most max_ranges pairs
-        are held: past them, the oldest quarter goes."""
+        """--ranges-once: True, and the line skipped, when it belongs to a download already counted:
+        client key's request for the same target (the request line's second word) counted less
+        than a window from second t, and this one is a 206 (partial), or the counted one was: a
+        download manager's 200 and fifteen 206s are one download, in whatever order they are
+        logged. A 200 after a counted 200 counts (a client fetching the album again). Else this
+        one counts, and is noted. At most max_ranges pairs are held: past them, the oldest
+        quarter goes."""
         words = request.split(b" ", 2)
         mark = (key, words[1] if len(words) > 1 else request)
         ranges = self.ranges
-        last = ranges.pop(mark, None)
-        if partial and last is not None and abs(t - last) < self.ranges_window:
+        last = ranges.pop(mark, None)  # (second, whether it was a 206)
+        if last is not None and abs(t - last[0]) < self.ranges_window and (partial or last[1]):
             ranges[mark] = last
             self._skip("range already counted (--ranges-once)", request)
             return True
         if len(ranges) >= self.max_ranges:
             for old in list(itertools.islice(ranges, len(ranges) // 4)):
                 del ranges[old]
-        ranges[mark] = t
+        ranges[mark] = (t, partial)
         return False
 
     # -- the client
@@ -1910,11 +1912,18 @@ class Follower:
         self.starting, self.reopen_requested = True, False
         self.reporter = Reporter()
         self.hinted = False  # a missing first file: log_hint() once
+        self.last_name = None  # the name path_for gave at the last poll
 
     def poll(self, now):
         """Yield (buffer, start, end) runs of new complete lines of each file, retiring ones first."""
         path = self.path_for(now)
         reopen = self.reopen_requested  # cleared once acted upon: a pass may stop early
+        missed, self.last_name = (
+            self.last_name if self.last_name != path and self.current is None else None,
+            path,
+        )
+        if missed is not None:  # the name before was never opened: did its file appear since we looked?
+            self._open_late(missed, now)
         for run in self.retiring.read(now):
             self.reading = self.retiring.reading
             yield run
@@ -1959,6 +1968,20 @@ class Follower:
         if self.current:
             self.current.handle.close()
         self.current = None
+
+    def _open_late(self, path, now):
+        """Read the file of a name we left while it was missing, if it appeared since: rotatelogs
+        makes the file of a period when that period's first line comes, which may be in the last
+        moment of it, after our last look (the clock's next name is already another)."""
+        identity = file_identity(path)
+        if identity is None or any(f.identity == identity for f in self.retiring.files):
+            return
+        try:
+            late = LogFile.open(path)
+        except OSError:
+            return
+        log.info("Following %s from offset 0 (it appeared as its time ended)", path)
+        self.retiring.add(late, now)
 
     def _open(self, path, now, offset=0):
         identity = file_identity(path)

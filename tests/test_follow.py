@@ -168,6 +168,19 @@ class DatedFilesTest(TempDirTest):
         self.assertEqual(poll(follower, evening + 80), "")
         self.assertEqual([f.path for f in follower.files()], [today])
 
+    def test_a_file_that_appears_in_the_last_moment_of_its_period_is_read(self):
+        # rotatelogs makes a period's file when its first line comes: maybe after our last look
+        s = settings("--log-dir", self.dir, "--log-prefix", "p-", "--date-format", "%H%M%S", "--utc")
+        path_for = log_monitor.dated_path(s.log_dir, s.log_prefix, s.date_format, s.utc)
+        follower = log_monitor.Follower(path_for, rotated_idle=30)
+        self.addCleanup(follower.close)
+        with self.assertLogs("log_monitor", "INFO"):
+            self.assertEqual(poll(follower, T0), "")  # its file is not there yet
+            append(path_for(T0), "late in its second\n")
+            append(path_for(T0 + 1), "the next second\n")
+            self.assertEqual(poll(follower, T0 + 1), "late in its second\nthe next second\n")
+        self.assertEqual([f.path for f in follower.files()], [path_for(T0), path_for(T0 + 1)])
+
     def test_local_date_by_default(self):
         s = settings("--log-dir", "/logs/apache")
         path_for = log_monitor.dated_path(s.log_dir, s.log_prefix, s.date_format, s.utc)

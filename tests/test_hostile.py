@@ -82,23 +82,23 @@ class PaddingTest(TempDirTest):
         d.wait_for(EXPECTED % ("203.0.113.71", 10), where="out")
         self.assertEqual(d.stop(), 0)
 
-    def test_256_mib_without_a_newline_cost_a_few_megabytes_in_replay(self):
-        # before: the replay read a piece with readline(): 2.1 GB for a 1 GiB NUL hole, 0.5 GB here
+    def test_128_mib_without_a_newline_cost_a_few_megabytes_in_replay(self):
+        # before: the replay read a piece with readline(): 2.1 GB for a 1 GiB NUL hole, 0.25 GB here
         path = os.path.join(self.dir, "access.log")
         with open(path, "wb") as f:
             f.write(burst("10.0.0.1", 3).encode())
-            f.truncate(f.tell() + (256 << 20))  # a hole: 256 MiB of NUL bytes, no newline, no disk
+            f.truncate(f.tell() + (128 << 20))  # a hole: 128 MiB of NUL bytes, no newline, no disk
             f.seek(0, 2)
             f.write(b"\n" + burst("203.0.113.72", 10, T0 + 60).encode())
         status, mb, err = peak_rss_mb(script_argv(["--replay", path]))
         self.assertEqual(status, 0, err)
         self.assertLess(mb, 60, "peak RSS %.0f MB" % mb)
 
-    def test_256_mib_without_a_newline_cost_a_few_megabytes_live(self):
-        # a gigabyte costs the same (the closing note of issue 20): the suite keeps to 256 MiB
+    def test_128_mib_without_a_newline_cost_a_few_megabytes_live(self):
+        # a gigabyte costs the same (the closing note of issue 20): the suite keeps to 128 MiB
         path = os.path.join(self.dir, "access.log")
         with open(path, "wb") as f:
-            f.truncate(1 << 28)
+            f.truncate(1 << 27)
         d = self.daemon("--log-file", path, "--from-start", "--dry-run", "--interval", "0.05")
         d.wait_for("Following")
         d.wait_read(1, timeout=20)  # the hole's first 64 KB, handed out as one line; the rest skipped
@@ -226,27 +226,20 @@ class StallTest(TempDirTest):
         hostile_cpu, ordinary_cpu = self.cpu(parser, hostile), self.cpu(parser, ordinary)
         self.assertLess(hostile_cpu, max(0.01, 20 * ordinary_cpu), (hostile_cpu, ordinary_cpu))
 
-    def test_a_burst_behind_300_such_lines_alerts_within_two_seconds(self):
-        # before: more than 12 s late
+    def test_a_burst_behind_300_such_lines_alerts_within_two_seconds_and_sigterm_takes_under_one(self):
+        # before: the alert more than 12 s late, and SIGTERM more than 10 s
         path = os.path.join(self.dir, "access.log")
         append(path, "")
         d = self.daemon("--log-file", path, "--dry-run", "--interval", "0.05")
         d.wait_for("Following")
+        hostile = b"".join(quotes_line(65536) + b"\n" for _ in range(300))
         start = time.monotonic()
-        append(path, b"".join(quotes_line(65536) + b"\n" for _ in range(300)))
+        append(path, hostile)
         append(path, burst("203.0.113.74", 10, int(time.time()) - 20, step=1))
         d.wait_for(EXPECTED % ("203.0.113.74", 10), where="out", timeout=20)
         self.assertLess(time.monotonic() - start, 2.0)
-        self.assertEqual(d.stop(), 0)
-
-    def test_sigterm_is_honoured_within_a_second_under_300_such_lines(self):
-        # before: more than 10 s
-        path = os.path.join(self.dir, "access.log")
-        with open(path, "wb") as f:
-            for _ in range(300):
-                f.write(quotes_line(65536) + b"\n")
-        d = self.daemon("--log-file", path, "--from-start", "--dry-run", "--interval", "0.05")
-        d.wait_for("Following")
+        append(path, hostile)  # about a second of work: SIGTERM comes in the middle of it
+        time.sleep(0.05)
         start = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
         self.assertEqual(d.proc.wait(10), 0)
@@ -439,9 +432,12 @@ class ReplayInputTest(TempDirTest):
     def test_1500_rotated_files_replay_under_a_limit_of_256_descriptors(self):
         # before: "Too many open files" and no report
         paths = []
-        for i in range(1500):
+        for i in range(1500):  # 15 files, newest first, each under 100 names (links: made in no time)
             path = os.path.join(self.dir, "access.log.%d" % i)
-            append(path, clf("10.0.0.1", T0 + 3000 - i))
+            if i < 15:
+                append(path, clf("10.0.0.1", T0 + 3000 - i))
+            else:
+                os.link(paths[i % 15], path)
             paths.append(path)
 
         def limit():
