@@ -63,15 +63,12 @@ if __name__ == "__main__":
 import argparse
 import array
 import bisect
-import calendar
 import collections
 import contextlib
 import datetime
 import errno
 import functools
-import gzip
 import heapq
-import html
 import itertools
 import ipaddress
 import json
@@ -416,6 +413,9 @@ def line_fields(data, start=0, end=None):
     return LineFields(request_at - 1 if opening is not None else end, b"", b"", request, status)
 
 
+EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()  # day numbers to epoch seconds (calendar.timegm)
+
+
 @functools.lru_cache(maxsize=1024)
 def _midnight(day):
     """Epoch seconds of midnight UTC of b'09/Jul/2025', or None: no such day (31/Feb)."""
@@ -424,7 +424,7 @@ def _midnight(day):
         date = None if month is None else datetime.date(int(day[7:11]), month, int(day[0:2]))
     except ValueError:
         return None
-    return None if date is None else calendar.timegm(date.timetuple())
+    return None if date is None else (date.toordinal() - EPOCH_ORDINAL) * 86400
 
 
 def parse_clf_time(text):
@@ -455,7 +455,7 @@ def parse_iso_time(text):
     zone = text[19:].lstrip(b".,0123456789")
     if not zone:
         return int(time.mktime(moment.timetuple()))
-    t = calendar.timegm(moment.timetuple())
+    t = (moment.toordinal() - EPOCH_ORDINAL) * 86400 + moment.hour * 3600 + moment.minute * 60 + moment.second
     if zone == b"Z":
         return t
     offset = int(zone[1:3]) * 3600 + int(zone[-2:]) * 60
@@ -3702,6 +3702,8 @@ def open_replay(path):
     gzip-compressed or not (told by its first bytes, not its name)."""
     raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb") if path == "-" else open(path, "rb", 1 << 16)
     if raw.peek(2)[:2] == b"\x1f\x8b":
+        import gzip  # here: only a replay of a gzip file needs it
+
         unzipped = gzip.GzipFile(fileobj=raw, mode="rb")
         unzipped.myfileobj = raw  # so that closing it closes the file too, as gzip.open does
         return unzipped
@@ -3731,7 +3733,7 @@ def in_time_order(paths):
     inputs, firsts = [], []
     for path in paths:
         handle = open_replay(path)
-        raw = handle.myfileobj if isinstance(handle, gzip.GzipFile) else handle
+        raw = getattr(handle, "myfileobj", handle)  # a GzipFile's own file
         if path != "-" and stat.S_ISREG(os.fstat(raw.fileno()).st_mode):
             with handle:
                 firsts.append(first_log_time(handle))
@@ -4340,6 +4342,8 @@ def _h(text):
     Control characters go too: XML forbids most of them even as references,
     so an SVG holding one would not parse.
     """
+    import html  # here: only an HTML report needs it (start-up time of everything else)
+
     return html.escape(printable_text(text), quote=True)
 
 
