@@ -180,6 +180,14 @@ def lines_of(path, source):
     return [line for line in read_lines(path) if re.search(r"(^|[ ,])%s( |,|$)" % re.escape(source), line)]
 
 
+def write_conf(directory, name, template, **values):
+    """The config file name in directory, from template filled with values (and dir); its path."""
+    path = os.path.join(directory, name)
+    with open(path, "w") as f:
+        f.write(template.format(dir=directory, **values))
+    return path
+
+
 def start_servers(directory):
     """Apache and nginx for the module: (apache, nginx), either None when not installed."""
     www = os.path.join(directory, "www")
@@ -208,34 +216,23 @@ def start_servers(directory):
             for name in ("mpm_event", "authz_core", "authz_user", "authn_core", "authn_file", "auth_basic")
             + ("auth_digest",)
         )
-        conf = os.path.join(directory, "apache.conf")
-        with open(conf, "w") as f:
-            f.write(
-                APACHE_CONF.format(
-                    dir=directory,
-                    port=port,
-                    modules=modules,
-                    user="User nobody\nGroup nogroup" if root else "",
-                    rotatelogs=ROTATELOGS,
-                    rotation=ROTATION,
-                    combined=COMBINED,
-                    aws=AWS,
-                )
-            )
+        user = "User nobody\nGroup nogroup" if root else ""
+        values = dict(port=port, modules=modules, user=user, rotatelogs=ROTATELOGS, rotation=ROTATION)
+        conf = write_conf(directory, "apache.conf", APACHE_CONF, combined=COMBINED, aws=AWS, **values)
         apache = Server([APACHE, "-f", conf, "-DFOREGROUND"], port, "apache", directory)
     if NGINX:
         port, proxy_port = free_port(), free_port()
-        conf = os.path.join(directory, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(
-                NGINX_CONF.format(
-                    dir=directory,
-                    port=port,
-                    proxy_port=proxy_port,
-                    apache_port=apache.port if apache else free_port(),
-                    user="user root;" if root else "",
-                )
-            )
+        upstream = apache.port if apache else free_port()
+        user = "user root;" if root else ""
+        conf = write_conf(
+            directory,
+            "nginx.conf",
+            NGINX_CONF,
+            port=port,
+            proxy_port=proxy_port,
+            apache_port=upstream,
+            user=user,
+        )
         argv = [NGINX, "-p", directory, "-c", conf, "-e", os.path.join(directory, "nginx-error.log")]
         nginx = Server(argv + ["-g", "daemon off;"], port, "nginx", directory)
         nginx.proxy_port = proxy_port
