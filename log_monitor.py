@@ -4483,7 +4483,7 @@ def _html_top(report):
     keys = [printable_text(row["client"]) for row in rows]
     labels = [clip(k, 40) for k in keys]
     label_px = 8 + 7.3 * max(len(label) for label in labels)  # monospace 12px: about 7.2 px a character
-    bar_px, row_px = 500.0, 22
+    bar_px, row_px = 320.0, 22  # narrow enough to read on a phone (the SVG shrinks to fit)
     width = label_px + bar_px + 150  # room for "12345 (peak 678)"
     height = row_px * len(rows) + 6
     most = max(max(row["requests"] for row in rows), 1)
