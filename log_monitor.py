@@ -628,6 +628,8 @@ class LineParser:
 
     max_noted = 8192  # most trusted or private keys held at once (see _note)
     max_ranges = 65536  # most (client, request target) pairs held at once (--ranges-once)
+    # most lines of one download: aria2c -x 16 -s 16 writes 16, and 18 with -k 1M (issue 23)
+    ranges_per_download = 32
 
     def __init__(
         self,
@@ -807,21 +809,27 @@ class LineParser:
         client key's request for the same target (the request line's second word) counted less
         than a window from second t, and this one is a 206 (partial), or the counted one was: a
         download manager's 200 and fifteen 206s are one download, in whatever order they are
-        logged. A 200 after a counted 200 counts (a client fetching the album again). Else this
-        one counts, and is noted. At most max_ranges pairs are held: past them, the oldest
-        quarter goes."""
+        logged. A 200 after a counted 200 counts (a client fetching the album again). At most
+        ranges_per_download lines make one download: a client that asks each whole download as a
+        range (Range: bytes=0-) counts again after that many. Else this one counts, and is
+        noted. At most max_ranges pairs are held: past them, the oldest quarter goes."""
         words = request.split(b" ", 2)
         mark = (key, words[1] if len(words) > 1 else request)
         ranges = self.ranges
-        last = ranges.pop(mark, None)  # (second, whether it was a 206)
-        if last is not None and abs(t - last[0]) < self.ranges_window and (partial or last[1]):
-            ranges[mark] = last
+        last = ranges.pop(mark, None)  # (second, whether it was a 206, lines folded into it)
+        if (
+            last is not None
+            and abs(t - last[0]) < self.ranges_window
+            and (partial or last[1])
+            and last[2] < self.ranges_per_download
+        ):
+            ranges[mark] = (last[0], last[1], last[2] + 1)
             self._skip("range already counted (--ranges-once)", request)
             return True
         if len(ranges) >= self.max_ranges:
             for old in list(itertools.islice(ranges, len(ranges) // 4)):
                 del ranges[old]
-        ranges[mark] = (t, partial)
+        ranges[mark] = (t, partial, 1)
         return False
 
     # -- the client

@@ -231,3 +231,17 @@ class LiveSubnetTest(TempDirTest):
             "SUSPICIOUS ACTIVITY: IP 192.0.2.0/24 accessed today_download 5 times in 10 minutes", "out"
         )
         self.assertEqual(d.stop(), 0)
+
+
+class RangesAbuseTest(TempDirTest):
+    def test_whole_downloads_asked_as_ranges_count_again_after_32_lines(self):
+        # a client that asks each whole download as Range: bytes=0- gets a 206 each time
+        path = os.path.join(self.dir, "access.log")
+        append(
+            path, "".join(line("198.51.100.90", T0 + i, "/today_download?album=1", 206) for i in range(330))
+        )
+        alerts, report = replay(path, "--ranges-once")
+        self.assertEqual(
+            alerts, ["SUSPICIOUS ACTIVITY: IP 198.51.100.90 accessed today_download 10 times in 10 minutes"]
+        )
+        self.assertIn("matching requests  11", report)  # 330 lines: one download per 32
