@@ -1366,11 +1366,16 @@ class Detector:
     (Ended) at the first log time a whole window after its last request.
     """
 
+    most_episodes = 10000  # open episodes, and clients whose alerts of the day are remembered
+
     def __init__(self, parser, window, tally=None, cleanup_seconds=None):
         self.parser, self.window, self.tally = parser, window, tally
         self.cleanup_seconds, self.next_cleanup = cleanup_seconds, -(1 << 62)
         self.alerts = self.range_alerts = 0
-        self.episodes, self.history = {}, {}  # client -> episode; client -> its alert times
+        # client -> episode; client -> its alert times of the last day; both oldest first
+        self.episodes, self.history = collections.OrderedDict(), collections.OrderedDict()
+        self.ends = []  # heap of (log second an episode may end, client): checked, not scanned
+        self.episodes_forgotten = 0  # episodes let go past most_episodes (an alert flood), no ENDED line
         self.next_end_check = -(1 << 62)
 
     @classmethod
@@ -1457,39 +1462,63 @@ class Detector:
         """The alert with what its notes tell (statuses, distinct, hosts) and repeat; it opens an
         episode, or goes on with its client's."""
         notes = [note for note in alert.notes or () if note]  # 0: a first request no longer noted
-        statuses = collections.Counter("%03d" % (note >> 26 & 0x3FF) if note >> 26 else "-" for note in notes)
-        hosts = sorted({self.parser.host_name(note >> 16 & 0x3FF) for note in notes if note >> 16 & 0x3FF})
+        statuses, hosts = {}, set()
+        for note in notes:
+            code = note >> 26 & 0x3FF
+            status = "%03d" % code if code else "-"
+            statuses[status] = statuses.get(status, 0) + 1
+            if note >> 16 & 0x3FF:
+                hosts.add(self.parser.host_name(note >> 16 & 0x3FF))
         t, day = alert.time, 86400
         times = [s for s in self.history.pop(alert.client, ()) if s > t - day] + [t]
-        if len(self.history) >= self.window.clients.max_clients:
-            del self.history[next(iter(self.history))]  # the client that alerted longest ago
+        if len(self.history) >= self.most_episodes:
+            self.history.popitem(last=False)  # the client that alerted longest ago
         self.history[alert.client] = times
-        alert = alert._replace(
-            notes=None,  # told now: a replay keeps its alerts
-            statuses=tuple(statuses.most_common()),
-            distinct=len({note & 0xFFFF for note in notes}),
-            hosts=tuple(hosts),
-            repeat=len(times),
+        alert = Alert(  # not _replace(): an alert flood makes many
+            alert.client,
+            alert.count,
+            t,
+            alert.file,
+            alert.first_time,
+            None,  # the notes, told now: a replay keeps its alerts
+            tuple(sorted(statuses.items(), key=lambda item: -item[1])),
+            len({note & 0xFFFF for note in notes}),
+            tuple(sorted(hosts)),
+            len(times),
         )
         ranges = sum(n for code, n in alert.statuses if code == "206")
         if is_range_alert(alert):
             self.range_alerts += 1
         episode = self.episodes.get(alert.client)
         if episode is None:
-            if len(self.episodes) >= self.window.clients.max_clients:
-                del self.episodes[next(iter(self.episodes))]  # bounded like the window: the oldest
+            if len(self.episodes) >= self.most_episodes:  # an alert flood: the oldest goes, counted
+                self.episodes.popitem(last=False)
+                self.episodes_forgotten += 1
             self.episodes[alert.client] = [alert.first_time, alert.time, alert.count, alert.count, ranges, 1]
+            heapq.heappush(self.ends, (alert.time + self.window.window, alert.client))
         else:
             episode[3], episode[5] = max(episode[3], alert.count), episode[5] + 1
         return alert
 
     def ended(self, now, force=False):
         """[Ended] of the episodes whose last request is a whole window before log second now (all,
-        with force); checked again a tenth of a window of log time later."""
+        with force); checked again a tenth of a window of log time later. Only the episodes due
+        are looked at (a heap of when each may end, pushed again when it went on)."""
         self.next_end_check = now + max(1, self.window.window // 10)
-        edge = now - self.window.window
-        done = [client for client, episode in self.episodes.items() if force or episode[1] <= edge]
-        return [Ended(client, *self.episodes.pop(client)) for client in done]
+        if force:
+            done, self.ends = list(self.episodes), []
+            return [Ended(client, *self.episodes.pop(client)) for client in done]
+        ends, episodes, found = self.ends, self.episodes, []
+        while ends and ends[0][0] <= now:
+            _, client = heapq.heappop(ends)
+            episode = episodes.get(client)
+            if episode is None:
+                continue  # forgotten, or ended already
+            if episode[1] + self.window.window <= now:
+                found.append(Ended(client, *episodes.pop(client)))
+            else:
+                heapq.heappush(ends, (episode[1] + self.window.window, client))
+        return found
 
 
 def not_counted(detector, utc=False):
@@ -3824,14 +3853,17 @@ def replay(settings, on_alert):
     detector = Detector.from_settings(settings)
     tally = detector.tally = Tally(detector.window, settings.sweep_windows)
     detector.cleanup_seconds = settings.cleanup_interval
-    alerts, episodes = [], []
+    alerts, episodes, unlisted = [], [], [0]  # episodes: the rows of the report's table
 
     def count_alert(alert):
         if alert.__class__ is Ended:
-            episodes.append(alert)
+            if len(episodes) < Detector.most_episodes:  # an alert flood: the first ones, the rest counted
+                episodes.append(_episode_row(alert, False))
+            else:
+                unlisted[0] += 1
         else:
             tally.alert(alert)
-            alerts.append(alert)
+            alerts.append(Alert(alert.client, alert.count, alert.time))  # what the report lists: no evidence
         on_alert(alert)
 
     sources, order_note, log_first_time = in_time_order(settings.replay)
@@ -3848,8 +3880,10 @@ def replay(settings, on_alert):
             duration_text(detector.parser.ahead_seconds),
         )
     report = replay_report(tally, detector, settings, [p for p, _ in sources], order_note, alerts)
-    report["episodes"] = [_episode_row(e, False) for e in episodes]  # ended; then the open ones
-    report["episodes"] += [_episode_row(e, True) for e in detector.ended(0, force=True)]
+    report["episodes"] = episodes + [
+        _episode_row(e, True) for e in detector.ended(0, force=True)
+    ]  # ended, open
+    report["episodes_unlisted"] = unlisted[0] + detector.episodes_forgotten
     report["ranges_hint"] = None
     if detector.range_alerts and not settings.ranges_once:
         report["ranges_hint"] = (
@@ -4107,7 +4141,12 @@ def episodes_table(report, most=1000):
         ]
         for e in rows[:most]
     ]
-    title = "Episodes (%d; an episode ends a whole window after its client's last request)" % len(rows)
+    more = report.get("episodes_unlisted") or 0  # an alert flood: not every episode is kept
+    title = "Episodes (%d%s%s; an episode ends a whole window after its client's last request)" % (
+        len(rows),
+        " and %d more not kept" % more if more else "",
+        ", the first %d listed" % most if len(rows) > most else "",
+    )
     return Table(
         title,
         "Episodes (%d)" % len(rows),
