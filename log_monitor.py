@@ -4857,7 +4857,8 @@ def build_parser():
         formatter_class=argparse.RawDescriptionHelpFormatter,
         argument_default=argparse.SUPPRESS,
     )
-    for add_flags in (add_log_flags, add_alert_flags, add_client_flags, add_watch_flags, add_config_flags):
+    flag_groups = (add_log_flags, add_alert_flags, add_client_flags, add_output_flags, add_watch_flags)
+    for add_flags in flag_groups + (add_config_flags,):
         add_flags(p)
     p.add_argument("--version", action="version", version="%(prog)s " + __version__)
     return p
@@ -4943,7 +4944,7 @@ def add_alert_flags(p):
 
 
 def add_client_flags(p):
-    """The flags of who counts as a client, of the output and of the replay report."""
+    """The flags of who counts as a client, and of what an alert runs."""
     p.add_argument(
         "--ipv6-prefix", type=prefix_length, help="count IPv6 clients per /N prefix " + default("IPV6_PREFIX")
     )
@@ -4976,6 +4977,19 @@ def add_client_flags(p):
         "{ip} {count} {target} {window} {time} {message} replaced in ARGS; repeatable " + default("ON_ALERT"),
     )
     p.add_argument(
+        "--trusted-proxy",
+        dest="trusted_proxies",
+        type=network,
+        action="append",
+        metavar="ADDR_OR_CIDR",
+        help="a load balancer or CDN in the first field: the client is taken from the line's "
+        "X-Forwarded-For, walked from the right past these; repeatable " + default("TRUSTED_PROXIES"),
+    )
+
+
+def add_output_flags(p):
+    """The flags of the output: JSON, the HTML report, quiet, the replay's sweep."""
+    p.add_argument(
         "--json",
         action="store_true",
         help="alerts on stdout as JSON lines (time, client, target, count, window, file); with "
@@ -4998,15 +5012,6 @@ def add_client_flags(p):
         action="append",
         metavar="SECONDS",
         help="with --replay: add threshold-sweep rows for this window too; repeatable",
-    )
-    p.add_argument(
-        "--trusted-proxy",
-        dest="trusted_proxies",
-        type=network,
-        action="append",
-        metavar="ADDR_OR_CIDR",
-        help="a load balancer or CDN in the first field: the client is taken from the line's "
-        "X-Forwarded-For, walked from the right past these; repeatable " + default("TRUSTED_PROXIES"),
     )
 
 
