@@ -226,19 +226,20 @@ class StallTest(TempDirTest):
         hostile_cpu, ordinary_cpu = self.cpu(parser, hostile), self.cpu(parser, ordinary)
         self.assertLess(hostile_cpu, max(0.01, 20 * ordinary_cpu), (hostile_cpu, ordinary_cpu))
 
-    def test_a_burst_behind_300_such_lines_alerts_within_two_seconds_and_sigterm_takes_under_one(self):
-        # before: the alert more than 12 s late, and SIGTERM more than 10 s
+    def test_a_burst_behind_150_such_lines_alerts_within_two_seconds_and_sigterm_takes_under_one(self):
+        # before: 300 such lines made the alert more than 12 s late, and SIGTERM more than 10 s; 150
+        # keep the suite short (the closing note of issue 20 measures 300)
         path = os.path.join(self.dir, "access.log")
         append(path, "")
         d = self.daemon("--log-file", path, "--dry-run", "--interval", "0.05")
         d.wait_for("Following")
-        hostile = b"".join(quotes_line(65536) + b"\n" for _ in range(300))
+        hostile = b"".join(quotes_line(65536) + b"\n" for _ in range(150))
         start = time.monotonic()
         append(path, hostile)
         append(path, burst("203.0.113.74", 10, int(time.time()) - 20, step=1))
         d.wait_for(EXPECTED % ("203.0.113.74", 10), where="out", timeout=20)
         self.assertLess(time.monotonic() - start, 2.0)
-        append(path, hostile)  # about a second of work: SIGTERM comes in the middle of it
+        append(path, hostile)  # about half a second of work: SIGTERM comes in the middle of it
         time.sleep(0.05)
         start = time.monotonic()
         d.proc.send_signal(signal.SIGTERM)
