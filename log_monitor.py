@@ -5160,7 +5160,7 @@ def run_replay(settings, out=print_line):
             out(text)
     if settings.html:  # said even with --quiet: it is where the report went
         log.log(
-            max(logging.INFO, log.getEffectiveLevel()),
+            logging.WARNING if settings.quiet else logging.INFO,  # --quiet shows warnings and up
             "Report written to %s (%d KB)",
             settings.html,
             -(-size // 1024),
