@@ -1,5 +1,6 @@
 """Shared test helpers: log lines, a syslog receiver on a Unix socket, the script as a process."""
 
+import atexit
 import calendar
 import importlib.util
 import json
@@ -7,6 +8,7 @@ import os
 import py_compile
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -157,6 +159,138 @@ def run_together(argvs, timeout=60, **kwargs):
 py_compile.compile(SCRIPT, cfile=importlib.util.cache_from_source(SCRIPT))
 
 
+# A process that has imported log_monitor once and forks a daemon for each Daemon(): each is a
+# process of its own (its pid, its signals, its exit status), without Python's start-up and the
+# import, about 0.1 s each on a slow machine. The fork happens in a process with one thread.
+# Daemon(spawn=True), and LOG_MONITOR_TESTS_SPAWN=1 for all, start it the usual way.
+FORK_SERVER = r"""
+import json, os, signal, socket, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import log_monitor
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(sys.argv[2])
+server.listen(64)
+waiting = {}  # pid -> the connection that hears its exit status
+
+def reap(signum, frame):
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if not pid:
+            return
+        conn = waiting.pop(pid, None)
+        if conn is not None:
+            try:
+                conn.sendall(b"%d\n" % os.waitstatus_to_exitcode(status))
+            except OSError:
+                pass
+            conn.close()
+
+signal.signal(signal.SIGCHLD, reap)
+sys.stdout.write("ready\n")
+sys.stdout.flush()
+while True:
+    conn, _ = server.accept()
+    message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    request = json.loads(message)
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+        server.close()
+        conn.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(request["env"])
+        time.tzset()
+        vars(log_monitor).update(request["config"])
+        try:
+            code = log_monitor.main(request["argv"])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code or 0)
+    for fd in fds:
+        os.close(fd)
+    waiting[pid] = conn
+    conn.sendall(b"%d\n" % pid)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
+"""
+
+
+class ForkedProcess:
+    """A daemon the fork server made, as much of a subprocess.Popen as Daemon uses: pid, stdout,
+    stderr, args, poll(), wait(), send_signal(), kill(), returncode."""
+
+    def __init__(self, conn, pid, stdout, stderr, args):
+        self.conn, self.pid, self.stdout, self.stderr, self.args = conn, pid, stdout, stderr, args
+        self.returncode = None
+
+    def poll(self):
+        return self.wait(0) if self.returncode is None else self.returncode
+
+    def wait(self, timeout=None):
+        if self.returncode is None:
+            self.conn.settimeout(timeout)
+            try:
+                data = self.conn.recv(64)
+            except (socket.timeout, BlockingIOError):
+                if timeout is not None and timeout <= 0:
+                    return None
+                raise subprocess.TimeoutExpired(self.args, timeout) from None
+            self.returncode = int(data) if data else -signal.SIGKILL  # the server itself was killed
+            self.conn.close()
+        return self.returncode
+
+    def send_signal(self, sig):
+        if self.returncode is None:
+            os.kill(self.pid, sig)
+
+    def kill(self):
+        self.send_signal(signal.SIGKILL)
+
+
+class ForkServer:
+    """The fork server, started at the first Daemon and stopped when the tests end."""
+
+    server = None
+
+    @classmethod
+    def start(cls, argv, config, env):
+        """A ForkedProcess running log_monitor's main(argv) with config set in its block."""
+        if cls.server is None:
+            directory = tempfile.mkdtemp(prefix="log_monitor-forks-")
+            cls.path = os.path.join(directory, "fork.sock")
+            cls.server = subprocess.Popen(
+                [sys.executable, "-S", "-c", FORK_SERVER, SCRIPT, cls.path], stdout=subprocess.PIPE, text=True
+            )
+            cls.server.stdout.readline()  # ready
+            atexit.register(cls.server.kill)
+            atexit.register(shutil.rmtree, directory, True)
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        null = os.open(os.devnull, os.O_RDONLY)
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(cls.path)
+        request = {
+            "argv": list(argv),
+            "config": config or {},
+            "env": dict(os.environ if env is None else env),
+        }
+        socket.send_fds(conn, [json.dumps(request).encode()], [null, out_w, err_w])
+        for fd in (null, out_w, err_w):
+            os.close(fd)
+        pid = int(conn.makefile().readline())
+        stdout, stderr = os.fdopen(out_r, "r"), os.fdopen(err_r, "r")
+        return ForkedProcess(conn, pid, stdout, stderr, ["log_monitor.py", *argv])
+
+
 # What starts each stderr line outside journald: its ISO 8601 time.
 STDERR_STAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ")
 
@@ -170,16 +304,19 @@ class Daemon:
     """log_monitor.py running as a real process; stdout and stderr collected line by line (stderr
     without the time each line starts with; lines without one are also in unstamped)."""
 
-    def __init__(self, *args, env=None, preexec_fn=None, python=sys.executable, config=None):
-        self.proc = subprocess.Popen(
-            script_argv(args, config, python),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-            preexec_fn=preexec_fn,
-        )
+    def __init__(self, *args, env=None, preexec_fn=None, python=sys.executable, config=None, spawn=False):
+        if spawn or preexec_fn or python != sys.executable or os.environ.get("LOG_MONITOR_TESTS_SPAWN"):
+            self.proc = subprocess.Popen(  # a child of the test's own, started the usual way
+                script_argv(args, config, python),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+                preexec_fn=preexec_fn,
+            )
+        else:
+            self.proc = ForkServer.start(args, config, env)
         self.out, self.err, self.unstamped = [], [], []
         self._lines = queue.Queue()
         self._pumps = [

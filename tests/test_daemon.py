@@ -158,13 +158,21 @@ class LiveModesTest(TempDirTest):
 
 
 class BrokenSyslogTest(TempDirTest):
-    def run_with_logger(self, body, args=(), config=None):
+    def run_with_logger(self, body, args=(), config=None, spawn=False):
         receiver = self.receiver()
         path = os.path.join(self.dir, "access.log")
         append(path, "")
         env = dict(os.environ, PATH=fake_logger(self.dir, body) if body else self.dir)
         d = self.daemon(
-            "--log-file", path, "--syslog-socket", receiver.path, *FAST, *args, env=env, config=config
+            "--log-file",
+            path,
+            "--syslog-socket",
+            receiver.path,
+            *FAST,
+            *args,
+            env=env,
+            config=config,
+            spawn=spawn,
         )
         d.wait_for("Following")
         return receiver, path, d
@@ -230,7 +238,7 @@ class BrokenSyslogTest(TempDirTest):
         )
 
     def test_a_line_that_never_ends_costs_bounded_memory(self):
-        receiver, path, d = self.run_with_logger(None, ("--threshold", "3"))
+        receiver, path, d = self.run_with_logger(None, ("--threshold", "3"), spawn=True)  # our child: wait4
         for _ in range(40):  # 40 MB without a newline, written over several polls
             append(path, b"A" * (1 << 20))
         append(path, b"\n" + burst("10.0.0.1", 3, RECENT).encode())

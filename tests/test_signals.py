@@ -44,7 +44,9 @@ class EarlySignalTest(TempDirTest):
         signals blocked, so that no load on the machine makes the test miss that moment; the
         signal is sent while it is stopped there, then it goes on."""
         with mock.patch.object(helpers, "script_argv", as_a_script):
-            d = self.daemon("--log-dir", self.dir, "--dry-run", "--interval", "30")
+            d = self.daemon(
+                "--log-dir", self.dir, "--dry-run", "--interval", "30", spawn=True
+            )  # its first line
         pid, deadline = d.proc.pid, time.monotonic() + 10
         os.kill(pid, signal.SIGSTOP)
         while signal.SIGHUP not in (blocked_signals(pid) or set()):
