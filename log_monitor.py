@@ -1376,7 +1376,6 @@ class Detector:
         self.episodes, self.history = collections.OrderedDict(), collections.OrderedDict()
         self.ends = []  # heap of (log second an episode may end, client): checked, not scanned
         self.episodes_forgotten = 0  # episodes let go past most_episodes (an alert flood), no ENDED line
-        self.next_end_check = -(1 << 62)
 
     @classmethod
     def from_settings(cls, settings):
@@ -1454,8 +1453,9 @@ class Detector:
                 if entry.__class__ is Hits and entry.recent > episode[3]:
                     episode[3] = entry.recent
         self.alerts += len(alerts)
-        if episodes and window.newest_log_time is not None and window.newest_log_time >= self.next_end_check:
-            alerts += self.ended(window.newest_log_time)
+        ends, now = self.ends, window.newest_log_time
+        if ends and now is not None and ends[0][0] <= now:  # an episode may have ended
+            alerts += self.ended(now)
         return alerts
 
     def _evidence(self, alert):
@@ -1502,9 +1502,8 @@ class Detector:
 
     def ended(self, now, force=False):
         """[Ended] of the episodes whose last request is a whole window before log second now (all,
-        with force); checked again a tenth of a window of log time later. Only the episodes due
-        are looked at (a heap of when each may end, pushed again when it went on)."""
-        self.next_end_check = now + max(1, self.window.window // 10)
+        with force). Only the episodes due are looked at (a heap of when each may end, pushed
+        again when it went on)."""
         if force:
             done, self.ends = list(self.episodes), []
             return [Ended(client, *self.episodes.pop(client)) for client in done]
