@@ -520,6 +520,9 @@ def in_ranges(packed, ranges):
     return any(size == length and first <= n <= last for length, first, last in ranges)
 
 
+MAYBE_PRIVATE = frozenset((0, 10, 100, 127, 172, 192, 0xFC, 0xFD))  # the first bytes is_private() may say yes to
+
+
 def is_private(packed):
     """True for a private, loopback or shared address (10/8, 172.16/12, 192.168/16, 100.64/10,
     127/8, ::1, fc00::/7): one of them in front of most requests means a proxy."""
@@ -536,17 +539,17 @@ def is_private(packed):
 
 
 def equal_rows(data, start, end):
-    """(fields, same) for each run of equal lines in data[start:end] (whole lines): fields as
-    PLAIN_ROWS.findall gives them, same an iterator over the run. Where lines repeat (one client
-    hammering: many equal lines a second), the lines are split at their newlines and each run is
-    parsed once; else every line is parsed, in C in one pass."""
+    """(fields, n) for the lines of data[start:end] (whole lines): fields as PLAIN_ROWS.findall
+    gives them, n how many equal lines in a row they stand for. Where lines repeat (one client
+    hammering: many equal lines a second), the lines are split at their newlines and each run
+    is parsed once; else every line is parsed, in C in one pass, and n is 1."""
     sample = bytes(data[start : min(end, start + 16384)]).split(b"\n")
     if len(set(sample)) * 2 > len(sample):
-        return itertools.groupby(PLAIN_ROWS.findall(data, start, end))
+        return zip(PLAIN_ROWS.findall(data, start, end), itertools.repeat(1))
     lines = bytes(data[start:end]).split(b"\n")
     lines.pop()  # what follows the last newline: no whole line
     match = PLAIN_ROWS.match
-    return ((match(line + b"\n").groups(b""), same) for line, same in itertools.groupby(lines))
+    return ((match(line + b"\n").groups(b""), len(list(same))) for line, same in itertools.groupby(lines))
 
 
 def mostly_matching(data, start, end, plain_target):
@@ -644,6 +647,7 @@ class LineParser:
         self.needle = target.encode("utf-8")
         self.max_line_bytes = max_line_bytes
         self.ipv6_prefix, self.ipv4_prefix = ipv6_prefix, ipv4_prefix
+        self.prefixing = ipv6_prefix < 128 or ipv4_prefix < 32
         self.ranges_window, self.ranges = ranges_window, {}  # --ranges-once: (client, target) -> second
         self.hosts, self.host_names, self._codes = {}, [""], {}  # see _host_id
         self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
@@ -711,13 +715,15 @@ class LineParser:
         equal lines are taken together, and only lines that are not plain, or that cannot be
         counted at once, go the long way."""
         needle, limit = self.needle, self.max_line_bytes
-        for fields, same in equal_rows(data, start, end):
+        for fields, n in equal_rows(data, start, end):
             line, host, stamp, request, status = fields
-            n = len(list(same))
             plain = host and len(line) <= limit
             found = self._plain_request(host, stamp, request, status, n) if plain else None
             if found:
-                requests += [found] * n
+                if n == 1:
+                    requests.append(found)
+                else:
+                    requests += [found] * n
             elif found is None and (needle in line or b"%" in line):
                 for _ in range(n):
                     request = self.request(line, 0, len(line))  # the long way
@@ -935,11 +941,11 @@ class LineParser:
         if self.trusted and in_ranges(packed, self.trusted):
             self._note(self.trusted_keys, key)  # its own address, never a /N shared with clients
             return key
-        if len(packed) == 16 and self.ipv6_prefix < 128:
-            key = str(ipaddress.ip_network((packed, self.ipv6_prefix), strict=False))
-        elif len(packed) == 4 and self.ipv4_prefix < 32:
-            key = str(ipaddress.ip_network((packed, self.ipv4_prefix), strict=False))
-        if is_private(packed):
+        if self.prefixing:
+            prefix = self.ipv6_prefix if len(packed) == 16 else self.ipv4_prefix
+            if prefix < 8 * len(packed):
+                key = str(ipaddress.ip_network((packed, prefix), strict=False))
+        if packed[0] in MAYBE_PRIVATE and is_private(packed):
             self._note(self.private_keys, key)
         return key
 
@@ -1077,23 +1083,19 @@ def window_peak(secs, cnts, t, window_seconds):
     return best, best_end
 
 
-def make_room(table, quota, keep_score, is_repeat):
+def make_room(table, quota, keep_score, repeat_class):
     """Remove about quota entries from a client table; returns how many.
 
-    One-request clients (values for which is_repeat is false) go first, oldest
-    first (dict order is first-seen order); only if there are too few of
-    those, the others with the lowest keep_score(value). So a flood of
-    one-request addresses cannot push out a client that keeps coming back.
+    One-request clients (values not of repeat_class) go first, oldest first
+    (dict order is first-seen order); only if there are too few of those,
+    the others with the lowest keep_score(value). So a flood of one-request
+    addresses cannot push out a client that keeps coming back.
     """
     quota = max(1, quota)
-    victims = []
-    for key, value in table.items():
-        if not is_repeat(value):
-            victims.append(key)
-            if len(victims) >= quota:
-                break
+    ones = (key for key, value in table.items() if value.__class__ is not repeat_class)
+    victims = list(itertools.islice(ones, quota))
     if len(victims) < quota:
-        others = sorted((keep_score(value), key) for key, value in table.items() if is_repeat(value))
+        others = sorted((keep_score(value), key) for key, value in table.items() if value.__class__ is repeat_class)
         victims.extend(key for _, key in others[: quota - len(victims)])
     for key in victims:
         del table[key]
@@ -1194,7 +1196,7 @@ class ClientTable(dict):
                 self.max_clients,
             )
         self.evictions += make_room(
-            self, self.max_clients // 4, lambda entry: entry.secs[-1], lambda entry: entry.__class__ is Hits
+            self, self.max_clients // 4, lambda entry: entry.secs[-1], Hits
         )
 
     def forget_until(self, horizon):
@@ -1286,10 +1288,13 @@ class SlidingWindow:
         elif entry.__class__ is int:
             entry = clients[key] = Hits(entry, self.first_notes.pop(key, 0))
             entry.add(t, self.window)
-            entry.note(note, 1, self.notes_kept)
+            entry.notes.append(note)
         else:
             entry.add(t, self.window)
-            entry.note(note, 1, self.notes_kept)
+            notes = entry.notes
+            notes.append(note)
+            if len(notes) > 2 * self.notes_kept:  # as Hits.note() keeps them
+                del notes[: -self.notes_kept]
         if entry.secs[0] <= now - self.horizon_seconds:
             entry.forget_until(now - self.horizon_seconds)
         return self._alert(key, entry, t)
@@ -1403,7 +1408,7 @@ class Detector:
         return self.count(self.parser.scan(data, default_time, start, end, newest_allowed), default_time)
 
     def count(self, found, default_time):
-        """Count the parser's (client, second, status, n) runs of equal requests; the Alerts.
+        """Count the parser's (client, second, status, note, n) runs of equal requests; the Alerts.
 
         A run counts as its n requests one by one would; the ones that cannot
         alert are counted in bulk (SlidingWindow.add_repeats). With
@@ -1412,7 +1417,11 @@ class Detector:
         was cut into chunks.
         """
         window, tally, alerts, episodes = self.window, self.tally, [], self.episodes
-        add, clients, tally_add = window.add, window.clients, tally and tally.add
+        add, clients, tally_add, totals_add = window.add, window.clients, None, None
+        if tally is not None:
+            tally_add, totals_add = tally.add, tally.totals.add
+        every = self.cleanup_seconds
+        next_cleanup = self.next_cleanup if every else 1 << 62
         for client, second, status, note, n in found:
             dated = second is not None
             if not dated:
@@ -1423,14 +1432,14 @@ class Detector:
                             self.parser.skip_undated()
                         continue
                     second = int(default_time)
-            if tally is not None:
-                tally.totals.add(second, status, n)
+            if totals_add:
+                totals_add(second, status, n)
             episode = episodes.get(client) if episodes else None
             after = n  # requests of the run that belong to an episode: all, or those after its alert
             while n:
-                if second >= self.next_cleanup and self.cleanup_seconds:
+                if second >= next_cleanup:
                     window.cleanup()
-                    self.next_cleanup = second + self.cleanup_seconds
+                    next_cleanup = self.next_cleanup = second + every
                 alert = add(client, second, dated, note)
                 n -= 1
                 if alert is not None:
@@ -3610,10 +3619,6 @@ def _count_at(entry, t, window):
     return entry.recent
 
 
-def _is_list(row):
-    return row.__class__ is list
-
-
 class Tally:
     """What a replay reports beyond the alerts, gathered in the same single pass. Pure.
 
@@ -3632,6 +3637,7 @@ class Tally:
         self.forgotten = 0
         self.totals = Totals()
         self.sweep = Sweep(window, sweep_windows)
+        self.others = self.sweep.others  # the sweep's other windows, if any
 
     def add(self, key, t, status, entry):
         """Count one request of client key at log second t, per client: its row, the sweep."""
@@ -3639,7 +3645,7 @@ class Tally:
         row = rows.get(key, False)
         if row is False:
             if len(rows) >= self.max_clients:
-                self.forgotten += make_room(rows, self.max_clients // 4, lambda row: row[0], _is_list)
+                self.forgotten += make_room(rows, self.max_clients // 4, lambda row: row[0], list)
             rows[key] = status
         else:
             if row is None or row.__class__ is bytes:
@@ -3650,7 +3656,7 @@ class Tally:
             if count > row[1]:
                 row[1] = count
             self.sweep.count(row[3], t, count)
-        if self.sweep.others:
+        if self.others:
             self.sweep.add_others(key, t, None if row is False else rows[key][3])
 
     def takes_repeats(self, key):
