@@ -520,7 +520,9 @@ def in_ranges(packed, ranges):
     return any(size == length and first <= n <= last for length, first, last in ranges)
 
 
-MAYBE_PRIVATE = frozenset((0, 10, 100, 127, 172, 192, 0xFC, 0xFD))  # the first bytes is_private() may say yes to
+MAYBE_PRIVATE = frozenset(
+    (0, 10, 100, 127, 172, 192, 0xFC, 0xFD)
+)  # the first bytes is_private() may say yes to
 
 
 def is_private(packed):
@@ -1095,7 +1097,9 @@ def make_room(table, quota, keep_score, repeat_class):
     ones = (key for key, value in table.items() if value.__class__ is not repeat_class)
     victims = list(itertools.islice(ones, quota))
     if len(victims) < quota:
-        others = sorted((keep_score(value), key) for key, value in table.items() if value.__class__ is repeat_class)
+        others = sorted(
+            (keep_score(value), key) for key, value in table.items() if value.__class__ is repeat_class
+        )
         victims.extend(key for _, key in others[: quota - len(victims)])
     for key in victims:
         del table[key]
@@ -1195,9 +1199,7 @@ class ClientTable(dict):
                 "Tracking %d clients (MAX_TRACKED_IPS): forgetting the oldest one-request clients first",
                 self.max_clients,
             )
-        self.evictions += make_room(
-            self, self.max_clients // 4, lambda entry: entry.secs[-1], Hits
-        )
+        self.evictions += make_room(self, self.max_clients // 4, lambda entry: entry.secs[-1], Hits)
 
     def forget_until(self, horizon):
         """Forget requests at or before second horizon, and clients left with none; how many."""

@@ -12,7 +12,6 @@
 """
 
 import gc
-import itertools
 import random
 import unittest
 import weakref
