@@ -540,14 +540,19 @@ def is_private(packed):
     return packed[0] & 0xFE == 0xFC or packed == b"\0" * 15 + b"\1"
 
 
-def equal_rows(data, start, end):
+def equal_rows(data, start, end, piece=1 << 16):
     """(fields, n) for the lines of data[start:end] (whole lines): fields as PLAIN_ROWS.findall
     gives them, n how many equal lines in a row they stand for. Where lines repeat (one client
     hammering: many equal lines a second), the lines are split at their newlines and each run
-    is parsed once; else every line is parsed, in C in one pass, and n is 1."""
+    is parsed once; else every line is parsed, in C, a piece of about piece bytes at a time
+    (the rows of a whole read chunk at once raised a flood's peak memory by 3 MB), and n is 1."""
     sample = bytes(data[start : min(end, start + 16384)]).split(b"\n")
     if len(set(sample)) * 2 > len(sample):
-        return zip(PLAIN_ROWS.findall(data, start, end), itertools.repeat(1))
+        cuts = [start]
+        while cuts[-1] < end:  # after a newline each: PLAIN_ROWS's ^ matches there
+            cuts.append(data.find(b"\n", min(cuts[-1] + piece, end) - 1, end) + 1 or end)
+        pieces = map(PLAIN_ROWS.findall, itertools.repeat(data), cuts, cuts[1:])
+        return zip(itertools.chain.from_iterable(pieces), itertools.repeat(1))
     lines = bytes(data[start:end]).split(b"\n")
     lines.pop()  # what follows the last newline: no whole line
     match = PLAIN_ROWS.match

@@ -106,6 +106,10 @@ class ScannerPathsTest(unittest.TestCase):
                 expected = log_monitor.PLAIN_ROWS.findall(data)
                 self.assertEqual([fields for fields, n in found for _ in range(n)], expected)
                 self.assertEqual(len(found) < len(expected), repeating, "equal lines taken together")
+                # parsed a piece at a time: pieces cut at every line, and in the middle of lines
+                for piece in (1, 100, 1000):
+                    rows = log_monitor.equal_rows(data, 0, len(data), piece)
+                    self.assertEqual([fields for fields, n in rows for _ in range(n)], expected)
 
     def test_a_few_lines_full_of_the_target_do_not_make_a_span_a_flood(self):
         scanner = self.scanner()
