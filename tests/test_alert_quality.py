@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from helpers import RECENT, T0, TempDirTest, append, log_monitor, script_argv
+from helpers import RECENT, ROOT, T0, TempDirTest, append, log_monitor, script_argv
 
 
 def line(ip, t, path, status, agent="aria2/1.36.0"):
@@ -113,29 +113,24 @@ class Ipv4PrefixTest(TempDirTest):
 
 
 class EvidenceAndEpisodesTest(TempDirTest):
-    def write(self):
-        """A scraper of 12 albums, a download manager's 16 segments, an ending, and an open one."""
-        t0 = 1752039000  # 2025-07-09T05:30:00Z
-        rows = [
-            (t0 + i * 10, line("203.0.113.90", t0 + i * 10, "/today_download?album=%d" % i, 200))
-            for i in range(12)
-        ]
-        rows += [
-            (t0 + 200 + i // 4, r)
-            for i, r in enumerate(download_manager("198.51.100.20", t0 + 200, 7).splitlines(True))
-        ]
-        rows += [
-            (t0 + 800 + i, line("192.0.2.7", t0 + 800 + i, "/today_download?album=1", 200)) for i in range(10)
-        ]
-        path = os.path.join(self.dir, "access.log")
-        append(path, "".join(r for _, r in sorted(rows)))
-        return path
+    # the README's example, as this test once wrote it: a scraper of 12 albums, a download
+    # manager's 16 segments, an ending, and an episode still open when the log ends
+    example = os.path.join("examples", "episodes.log")
+
+    def documented(self, *paths):
+        """The lines of paths (under ROOT) that show output of the example."""
+        found = []
+        for path in paths:
+            with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+                found += [text.rstrip("\n") for text in f if 'examples/episodes.log"' in text]
+        return found
 
     def test_replay_json_evidence_ended_lines_episodes_and_the_hint(self):
-        path = self.write()
+        path = self.example
         done = subprocess.run(
-            script_argv(["--replay", path, "--json", "--utc"]), capture_output=True, text=True, timeout=20
-        )
+            script_argv(["--replay", path, "--json", "--utc"]),
+            capture_output=True, text=True, timeout=20, cwd=ROOT,
+        )  # fmt: skip
         objects = [json.loads(text) for text in done.stdout.splitlines()]
         alerts = [o for o in objects[:-1] if "event" not in o]
         ended = [o for o in objects[:-1] if o.get("event") == "ended"]
@@ -159,9 +154,20 @@ class EvidenceAndEpisodesTest(TempDirTest):
         self.assertEqual(episodes["203.0.113.90"]["open"], False)
         self.assertIn("1 alert came mostly from 206 answers", report["ranges_hint"])
         text = subprocess.run(
-            script_argv(["--replay", path, "--utc"]), capture_output=True, text=True, timeout=20
+            script_argv(["--replay", path, "--utc"]), capture_output=True, text=True, timeout=20, cwd=ROOT
         )
         self.assertIn("Episodes (3;", text.stdout)
+        # what the README and docs/alerts.md show of it is what it prints
+        documented = self.documented("README.md", "docs/alerts.md")
+        self.assertEqual(len(documented), 4)
+        for shown in documented:
+            self.assertIn(shown, done.stdout.splitlines())
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            readme = f.read()
+        start = readme.index("Episodes (3;")
+        for shown in readme[start : readme.index("```", start)].splitlines():
+            self.assertIn(shown, text.stdout.splitlines())
+        self.assertIn(ended[0]["message"], readme)
         self.assertRegex(text.stdout, r"192\.0\.2\.7 +2025-07-09T05:43:20\+00:00 +open +10 +10 +0%")
         self.assertRegex(
             text.stdout,
