@@ -520,9 +520,8 @@ def in_ranges(packed, ranges):
     return any(size == length and first <= n <= last for length, first, last in ranges)
 
 
-MAYBE_PRIVATE = frozenset(
-    (0, 10, 100, 127, 172, 192, 0xFC, 0xFD)
-)  # the first bytes is_private() may say yes to
+# the first bytes of the addresses is_private() may say yes to: the others skip the call
+MAYBE_PRIVATE = frozenset((0, 10, 100, 127, 172, 192, 0xFC, 0xFD))
 
 
 def is_private(packed):

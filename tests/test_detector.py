@@ -271,6 +271,47 @@ class FloodTest(unittest.TestCase):
         self.assertEqual(len(feed(det, clf("10.2.0.1"))), 1)
 
 
+class EvidenceBoundsTest(unittest.TestCase):
+    """What an alert tells (the notes) is bounded however a client or a flood sends."""
+
+    def test_a_client_keeps_the_notes_of_its_latest_2_x_threshold_requests(self):
+        win = Window(600, 10)
+        for i in range(5000):  # one by one (add), and in bulk (add_repeats): each keeps the bound
+            win.add("198.51.100.7", T0 + i // 10, note=log_monitor.NOTE_KNOWN | i)
+            if win.add("198.51.100.8", T0 + i // 10, note=log_monitor.NOTE_KNOWN | i) is None:
+                win.add_repeats("198.51.100.8", T0 + i // 10, 3, note=log_monitor.NOTE_KNOWN | i)
+            if i:  # from its second request on, a client has a Hits entry, with notes
+                for client in ("198.51.100.7", "198.51.100.8"):
+                    self.assertLessEqual(len(win.clients[client].notes), 2 * win.notes_kept)
+        self.assertEqual(win.notes_kept, 20)
+        self.assertEqual(win.clients["198.51.100.7"].notes[-1], log_monitor.NOTE_KNOWN | 4999)
+
+    def test_an_alert_tells_its_window_s_latest_requests_and_the_first_one(self):
+        win = Window(600, 10)
+        alerts = [win.add("198.51.100.7", T0 + i, note=log_monitor.NOTE_KNOWN | i) for i in range(10)]
+        self.assertEqual(alerts[-1].notes, tuple(log_monitor.NOTE_KNOWN | i for i in range(10)))
+        self.assertEqual(alerts[-1].first_time, T0)
+
+    def test_first_notes_of_a_flood_of_new_clients_stay_bounded(self):
+        win = Window(600, 10)
+        for i in range(20000):
+            win.add("10.%d.%d.%d" % (i >> 16, (i >> 8) & 255, i & 255), T0, note=log_monitor.NOTE_KNOWN)
+            self.assertLessEqual(len(win.first_notes), 4097)
+        self.assertEqual(len(win.clients), 20000)  # every client still counted
+
+    def test_the_private_pre_filter_lets_every_private_address_through(self):
+        # MAYBE_PRIVATE only skips the call of is_private(): it must never change its answer
+        firsts = [bytes((a, b)) for a in range(256) for b in range(256)]
+        for first in firsts:
+            for packed in (first + b"\1\2", first + bytes(14), first + bytes(13) + b"\1"):
+                self.assertEqual(
+                    packed[0] in log_monitor.MAYBE_PRIVATE and log_monitor.is_private(packed),
+                    log_monitor.is_private(packed),
+                    packed.hex(),
+                )
+        self.assertTrue(log_monitor.is_private(bytes(15) + b"\1"))  # ::1
+
+
 class HostileLineTest(unittest.TestCase):
     def test_garbage_does_not_crash_or_invent_clients(self):
         det = Detector("today_download", 600, 3)
