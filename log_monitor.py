@@ -363,11 +363,14 @@ PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
 
 # A syslog header before the message (a central rsyslog's merged file):
 # "Nov 23 06:59:06 web1 apache: ", "2026-11-23T06:59:06.1+00:00 web1 apache: ",
-# "<13>1 2026-11-23T06:59:06.1+00:00 web1 apache - - - "
+# "<13>1 2026-11-23T06:59:06.1+00:00 web1 apache - - - ". Its words hold no comma, and a
+# space ends it: where a line starts with X-Forwarded-For (AWS's layout), the client writes
+# the start of the list and the balancer appends ", address", so a header the client wrote
+# there can never take in the address the balancer appended.
 SYSLOG_HEADER = re.compile(
-    rb"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\S*)"
-    rb" \S+ [^ :\[]+(?:\[\d+\])?:? ?"
-    rb"|<\d{1,3}>1 \S+ \S+ \S+ \S+ \S+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) ?"
+    rb"(?:[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^\s,]*)"
+    rb" [^\s,]+ [^ :\[,]+(?:\[\d+\])?:? "
+    rb"|<\d{1,3}>1 [^\s,]+ [^\s,]+ [^\s,]+ [^\s,]+ [^\s,]+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) "
 )
 
 _MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d, an IPv4 client on an IPv6 socket
@@ -801,7 +804,7 @@ class LineParser:
         if key is None:
             return None
         if self.ranges_window:
-            if n > 1 and status == b"206":  # equal lines: one by one, the long way
+            if n > 1:  # equal lines: one by one, the long way (each is one of a download's 32 at most)
                 return None
             if self._range_seen(key, request, t, status == b"206"):
                 return False
@@ -826,7 +829,7 @@ class LineParser:
         range (Range: bytes=0-) counts again after that many. Else this one counts, and is
         noted. At most max_ranges pairs are held: past them, the oldest quarter goes."""
         words = request.split(b" ", 2)
-        mark = (key, words[1] if len(words) > 1 else request)
+        mark = (key, bytes(words[1] if len(words) > 1 else request))  # the long way reads a bytearray
         ranges = self.ranges
         last = ranges.pop(mark, None)  # (second, whether it was a 206, lines folded into it)
         if (
@@ -1405,13 +1408,24 @@ class Detector:
         )
 
     def feed(self, data, default_time, start=0, end=None, newest_allowed=None):
-        """Count the complete lines in data[start:end]; the Alerts they raise (see LineParser.scan).
+        """Count the complete lines in data[start:end]; the Alerts they raise (see LineParser.scan),
+        then the Ended episodes.
 
         A line whose time cannot be read counts at the newest log time; before
         any, at default_time (live: the clock) without moving the window's
-        clock, or, with default_time None (replay), not at all.
+        clock, or, with default_time None (replay), not at all. An episode
+        ends by the log time of any line (a quiet client on a busy site ends
+        at once), as far as newest_allowed (the same bound as a request's).
         """
-        return self.count(self.parser.scan(data, default_time, start, end, newest_allowed), default_time)
+        found = self.count(self.parser.scan(data, default_time, start, end, newest_allowed), default_time)
+        now, seen = self.window.newest_log_time, self.parser.last_line_time
+        if seen is not None and newest_allowed is not None:
+            seen = min(seen, newest_allowed)
+        if seen is not None and (now is None or seen > now):
+            now = seen
+        if self.ends and now is not None and self.ends[0][0] <= now:  # an episode may have ended
+            found += self.ended(now)
+        return found
 
     def count(self, found, default_time):
         """Count the parser's (client, second, status, note, n) runs of equal requests; the Alerts.
@@ -1468,9 +1482,6 @@ class Detector:
                 if entry.__class__ is Hits and entry.recent > episode[3]:
                     episode[3] = entry.recent
         self.alerts += len(alerts)
-        ends, now = self.ends, window.newest_log_time
-        if ends and now is not None and ends[0][0] <= now:  # an episode may have ended
-            alerts += self.ended(now)
         return alerts
 
     def _evidence(self, alert):
@@ -1511,6 +1522,10 @@ class Detector:
                 self.episodes_forgotten += 1
             self.episodes[alert.client] = [alert.first_time, alert.time, alert.count, alert.count, ranges, 1]
             heapq.heappush(self.ends, (alert.time + self.window.window, alert.client))
+            if len(self.ends) > 2 * self.most_episodes:  # the entries of episodes let go: made anew
+                due = self.window.window
+                self.ends = [(episode[1] + due, client) for client, episode in self.episodes.items()]
+                heapq.heapify(self.ends)
         else:
             episode[3], episode[5] = max(episode[3], alert.count), episode[5] + 1
         return alert

@@ -89,6 +89,34 @@ class RangesOnceTest(TempDirTest):
         self.assertEqual(d.stop(), 0)
         self.assertEqual(len(d.out), 1, d.out)  # 198.51.100.25: 16 lines, one download
 
+    def test_lines_read_the_long_way_count_with_it_too(self):
+        # before (the hostile review): the long way reads a bytearray, unhashable as a key of the
+        # table of downloads: a percent-encoded target, or AWS's layout, ended a replay with a
+        # traceback, and live lost every request of the pass
+        pct = line("203.0.113.7", RECENT, "/today%5Fdownload", 206)
+        downloads = "".join(
+            line("198.51.100.50", RECENT + i, "/today_download?album=%d" % i, 200) for i in range(3)
+        )
+        aws = "".join(
+            line("203.0.113.8, 10.1.0.7 10.0.0.5", RECENT + i, "/today_download?album=%d" % i, 200)
+            for i in range(3)
+        )
+        path = self.log(pct + downloads + aws)
+        alerts, report = replay(path, "--ranges-once", "--threshold", "3", "--trusted-proxy", "10.0.0.0/8")
+        self.assertEqual(
+            [a.split(" IP ")[1].split(" ")[0] for a in alerts], ["198.51.100.50", "203.0.113.8"], report
+        )
+        log = os.path.join(self.dir, "live.log")
+        append(log, "")
+        d = self.daemon(
+            "--log-file", log, "--ranges-once", "--threshold", "3", "--dry-run", "--interval", "0.02"
+        )
+        d.wait_for("Following")
+        append(log, pct + downloads)  # one pass
+        d.wait_for("SUSPICIOUS ACTIVITY: IP 198.51.100.50 accessed today_download 3 times", "out")
+        self.assertEqual(d.stop(), 0)
+        self.assertFalse([text for text in d.err if "Error" in text], d.err)
+
 
 class Ipv4PrefixTest(TempDirTest):
     def test_a_subnet_alerts_by_its_prefix_and_ignore_and_trust_stay_single_addresses(self):
@@ -203,6 +231,47 @@ class EvidenceAndEpisodesTest(TempDirTest):
         self.assertEqual((fields[1], fields[3]), ("1", "1"))  # one distinct request, first alert of the day
         self.assertEqual(len([line for line in d.err if "download manager" in line]), 1)
 
+    def test_an_episode_ends_by_the_time_of_any_line_not_only_of_the_next_download(self):
+        # before (the hostile review): only a matching request moved the time episodes end by: a
+        # quiet client on a site where the target is rare stayed "open" for hours
+        path = os.path.join(self.dir, "quiet.log")
+        text = "".join(line("203.0.113.9", T0 + i, "/today_download", 200) for i in range(10))
+        text += "".join(
+            line("198.51.100.%d" % (i % 200), T0 + 60 * i, "/index.html", 200) for i in range(120)
+        )
+        append(path, text)
+        alerts, out = replay(path, "--utc")
+        self.assertIn("ENDED: IP 203.0.113.9 accessed today_download 10 times", out)
+        self.assertNotRegex(out, r"203\.0\.113\.9 +\S+ +open")
+
+    def test_live_an_episode_ends_while_other_pages_are_read(self):
+        log = os.path.join(self.dir, "access.log")
+        append(log, "")
+        d = self.daemon(
+            "--log-file", log, "--window", "5", "--threshold", "3", "--dry-run", "--interval", "0.02"
+        )
+        d.wait_for("Following")
+        t = int(time.time()) - 20
+        append(log, "".join(line("203.0.113.9", t + i, "/today_download", 200) for i in range(4)))
+        d.wait_for("SUSPICIOUS ACTIVITY: IP 203.0.113.9", "out")
+        append(log, line("198.51.100.1", t + 12, "/index.html", 200))  # another page, 8 s later
+        d.wait_for("ENDED: IP 203.0.113.9 accessed today_download 4 times", "out")
+        self.assertEqual(d.stop(), 0)
+
+    def test_an_alert_flood_keeps_the_due_times_of_episodes_bounded(self):
+        # before (the hostile review): the heap of due times kept an entry for every episode let
+        # go past most_episodes: 300,000 alerts in a window, 300,000 entries and 48 MiB
+        detector = log_monitor.Detector.from_settings(log_monitor.Settings())
+        detector.most_episodes = 100
+        for i in range(3000):
+            runs = [("2001:db8::%x" % i, T0 + i // 100, b"200", log_monitor.NOTE_KNOWN, 10)]
+            detector.count(runs, None)
+            self.assertLessEqual(len(detector.ends), 2 * detector.most_episodes + 1)
+        self.assertEqual(detector.alerts, 3000)
+        self.assertEqual((len(detector.episodes), detector.episodes_forgotten), (100, 2900))
+        ended = detector.feed(line("192.0.2.1", T0 + 3000, "/", 200).encode(), None)  # much later
+        self.assertEqual(len(ended), 100)  # each episode kept ends once
+
     def test_a_central_syslog_file_names_the_web_servers_that_carried_the_requests(self):
         path = os.path.join(self.dir, "central.log")
         text = "".join(
@@ -251,3 +320,18 @@ class RangesAbuseTest(TempDirTest):
             alerts, ["SUSPICIOUS ACTIVITY: IP 198.51.100.90 accessed today_download 10 times in 10 minutes"]
         )
         self.assertIn("matching requests  11", report)  # 330 lines: one download per 32
+
+    def test_runs_of_equal_200s_after_one_206_are_each_a_line_of_the_download(self):
+        # before (the hostile review): a run of equal lines was one of a download's 32 lines,
+        # however long: one 206, then 50 equal 200s a second for 31 s counted 1, no alert
+        text = line("203.0.113.7", T0, "/today_download", 206)
+        text += "".join(line("203.0.113.7", T0 + s, "/today_download", 200) * 50 for s in range(1, 32))
+        path = os.path.join(self.dir, "access.log")
+        append(path, text)
+        alerts, report = replay(path, "--ranges-once")
+        self.assertEqual(
+            alerts, ["SUSPICIOUS ACTIVITY: IP 203.0.113.7 accessed today_download 10 times in 10 minutes"]
+        )
+        # the 206 and the next 31 lines are one download; then each 200 after a counted 200 counts
+        self.assertIn("matching requests  1520", report)
+        self.assertIn("range already counted (--ranges-once) 31", " ".join(report.split()))

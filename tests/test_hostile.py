@@ -173,6 +173,27 @@ class FramingTest(TempDirTest):
         )
         self.assertEqual(parser.request(line, 0, len(line))[:3], ("198.51.100.7", T0, b"200"))
 
+    def test_a_syslog_header_a_client_wrote_in_x_forwarded_for_hides_no_address(self):
+        # before (the hostile review of issue 22): AWS's layout starts with the X-Forwarded-For a
+        # client began; "Jul  9 05:00:00 a" + the balancer's ", 198.51.100.7" read as a syslog
+        # header whose tag was the client's address: 0 matching requests, all "proxied"
+        stamp = clf_time(T0)
+        for written, layout in (
+            ("Jul  9 05:00:00 a", "%s 10.0.0.5 - - [%s]"),  # AWS: X-Forwarded-For, then %h
+            ("<1>1 a b c d", "%s - - [%s]"),
+            ("2025-07-09T05:00:00Z a", "%s 10.0.0.5 - - [%s]"),
+            ("Jul  9 05:00:00 a", "%s - - [%s]"),  # X-Forwarded-For logged in place of %h
+            ("Jul  9 05:00:00 web1 apache: x", "%s 10.0.0.5 - - [%s]"),  # a whole header
+        ):
+            with self.subTest(written=written, layout=layout):
+                head = layout % (written + ", 198.51.100.7", stamp)
+                path = os.path.join(self.dir, "x%d.log" % len(os.listdir(self.dir)))
+                append(path, (head + ' "GET /today_download HTTP/1.1" 200 1 "-" "x"\n') * 10)
+                status, out, err = replay("--replay", path, "--trusted-proxy", "10.0.0.0/8")
+                self.assertEqual(status, 0, err)
+                self.assertIn(EXPECTED % ("198.51.100.7", 10), out)
+                self.assertIn("matching requests  10", out)
+
     def test_the_hook_blocks_the_client_not_the_address_in_its_user_field(self):
         path = os.path.join(self.dir, "access.log")
         append(path, "")
