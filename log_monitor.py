@@ -657,7 +657,7 @@ class LineParser:
         self.max_line_bytes = max_line_bytes
         self.ipv6_prefix, self.ipv4_prefix = ipv6_prefix, ipv4_prefix
         self.prefixing = ipv6_prefix < 128 or ipv4_prefix < 32
-        self.ranges_window, self.ranges = ranges_window, {}  # --ranges-once: (client, target) -> second
+        self.ranges_window, self.ranges = ranges_window, {}  # --ranges-once: (client, hash of target) -> mark
         self.hosts, self.host_names, self._codes = {}, [""], {}  # see _host_id
         self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
         self.trusted_keys, self.private_keys = set(), set()  # keys seen that are such addresses
@@ -829,7 +829,8 @@ class LineParser:
         range (Range: bytes=0-) counts again after that many. Else this one counts, and is
         noted. At most max_ranges pairs are held: past them, the oldest quarter goes."""
         words = request.split(b" ", 2)
-        mark = (key, bytes(words[1] if len(words) > 1 else request))  # the long way reads a bytearray
+        # the target's hash (salted per process), not the target: a 64 KB target costs no more
+        mark = (key, hash(bytes(words[1] if len(words) > 1 else request)))  # the long way: a bytearray
         ranges = self.ranges
         last = ranges.pop(mark, None)  # (second, whether it was a 206, lines folded into it)
         if (
