@@ -523,23 +523,26 @@ def in_ranges(packed, ranges):
     return any(size == length and first <= n <= last for length, first, last in ranges)
 
 
-# the first bytes of the addresses is_private() may say yes to: the others skip the call
+# the first bytes of the addresses private_block() may say yes to: the others skip the call
 MAYBE_PRIVATE = frozenset((0, 10, 100, 127, 172, 192, 0xFC, 0xFD))
 
 
-def is_private(packed):
-    """True for a private, loopback or shared address (10/8, 172.16/12, 192.168/16, 100.64/10,
-    127/8, ::1, fc00::/7): one of them in front of most requests means a proxy."""
+def private_block(packed):
+    """The prefix length of the private, loopback or shared block that holds a packed address
+    (10/8, 172.16/12, 192.168/16, 100.64/10, 127/8, ::1, fc00::/7): 8 for 10.1.2.3; 0 for an
+    address in none. One of them in front of most requests means a proxy."""
     if len(packed) == 4:
         a, b = packed[0], packed[1]
-        return (
-            a == 10
-            or a == 127
-            or (a == 172 and 16 <= b < 32)
-            or (a == 192 and b == 168)
-            or (a == 100 and 64 <= b < 128)
-        )
-    return packed[0] & 0xFE == 0xFC or packed == b"\0" * 15 + b"\1"
+        if a == 10 or a == 127:
+            return 8
+        if a == 172 and 16 <= b < 32:
+            return 12
+        if a == 192 and b == 168:
+            return 16
+        return 10 if a == 100 and 64 <= b < 128 else 0
+    if packed[0] & 0xFE == 0xFC:
+        return 7
+    return 128 if packed == b"\0" * 15 + b"\1" else 0
 
 
 def equal_rows(data, start, end, piece=1 << 16):
@@ -951,11 +954,13 @@ class LineParser:
         if self.trusted and in_ranges(packed, self.trusted):
             self._note(self.trusted_keys, key)  # its own address, never a /N shared with clients
             return key
+        full = prefix = 8 * len(packed)
         if self.prefixing:
-            prefix = self.ipv6_prefix if len(packed) == 16 else self.ipv4_prefix
-            if prefix < 8 * len(packed):
+            prefix = self.ipv6_prefix if full == 128 else self.ipv4_prefix
+            if prefix < full:
                 key = str(ipaddress.ip_network((packed, prefix), strict=False))
-        if packed[0] in MAYBE_PRIVATE and is_private(packed):
+        # a prefix is private when it lies within a private block: 172.0.0.0/8 holds public addresses
+        if packed[0] in MAYBE_PRIVATE and 0 < private_block(packed) <= prefix:
             self._note(self.private_keys, key)
         return key
 
@@ -2343,15 +2348,21 @@ def read_before(log_file, since_log_time):
     handle.seek(end)
 
 
-def rebuild_window(settings, window, log_file, log_time, stopped):
-    """Count the last two windows of log before log_file's offset again into window, with
-    their alerts dropped and outside the live statistics: a burst split by a restart still
-    alerts, and an alert sent before the stop is not sent again."""
+def rebuild_window(settings, detector, log_file, log_time, stopped):
+    """Count the last two windows of log before log_file's offset again into detector's window,
+    with their alerts dropped and outside the live statistics: a burst split by a restart still
+    alerts, and an alert sent before the stop is not sent again. The episodes and the alerts of
+    the day those two windows hold are the detector's again: an episode open at the stop ends
+    with its ENDED line, and a repeat counts the alerts before it."""
+    window = detector.window
     rebuild = Detector(Detector.from_settings(settings).parser, window)
+    rebuild.episodes, rebuild.history, rebuild.ends = detector.episodes, detector.history, detector.ends
     for buf, start, end in read_before(log_file, log_time - window.horizon_seconds):
         rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
         if stopped():  # SIGTERM during a long rebuild
             break
+    detector.episodes, detector.history, detector.ends = rebuild.episodes, rebuild.history, rebuild.ends
+    detector.episodes_forgotten += rebuild.episodes_forgotten
 
 
 # ---------------------------------------------------------------- sending alerts
@@ -3022,7 +3033,7 @@ class LiveLog:
         late = window.late, window.late_counted
         for log_file in files:
             if log_time is not None:
-                rebuild_window(self.settings, window, log_file, log_time, stopped)
+                rebuild_window(self.settings, self.detector, log_file, log_time, stopped)
             self.follower.adopt(log_file, now)
             log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
         window.late, window.late_counted = late

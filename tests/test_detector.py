@@ -300,16 +300,31 @@ class EvidenceBoundsTest(unittest.TestCase):
         self.assertEqual(len(win.clients), 20000)  # every client still counted
 
     def test_the_private_pre_filter_lets_every_private_address_through(self):
-        # MAYBE_PRIVATE only skips the call of is_private(): it must never change its answer
+        # MAYBE_PRIVATE only skips the call of private_block(): it must never change its answer
         firsts = [bytes((a, b)) for a in range(256) for b in range(256)]
         for first in firsts:
             for packed in (first + b"\1\2", first + bytes(14), first + bytes(13) + b"\1"):
-                self.assertEqual(
-                    packed[0] in log_monitor.MAYBE_PRIVATE and log_monitor.is_private(packed),
-                    log_monitor.is_private(packed),
-                    packed.hex(),
-                )
-        self.assertTrue(log_monitor.is_private(bytes(15) + b"\1"))  # ::1
+                block = log_monitor.private_block(packed)
+                self.assertEqual(block if packed[0] in log_monitor.MAYBE_PRIVATE else 0, block, packed.hex())
+        self.assertEqual(log_monitor.private_block(bytes(15) + b"\1"), 128)  # ::1
+
+    def test_a_prefix_is_private_only_when_all_of_it_is(self):
+        # before (the hostile review of issue 22): with --ipv4-prefix 8, one request from
+        # 172.16.0.1 made 172.0.0.0/8 private, and the report advised trusting it as a proxy
+        for v4, v6, address, key, private in (
+            (8, 128, b"172.16.0.1", "172.0.0.0/8", False),
+            (12, 128, b"172.16.0.1", "172.16.0.0/12", True),
+            (8, 128, b"10.1.2.3", "10.0.0.0/8", True),
+            (16, 128, b"100.64.0.1", "100.64.0.0/16", True),
+            (9, 128, b"100.64.0.1", "100.0.0.0/9", False),
+            (32, 64, b"fd00::1", "fd00::/64", True),
+            (32, 64, b"::1", "::/64", False),
+            (32, 128, b"::1", "::1", True),
+        ):
+            with self.subTest(address=address, v4=v4, v6=v6):
+                parser = log_monitor.LineParser("today_download", v6, ipv4_prefix=v4)
+                self.assertEqual(parser.client_key(address), key)
+                self.assertEqual(key in parser.private_keys, private)
 
 
 class HostileLineTest(unittest.TestCase):

@@ -84,17 +84,21 @@ class ScannerPathsTest(unittest.TestCase):
                     getattr(scanner, path)(data, 0, len(data), requests)
                     self.assertEqual((requests, counters(scanner)), expected)
 
-    def test_a_key_made_private_by_a_later_address_counts_as_private_from_then_on(self):
-        # with --ipv6-prefix 64, ::2 (public) and ::1 (loopback) share the key ::/64
-        clients = ["::2"] * 30 + ["::1"] * 30 + ["::2"] * 40
-        data = "".join(common(client, T0 + k) for k, client in enumerate(clients)).encode()
-        expected = self.reference(data, "--ipv6-prefix", "64")
-        self.assertEqual(expected[1][4], {"::/64": 70})
-        for path in ("scan_lines", "scan_rows"):
-            with self.subTest(path=path):
-                scanner, requests = self.scanner("--ipv6-prefix", "64"), []
-                getattr(scanner, path)(data, 0, len(data), requests)
-                self.assertEqual((requests, counters(scanner)), expected)
+    def test_a_prefix_is_private_by_itself_not_by_the_addresses_seen_in_it(self):
+        # ::2 (public) and ::1 (loopback) share ::/64, which holds public addresses: not private,
+        # whichever comes first; fd00::2 and fd00::1 share fd00::/64, private from the first
+        for clients, private in (
+            (["::2"] * 30 + ["::1"] * 30 + ["::2"] * 40, {}),
+            (["fd00::2"] * 30 + ["fd00::1"] * 30 + ["fd00::2"] * 40, {"fd00::/64": 100}),
+        ):
+            data = "".join(common(client, T0 + k) for k, client in enumerate(clients)).encode()
+            expected = self.reference(data, "--ipv6-prefix", "64")
+            self.assertEqual(expected[1][4], private)
+            for path in ("scan_lines", "scan_rows"):
+                with self.subTest(path=path, first=clients[0]):
+                    scanner, requests = self.scanner("--ipv6-prefix", "64"), []
+                    getattr(scanner, path)(data, 0, len(data), requests)
+                    self.assertEqual((requests, counters(scanner)), expected)
 
     def test_equal_lines_are_parsed_once_per_run_into_what_findall_gives(self):
         for plain_lines, repeating in ((1, False), (5, True)):

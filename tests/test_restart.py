@@ -211,6 +211,31 @@ class ResumeTest(TempDirTest):
         self.assertEqual([(a.client, a.count) for a in alerts], [("10.0.0.1", 10), ("10.0.0.2", 10)])
         self.assertIn("lines read 4, matching 4, tracked clients 2, alerts 1", second.status_line(T0 + 3))
 
+    def test_an_episode_open_at_the_stop_ends_after_the_restart(self):
+        # before (the hostile review of issue 22): the rebuild's episodes were thrown away: no
+        # ENDED line for a client that alerted before the stop, and its next alert a "first"
+        log, state = os.path.join(self.dir, "access.log"), os.path.join(self.dir, "state.json")
+        append(log, "")
+        s = log_monitor.parse_args(["--log-file", log, "--state-file", state, "--window", "60"])
+        alerts = []
+        first = log_monitor.Monitor(s, alerts.append)
+        first.poll_once(T0)
+        append(log, burst("10.0.0.1", 10))
+        first.poll_once(T0 + 1)
+        first.log.save()
+        first.follower.close()
+        second = log_monitor.Monitor(s, alerts.append)
+        self.addCleanup(second.follower.close)
+        self.assertTrue(second.resume(T0 + 2))
+        self.assertIn("10.0.0.1", second.detector.episodes)
+        append(log, clf("192.0.2.9", T0 + 110, "/index.html"))  # another page, a window after its last
+        second.poll_once(T0 + 110)
+        ended = [a for a in alerts if a.__class__ is log_monitor.Ended]
+        self.assertEqual([(e.client, e.requests) for e in ended], [("10.0.0.1", 10)])
+        append(log, burst("10.0.0.1", 10, T0 + 120))
+        second.poll_once(T0 + 170)
+        self.assertEqual([a.repeat for a in alerts if a.__class__ is log_monitor.Alert], [1, 2])
+
 
 class FloodTest(TempDirTest):
     def test_client_flood_keeps_the_tables_bounded_and_finds_the_offender(self):
