@@ -726,8 +726,10 @@ class LineParser:
         """scan_lines for a span where most lines match: PLAIN_ROWS splits every line in C,
         equal lines are taken together, and only lines that are not plain, or that cannot be
         counted at once, go the long way."""
-        needle, limit = self.needle, self.max_line_bytes
-        for fields, n in equal_rows(data, start, end):
+        needle, limit, rows = self.needle, self.max_line_bytes, equal_rows(data, start, end)
+        if self.ranges_window:  # --ranges-once: each line is one of a download's 32, checked alone
+            rows = ((fields, 1) for fields, n in rows for _ in range(n))
+        for fields, n in rows:
             line, host, stamp, request, status = fields
             plain = host and len(line) <= limit
             found = self._plain_request(host, stamp, request, status, n) if plain else None
@@ -806,11 +808,8 @@ class LineParser:
         key = None if t is None else self._plain_key(host)
         if key is None:
             return None
-        if self.ranges_window:
-            if n > 1:  # equal lines: one by one, the long way (each is one of a download's 32 at most)
-                return None
-            if self._range_seen(key, request, t, status == b"206"):
-                return False
+        if self.ranges_window and self._range_seen(key, request, t, status == b"206"):  # n is 1
+            return False
         if key in self.private_keys:
             self._count_private(key, n)
         self.matches += n
