@@ -13,7 +13,7 @@ Parts, in the order they run; NAME is what --only takes:
    2 live-flood  the same shape appended at 200,000 lines/s for 10 s (5 s with
                  --quick) to a file the daemon follows (--dry-run --interval 1),
                  log times = the wall clock at the write; SIGUSR1 every second:
-                 the worst "newest line Ns behind" of the status lines, the
+                 the worst "log time Ns behind" of the status lines, the
                  worst lag seen from outside (the daemon's read offset in /proc
                  against the write times) and how long SIGUSR1 waited for an answer
    3 heavy       one client's 600,000 matching lines (10,000 a second), --replay: lines/s
@@ -71,7 +71,10 @@ SCRIPT = os.path.join(ROOT, "log_monitor.py")
 TARGET = gen_log.TARGET
 OFFENDER = gen_log.FLOOD_OFFENDER
 PARTS = ["flood", "live-flood", "heavy", "replay", "fail2ban", "gz", "live", "latency", "idle", "startup"]
-STATUS = re.compile(r"lines read (\d+),.*newest line (\d+|unknown)s? behind")
+# the status line's reading: "behind N bytes unread, log time Ms behind" (or "unknown"), or "idle Ns"
+STATUS = re.compile(
+    r"lines read (\d+),.*; (?:behind \d+ bytes unread, log time (?:(\d+)s|unknown) behind|(idle))"
+)
 
 
 # Peak RSS is VmHWM read by the process itself at exit: a child's ru_maxrss also
@@ -387,8 +390,9 @@ class LiveWatch:
         found = []
         for when, line in list(self.proc.stderr_lines):
             m = STATUS.search(line)
-            if m:
-                found.append((when, int(m.group(1)), None if m.group(2) == "unknown" else int(m.group(2))))
+            if m:  # idle: nothing unread, no lag; behind with an unknown log time: None
+                lag = 0 if m.group(3) else None if m.group(2) is None else int(m.group(2))
+                found.append((when, int(m.group(1)), lag))
         return found
 
     def answer_delays(self):
@@ -403,7 +407,7 @@ class LiveWatch:
 
 
 def bench_live_flood(directory, seconds, rate=200000, patience=120):
-    """2. The flood appended live: worst 'newest line Ns behind' of SIGUSR1 status lines, and from outside.
+    """2. The flood appended live: worst 'log time Ns behind' of SIGUSR1 status lines, and from outside.
 
     The log times are the wall clock at each write, so 'behind' means lag.
     From outside, the lag is how long ago the first byte the daemon has not
@@ -472,7 +476,7 @@ def bench_live_flood(directory, seconds, rate=200000, patience=120):
     )
     known = [lag for lag in lags if lag is not None]
     print(
-        "   worst lag by the status lines ('newest line Ns behind', SIGUSR1 every second): %s "
+        "   worst lag by the status lines ('log time Ns behind', or idle: 0; SIGUSR1 every second): %s "
         "(%d status lines: %s) %s"
         % (
             "%d s" % max(known) if known else "none known",
