@@ -1141,7 +1141,10 @@ class Hits:
     def note(self, note, n, most):
         """Keep the note of n more requests; at least the latest most are kept."""
         notes = self.notes
-        notes.extend(itertools.repeat(note, min(n, most)))
+        if n == 1:
+            notes.append(note)
+        else:
+            notes.extend(itertools.repeat(note, min(n, most)))
         if len(notes) > 2 * most:
             del notes[:-most]
 
@@ -1299,16 +1302,11 @@ class SlidingWindow:
                     first_notes.clear()
                 return None
             entry = clients[key] = Hits(t, note)
-        elif entry.__class__ is int:
-            entry = clients[key] = Hits(entry, self.first_notes.pop(key, 0))
-            entry.add(t, self.window)
-            entry.notes.append(note)
         else:
+            if entry.__class__ is int:
+                entry = clients[key] = Hits(entry, self.first_notes.pop(key, 0))
             entry.add(t, self.window)
-            notes = entry.notes
-            notes.append(note)
-            if len(notes) > 2 * self.notes_kept:  # as Hits.note() keeps them
-                del notes[: -self.notes_kept]
+            entry.note(note, 1, self.notes_kept)
         if entry.secs[0] <= now - self.horizon_seconds:
             entry.forget_until(now - self.horizon_seconds)
         return self._alert(key, entry, t)
@@ -3669,7 +3667,6 @@ class Tally:
         self.forgotten = 0
         self.totals = Totals()
         self.sweep = Sweep(window, sweep_windows)
-        self.others = self.sweep.others  # the sweep's other windows, if any
 
     def add(self, key, t, status, entry):
         """Count one request of client key at log second t, per client: its row, the sweep."""
@@ -3688,7 +3685,7 @@ class Tally:
             if count > row[1]:
                 row[1] = count
             self.sweep.count(row[3], t, count)
-        if self.others:
+        if self.sweep.others:
             self.sweep.add_others(key, t, None if row is False else rows[key][3])
 
     def takes_repeats(self, key):
