@@ -20,6 +20,15 @@ def download_manager(ip, t, album, segments=16):
     return line(ip, t, path, 200) + "".join(line(ip, t + i // 4, path, 206) for i in range(segments - 1))
 
 
+def follow(test, name, *flags):
+    """A dry-run daemon of test following a new empty log name, polling every 20 ms: (path, daemon)."""
+    log = os.path.join(test.dir, name)
+    append(log, "")
+    d = test.daemon("--log-file", log, "--dry-run", "--interval", "0.02", *flags)
+    d.wait_for("Following")
+    return log, d
+
+
 def replay(*args):
     done = subprocess.run(script_argv(["--replay", *args]), capture_output=True, text=True, timeout=20)
     assert done.returncode == 0, done.stderr
@@ -73,11 +82,7 @@ class RangesOnceTest(TempDirTest):
         self.assertLessEqual(len(parser.ranges), 100)  # and the table stays bounded
 
     def test_live_daemon_counts_a_download_once(self):
-        log = self.log("")
-        d = self.daemon(
-            "--log-file", log, "--ranges-once", "--threshold", "3", "--dry-run", "--interval", "0.02"
-        )
-        d.wait_for("Following")
+        log, d = follow(self, "access.log", "--ranges-once", "--threshold", "3")
         append(
             log,
             download_manager("198.51.100.25", RECENT, 1) + download_manager("198.51.100.26", RECENT, 2, 2),
@@ -106,12 +111,7 @@ class RangesOnceTest(TempDirTest):
         self.assertEqual(
             [a.split(" IP ")[1].split(" ")[0] for a in alerts], ["198.51.100.50", "203.0.113.8"], report
         )
-        log = os.path.join(self.dir, "live.log")
-        append(log, "")
-        d = self.daemon(
-            "--log-file", log, "--ranges-once", "--threshold", "3", "--dry-run", "--interval", "0.02"
-        )
-        d.wait_for("Following")
+        log, d = follow(self, "live.log", "--ranges-once", "--threshold", "3")
         append(log, pct + downloads)  # one pass
         d.wait_for("SUSPICIOUS ACTIVITY: IP 198.51.100.50 accessed today_download 3 times", "out")
         self.assertEqual(d.stop(), 0)
@@ -254,12 +254,7 @@ class EvidenceAndEpisodesTest(TempDirTest):
         self.assertNotRegex(out, r"203\.0\.113\.9 +\S+ +open")
 
     def test_live_an_episode_ends_while_other_pages_are_read(self):
-        log = os.path.join(self.dir, "access.log")
-        append(log, "")
-        d = self.daemon(
-            "--log-file", log, "--window", "5", "--threshold", "3", "--dry-run", "--interval", "0.02"
-        )
-        d.wait_for("Following")
+        log, d = follow(self, "access.log", "--window", "5", "--threshold", "3")
         t = int(time.time()) - 20
         append(log, "".join(line("203.0.113.9", t + i, "/today_download", 200) for i in range(4)))
         d.wait_for("SUSPICIOUS ACTIVITY: IP 203.0.113.9", "out")
@@ -302,12 +297,7 @@ class EvidenceAndEpisodesTest(TempDirTest):
 
 class LiveSubnetTest(TempDirTest):
     def test_the_daemon_alerts_for_a_subnet_by_its_prefix(self):
-        log = os.path.join(self.dir, "access.log")
-        append(log, "")
-        d = self.daemon(
-            "--log-file", log, "--ipv4-prefix", "24", "--threshold", "5", "--dry-run", "--interval", "0.02"
-        )
-        d.wait_for("Following")
+        log, d = follow(self, "access.log", "--ipv4-prefix", "24", "--threshold", "5")
         append(
             log, "".join(line("192.0.2.%d" % (10 + i), RECENT + i, "/today_download", 200) for i in range(5))
         )
