@@ -664,7 +664,7 @@ class LineParser:
         self.hosts, self.host_names, self._codes = {}, [""], {}  # see _host_id
         self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
         self.trusted_keys, self.private_keys = set(), set()  # keys seen that are such addresses
-        self.skipped_why, self.examples = collections.Counter(), {}
+        self.skipped_why, self.examples, self._quiet = collections.Counter(), {}, False
         self.private_hits = collections.Counter()
         self.lines_read = self.matches = self.ahead = self.ahead_seconds = 0
         self.last_line_time = None  # log time of the last line read, matching or not
@@ -781,7 +781,13 @@ class LineParser:
             if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
                 return None
         t = self._fields_time(fields)
+        self._quiet = header is not None  # a reason to skip is said only for the line as read last
         key = self._client(data, body, fields.time_at, end)
+        self._quiet = False
+        if key is None and header is not None:
+            # what a client wrote at the start of a line (X-Forwarded-For) may look like a syslog
+            # header, and take in the address after it: then the line as it stands says the client
+            header, key = None, self._client(data, start, fields.time_at, end)
         if not key:
             return None
         if (
@@ -1018,7 +1024,10 @@ class LineParser:
         return self.log_time(fields.iso, parse_iso_time) if fields.iso else None
 
     def _skip(self, why, example):
-        """Count a matching line that did not count, and keep the first example of each reason."""
+        """Count a matching line that did not count, and keep the first example of each reason;
+        not while _quiet (a first reading of a line, which may be read again)."""
+        if self._quiet:
+            return None
         self.skipped_why[why] += 1
         if why not in self.examples:
             self.examples[why] = printable(example)

@@ -193,6 +193,16 @@ class FramingTest(TempDirTest):
                 self.assertEqual(status, 0, err)
                 self.assertIn(EXPECTED % ("198.51.100.7", 10), out)
                 self.assertIn("matching requests  10", out)
+        # a client that reaches the server directly, AWS's layout: its own X-Forwarded-For, then
+        # its address as %h; a header it wrote there took in %h (the second review)
+        for written in ("Jul  9 05:00:00 a", "Jul  9 05:00:00", "<1>1 a b c d", "2025-07-09T05:00:00Z a"):
+            with self.subTest(written=written, direct=True):
+                path = os.path.join(self.dir, "x%d.log" % len(os.listdir(self.dir)))
+                line = '%s 198.51.100.7 - - [%s] "GET /today_download HTTP/1.1" 200 1 "-" "x"\n'
+                append(path, line % (written, stamp) * 10)
+                status, out, err = replay("--replay", path)
+                self.assertEqual(status, 0, err)
+                self.assertIn(EXPECTED % ("198.51.100.7", 10), out)
 
     def test_the_hook_blocks_the_client_not_the_address_in_its_user_field(self):
         path = os.path.join(self.dir, "access.log")
