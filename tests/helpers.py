@@ -416,6 +416,13 @@ def wait_until(check, timeout=10.0, what="the condition", diagnostics=lambda: ""
         time.sleep(step)
 
 
+def class_dir(cls):
+    """A temporary directory for a test class (in setUpClass), removed with the class: its path."""
+    tmp = tempfile.TemporaryDirectory()
+    cls.addClassCleanup(tmp.cleanup)
+    return tmp.name
+
+
 class TempDirTest(unittest.TestCase):
     """A test with a fresh temporary directory in self.dir."""
 

@@ -31,10 +31,9 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import unittest
 
-from helpers import EXPECTED, RECENT, Daemon, append, clf, wait_until
+from helpers import EXPECTED, RECENT, Daemon, append, class_dir, clf, wait_until
 
 RSYSLOGD = shutil.which("rsyslogd") or next(
     (path for path in ("/usr/sbin/rsyslogd", "/sbin/rsyslogd") if os.access(path, os.X_OK)), None
@@ -163,9 +162,7 @@ class ManyWebServersTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        tmp = tempfile.TemporaryDirectory()
-        cls.addClassCleanup(tmp.cleanup)
-        cls.dir = tmp.name
+        cls.dir = class_dir(cls)
         cls.daemons = []
         cls.start_alert_syslog()
         cls.monitors = {}

@@ -20,11 +20,10 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 
-from helpers import EXPECTED, Daemon, script_argv, wait_until
+from helpers import EXPECTED, Daemon, class_dir, script_argv, wait_until
 from test_rsyslog import LOGGER, RSYSLOGD, Rsyslogd, accepts, free_port, read_lines
 
 APACHE = shutil.which("apache2") or next((p for p in ("/usr/sbin/apache2",) if os.access(p, os.X_OK)), None)
@@ -242,9 +241,7 @@ def start_servers(directory):
 class ServersTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        tmp = tempfile.TemporaryDirectory()
-        cls.addClassCleanup(tmp.cleanup)
-        cls.dir = tmp.name
+        cls.dir = class_dir(cls)
         if not (HAVE_APACHE or NGINX):
             raise unittest.SkipTest("%s; %s" % (NEED_APACHE, NEED_NGINX))
         cls.apache, cls.nginx = start_servers(cls.dir)
