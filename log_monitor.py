@@ -782,8 +782,10 @@ class LineParser:
                 return None
         t = self._fields_time(fields)
         self._quiet = header is not None  # a reason to skip is said only for the line as read last
-        key = self._client(data, body, fields.time_at, end)
-        self._quiet = False
+        try:
+            key = self._client(data, body, fields.time_at, end)
+        finally:
+            self._quiet = False
         if key is None and header is not None:
             # what a client wrote at the start of a line (X-Forwarded-For) may look like a syslog
             # header, and take in the address after it: then the line as it stands says the client
