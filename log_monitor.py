@@ -373,6 +373,9 @@ SYSLOG_HEADER = re.compile(
     rb"|<\d{1,3}>1 [^\s,]+ [^\s,]+ [^\s,]+ [^\s,]+ [^\s,]+ (?:-|(?:\[(?:[^\]\\]|\\.)*\])+) "
 )
 
+# What a log's lines show of its layout (LineParser._learn_layout)
+LAYOUT_FIRST, LAYOUT_AFTER = 1, 2
+
 _MAPPED = b"\0" * 10 + b"\xff\xff"  # ::ffff:a.b.c.d, an IPv4 client on an IPv6 socket
 
 
@@ -597,6 +600,25 @@ def last_quoted_fields(data, start, end, most):
 NOTE_KNOWN = 1 << 36
 
 
+def has_host(text):
+    """True when the fields text (a line up to its time) hold "address -", where %h %l stand."""
+    text = bytes(text)
+    for tokens in (text.split(b" ", 64), text.rsplit(b" ", 64)):  # never a line's every space
+        if any(tokens[j] == b"-" and parse_address(tokens[j - 1]) for j in range(1, len(tokens))):
+            return True
+    return False
+
+
+def syslog_header(data, start, end):
+    """(the SYSLOG_HEADER match of the line data[start:end] or None, where its message starts);
+    rsyslog's RFC 5424 files hold one more space before the message, skipped."""
+    header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
+    if header is None:
+        return None, start
+    body = header.end()
+    return header, body + 1 if data[body : body + 1] == b" " else body
+
+
 def syslog_host(header):
     """The host name in a syslog header (see SYSLOG_HEADER): 'Jul  9 14:30:25 web1 apache:',
     '2025-07-09T14:30:25+09:00 web1 apache:', '<190>1 2025-07-09T14:30:25Z web1 apache - - -'."""
@@ -664,6 +686,7 @@ class LineParser:
         self.hosts, self.host_names, self._codes = {}, [""], {}  # see _host_id
         self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
         self.trusted_keys, self.private_keys = set(), set()  # keys seen that are such addresses
+        self.layouts = {}  # host id (0: no syslog header) -> LAYOUT_ bits its lines showed
         self.skipped_why, self.examples, self._quiet = collections.Counter(), {}, False
         self.private_hits = collections.Counter()
         self.lines_read = self.matches = self.ahead = self.ahead_seconds = 0
@@ -682,6 +705,11 @@ class LineParser:
         or None. note: what an alert tells of the request (see request_note)."""
         end = len(data) if end is None else end
         self.lines_read += data.count(b"\n", start, end)
+        # the last line: how far behind the log we are, and what layout the log has
+        last_start = data.rfind(b"\n", start, end - 1) + 1 or start
+        last_end = min(end - 1, last_start + self.max_line_bytes)
+        last = line_fields(data, last_start, last_end)
+        self.learn_layout(data, last_start, last_end, last.time_at)
         requests = []
         if mostly_matching(data, start, min(end, start + 16384), self._plain_target):  # a flood?
             self.scan_rows(data, start, end, requests)
@@ -693,9 +721,6 @@ class LineParser:
             reference = newest_allowed if default_time is None else int(default_time)
             self.ahead_seconds = max(self.ahead_seconds, max(ahead) - reference)
             requests = [(r[0], None, r[2], r[3]) if (r[1] or 0) > newest_allowed else r for r in requests]
-        # how far behind the log we are: one timestamp per chunk, not per line
-        last_start = data.rfind(b"\n", start, end - 1) + 1 or start
-        last = line_fields(data, last_start, min(end - 1, last_start + self.max_line_bytes))
         self.last_line_time = self._fields_time(last) or self.last_line_time
         return [(*request, len(list(same))) for request, same in itertools.groupby(requests)]
 
@@ -703,7 +728,7 @@ class LineParser:
         """Append the (client, second, status) of the matching requests in data[start:end]: only
         lines that hold the target or a "%" are looked at."""
         needle, find, rfind, plain_match = self.needle, data.find, data.rfind, PLAIN_LINE.match
-        limit = self.max_line_bytes
+        limit, first = self.max_line_bytes, False
         i = find(needle, start, end)
         p = find(b"%", start, end)
         while i != -1 or p != -1:
@@ -713,7 +738,10 @@ class LineParser:
             line_end = end if line_end == -1 else line_end
             fields = plain_match(data, line_start, line_end) if line_end - line_start <= limit else None
             request = None if fields is None else self._plain_request(*fields.groups())  # the usual line
-            if request is None:
+            if request:
+                if not first:  # a plain line: no client can write one where a field stands before %h
+                    first = self._learn_layout(0, LAYOUT_FIRST)
+            elif request is None:
                 request = self.request(data, line_start, line_end)
             if request:
                 requests.append(request)
@@ -726,7 +754,7 @@ class LineParser:
         """scan_lines for a span where most lines match: PLAIN_ROWS splits every line in C,
         equal lines are taken together, and only lines that are not plain, or that cannot be
         counted at once, go the long way."""
-        needle, limit, rows = self.needle, self.max_line_bytes, equal_rows(data, start, end)
+        needle, limit, rows, first = self.needle, self.max_line_bytes, equal_rows(data, start, end), False
         if self.ranges_window:  # --ranges-once: each line is one of a download's 32, checked alone
             rows = ((fields, 1) for fields, n in rows for _ in range(n))
         for fields, n in rows:
@@ -734,6 +762,8 @@ class LineParser:
             plain = host and len(line) <= limit
             found = self._plain_request(host, stamp, request, status, n) if plain else None
             if found:
+                if not first:  # as in scan_lines
+                    first = self._learn_layout(0, LAYOUT_FIRST)
                 if n == 1:
                     requests.append(found)
                 else:
@@ -769,8 +799,7 @@ class LineParser:
         long a client made the rest."""
         cut = end - start > self.max_line_bytes
         end = min(end, start + self.max_line_bytes)
-        header = SYSLOG_HEADER.match(data, start, end)  # fails at once on a plain log line
-        body = start if header is None else header.end()
+        header, body = syslog_header(data, start, end)
         fields = line_fields(data, body, end)
         if fields.request is None and cut:  # no request where one stands: what the rest says is unread
             if data.find(self.needle, start, end) != -1:
@@ -780,16 +809,22 @@ class LineParser:
         if self.needle not in request:
             if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
                 return None
-        t = self._fields_time(fields)
-        self._quiet = header is not None  # a reason to skip is said only for the line as read last
+        host = 0 if header is None else self._host_id(syslog_host(header.group()))
+        paired = header is None or has_host(data[body : fields.time_at])
+        self._quiet = not paired  # a reason to skip is said only for the line as read last
         try:
-            key = self._client(data, body, fields.time_at, end)
+            key = self._client(data, body, fields.time_at, end, host)
         finally:
             self._quiet = False
-        if key is None and header is not None:
+        if key is None and not paired:
             # what a client wrote at the start of a line (X-Forwarded-For) may look like a syslog
-            # header, and take in the address after it: then the line as it stands says the client
-            header, key = None, self._client(data, start, fields.time_at, end)
+            # header, and take in the "address -" after it: then the line as it stands is read
+            whole = line_fields(data, start, end)
+            if whole.request == fields.request:  # the "header" held no quote: its time is the line's
+                fields = whole
+            header = host = 0
+            key = self._client(data, start, fields.time_at, end)
+        t = self._fields_time(fields)
         if not key:
             return None
         if (
@@ -801,7 +836,6 @@ class LineParser:
         if t is None and not self.undated_example:  # the first: the one a replay may skip
             self.undated_example = data[start : min(end, start + 60)]
         self.matches += 1
-        host = 0 if header is None else self._host_id(syslog_host(header.group()))
         return key, t, fields.status, request_note(self._status_code(fields.status), host, request)
 
     def _plain_request(self, host, stamp, request, status, n=1):
@@ -865,7 +899,7 @@ class LineParser:
         end = len(data) if end is None else end
         return self._client(data, start, line_fields(data, start, end).time_at, end)
 
-    def _client(self, data, start, time_at, end):
+    def _client(self, data, start, time_at, end, host_id=0):
         """The counted client of a line whose fields before its time stand in data[start:time_at]
         and which ends at end; None when none counts (the reason is skipped).
 
@@ -879,10 +913,9 @@ class LineParser:
         and nginx's real_ip_recursive do: the list before %h, else the line's last quoted
         field (nginx "$http_x_forwarded_for" after Combined).
         """
-        tokens = bytes(data[start:time_at]).split(b" ", 64)
-        # %l: the first "-" after the first field (with none, a layout of its own: its first
-        # field is the client); a first field "-" is an empty X-Forwarded-For
-        before = tokens[: tokens.index(b"-", 1)] if b"-" in tokens[1:] else tokens[:1]
+        before = self._host_fields(bytes(data[start:time_at]), host_id)
+        if before is None:
+            return self._skip("client unclear (layout not known yet)", data[start : min(time_at, start + 60)])
         forwarded = None  # an X-Forwarded-For list (or a server name) logged before %h
         if len(before) == 1:
             host = before[0]
@@ -906,6 +939,56 @@ class LineParser:
             return self._skip("ignored address", host)
         self._count_private(key, 1)
         return key
+
+    def _host_fields(self, text, host_id):
+        """The fields of text (a line up to its time) up to %h, %h last, by position: %h is the
+        field before %l, "-". Where %h is not the first field, the client may write the fields
+        before it (X-Forwarded-For) and "address -" in them; where it is, the client may write
+        %u after it (nginx's $remote_user), and "address -" in that. So the pair that is %h %l
+        is the first when the line's second field is "-" (%h first), else the last; a line
+        that holds both shapes is read as its web server (host_id) writes its other lines,
+        learnt from lines no client can write in the other layout (see _learn_layout). None:
+        that is not known yet.
+        """
+        tokens = text.split(b" ", 64)
+        if len(tokens) < 2:
+            return tokens
+        right = text.rsplit(b" ", 64) if len(tokens) > 64 else tokens  # %h %l stand in both
+        last = next((j for j in range(len(right) - 1, 0, -1) if right[j] == b"-" and parse_address(right[j - 1])), 0)
+        if tokens[1] != b"-":  # a field before %h: a server name, or X-Forwarded-For
+            if last:
+                self._learn_layout(host_id, LAYOUT_AFTER)
+                return right[:last]
+        elif last == 1 and right is tokens:  # "address -" once, first: %h is the first field
+            self._learn_layout(host_id, LAYOUT_FIRST)
+            return tokens[:1]
+        elif last:  # "address - ... address -": both readings stand
+            layout = self.layouts.get(host_id, 0)
+            if layout & LAYOUT_AFTER:
+                return right[:last]
+            if not layout:
+                return None
+            return tokens[:1]
+        # no "address -": %l is the first "-" after the first field (with none, a layout of its
+        # own: its first field is the client); the skip reason names what stands as %h
+        return tokens[: tokens.index(b"-", 1)] if b"-" in tokens[1:] else tokens[:1]
+
+    def _learn_layout(self, host_id, layout):
+        """Note that host_id's lines show layout: LAYOUT_FIRST (%h the first field, "-" the
+        second) or LAYOUT_AFTER (a field before %h). In a log whose first field is %h, a client
+        cannot write a line whose second field is not "-"; in one with a field before %h, it
+        cannot write a line with "address -" only at its start (the real %h %l follow)."""
+        if len(self.layouts) < 1024 or host_id in self.layouts:
+            self.layouts[host_id] = self.layouts.get(host_id, 0) | layout
+        return True
+
+    def learn_layout(self, data, start, end, time_at):
+        """Learn the layout from the line data[start:end] (not a matching one: the last of a
+        span), its time at time_at."""
+        header, body = syslog_header(data, start, end)
+        if body < time_at:
+            host_id = 0 if header is None else self._host_id(syslog_host(header.group()))
+            self._host_fields(bytes(data[body:time_at]), host_id)
 
     def _forwarded(self, value, example):
         """The client of an X-Forwarded-For value: from the right, the first address that is not a

@@ -157,7 +157,7 @@ class FramingTest(TempDirTest):
         ):
             with self.subTest(user=user):
                 path = os.path.join(self.dir, "u%d.log" % len(os.listdir(self.dir)))
-                append(path, self.user_lines(user))
+                append(path, clf("192.0.2.1", T0 - 1) + self.user_lines(user))  # and another client
                 status, out, err = replay("--replay", path, "--trusted-proxy", "10.0.0.0/8")
                 self.assertEqual(status, 0, err)
                 self.assertIn(EXPECTED % ("198.51.100.7", 10), out)
@@ -199,6 +199,77 @@ class FramingTest(TempDirTest):
         for n, case in enumerate(cases, 1):
             self.assertIn(EXPECTED % ("198.51.100.%d" % n, 10), out, case)
         self.assertIn("matching requests  %d" % (10 * len(cases)), out)
+
+    def test_address_dash_a_client_wrote_before_or_after_h_frames_and_hides_no_one(self):
+        # before (the second hostile review of issue 22): %l was the first "-" after the first
+        # field, so "203.0.113.99 - x" in X-Forwarded-For (AWS's layout) made 203.0.113.99 alert,
+        # "x - y" hid the client, and "x 203.0.113.99 - y" named 203.0.113.99 as %h
+        line = '%s [%s] "GET /today_download HTTP/1.1" 200 1 "-" "x"\n'
+        ordinary = "".join(line % ("192.0.2.%d 10.0.0.5 - -" % i, clf_time(T0)) for i in (1, 2))
+        written = ["203.0.113.99 - x", "x - y", "x 203.0.113.99 - y", "127.0.0.1 - x", "- 10.0.0.6 - x"]
+        written.append("203.0.113.99 -" + " " * 100 + "x")  # more spaces than a line is split at
+        path = os.path.join(self.dir, "aws.log")
+        append(path, ordinary)  # another client's requests, as in any log
+        for n, xff in enumerate(written, 1):
+            for layout in ("%s, %s 10.0.0.5 - -", "%s, %s - -"):  # AWS's; X-Forwarded-For as %h
+                client = "198.51.100.%d" % (2 * n + len(layout) % 2)
+                append(path, "".join(line % (layout % (xff, client), clf_time(T0 + i)) for i in range(10)))
+        append(path, ordinary)
+        status, out, err = replay("--replay", path, "--trusted-proxy", "10.0.0.0/8")
+        self.assertEqual(status, 0, err)
+        alerts = sorted(line.split(" IP ")[1].split()[0] for line in out.splitlines() if "SUSPICIOUS" in line)
+        self.assertEqual(alerts, sorted("198.51.100.%d" % (2 * n + k) for n in range(1, 7) for k in (0, 1)))
+        self.assertIn("matching requests  %d" % (4 + 10 * 2 * len(written)), out)
+        # and a client that reaches the server directly, its own address as %h (no balancer)
+        path = os.path.join(self.dir, "direct.log")
+        append(path, line % ("- 192.0.2.1 - -", clf_time(T0)))
+        append(path, "".join(line % ("203.0.113.99 - x 198.51.100.8 - -", clf_time(T0 + i)) for i in range(10)))
+        status, out, err = replay("--replay", path)
+        self.assertEqual(status, 0, err)
+        self.assertIn(EXPECTED % ("198.51.100.8", 10), out)
+        self.assertNotIn("203.0.113.99", out)
+
+    def test_a_line_both_layouts_can_write_counts_as_its_server_s_other_lines_say(self):
+        parser = log_monitor.LineParser("today_download")
+        stamp = " [%s] " % clf_time(T0)
+        line = b'198.51.100.7 - x 203.0.113.66 - y' + stamp.encode() + b'"GET /today_download HTTP/1.1" 200 1'
+        # alone it is a %u (nginx's $remote_user) or an X-Forwarded-For: neither address counts
+        self.assertIsNone(parser.request(line, 0, len(line)))
+        self.assertEqual(dict(parser.skipped_why), {"client unclear (layout not known yet)": 1})
+        plain = b'192.0.2.1 - -' + stamp.encode() + b'"GET /" 200 1\n'
+        parser.scan(plain, None)  # a plain line (the last of a span): %h is the first field
+        self.assertEqual(parser.request(line, 0, len(line))[0], "198.51.100.7")
+        # in a central file each web server has its own layout
+        parser.scan(b"Jul  9 05:00:00 web1 apache: " + plain, None)
+        aws = b"Jul  9 05:00:00 web2 apache: 192.0.2.1 10.0.0.5 - -" + stamp.encode() + b'"GET /" 200 1\n'
+        parser.scan(aws, None)
+        for host, client in ((b"web1", "198.51.100.7"), (b"web2", "203.0.113.66")):
+            with self.subTest(host=host):
+                central = b"Jul  9 05:00:00 " + host + b" apache: " + line
+                self.assertEqual(parser.request(central, 0, len(central))[0], client)
+
+    def test_a_second_reading_of_a_header_line_is_only_for_a_header_that_took_in_h(self):
+        # before: every 5424 line whose client did not count was read again from its start, where
+        # its header's "-" fields looked like %l: ignored and proxied lines became "no client
+        # address apache", and a web server named by address was charged with them
+        request = ' [%s] "GET /today_download HTTP/1.1" 200 1 "-" "x"' % clf_time(T0)
+        cases = [
+            ("<133>1 2026-11-23T09:37:00Z web1 apache - - -  192.0.2.5 - -", "ignored address", "192.0.2.5"),
+            ("<133>1 2026-11-23T09:37:00Z web1 apache - - -  10.0.0.5 - -", "proxied", "10.0.0.5"),
+            ("<133>1 2026-11-23T09:37:00Z 10.1.2.3 - - - -  192.0.2.5 - -", "ignored address", "192.0.2.5"),
+        ]
+        for head, why, example in cases:
+            with self.subTest(line=head):
+                parser = log_monitor.LineParser("today_download", ignore=["192.0.2.0/24"], trusted=["10.0.0.5"])
+                line = (head + request).encode()
+                self.assertIsNone(parser.request(line, 0, len(line)))
+                self.assertEqual(dict(parser.skipped_why), {why: 1})
+                self.assertEqual(parser.examples[why], example)
+        # a structured data a client opened in its X-Forwarded-For runs to the "]" of the real time:
+        # read again from the start, the line keeps that time
+        parser = log_monitor.LineParser("today_download", trusted=["10.0.0.0/8"])
+        line = ("<13>1 a b c d e [x, 198.51.100.8 10.0.0.5 - -" + request).encode()
+        self.assertEqual(parser.request(line, 0, len(line))[:2], ("198.51.100.8", T0))
 
     def test_the_hook_blocks_the_client_not_the_address_in_its_user_field(self):
         path = os.path.join(self.dir, "access.log")
