@@ -709,6 +709,8 @@ class LineParser:
         last_start = data.rfind(b"\n", start, end - 1) + 1 or start
         last_end = min(end - 1, last_start + self.max_line_bytes)
         last = line_fields(data, last_start, last_end)
+        if last_end - last_start >= self.max_line_bytes:  # cut: its time may be a client's (span_time)
+            last = last._replace(clf=b"", iso=b"")
         self.learn_layout(data, last_start, last_end, last.time_at)
         requests = []
         if mostly_matching(data, start, min(end, start + 16384), self._plain_target):  # a flood?
@@ -777,19 +779,37 @@ class LineParser:
     def span_time(self, data, start, end):
         """The log time of the span data[start:end] (whole lines) that one line cannot move: the
         median of its first, middle and last lines' times; None for fewer than three lines, or
-        when they have none."""
+        when they have none. A line cut at max_line_bytes has none: in AWS's layout its
+        X-Forwarded-For, which a client writes, can fill it, a time stamp and all."""
         at = start
         for _ in range(3):  # three lines at least
             at = data.find(b"\n", at, end) + 1
             if not at:
                 return None
-        times = []
-        for at in (start, (start + end) // 2, end - 1):
-            line_start = data.rfind(b"\n", start, at) + 1 if at > start else start
-            line_end = data.find(b"\n", line_start, end)
-            times.append(self._fields_time(line_fields(data, line_start, min(line_end, line_start + 4096))))
+        times = [self._line_time(data, start, at, end) for at in (start, (start + end) // 2, end - 1)]
         times = sorted(t for t in times if t is not None)
-        return times[len(times) // 2] if len(times) == 3 else None
+        return times[1] if len(times) == 3 else None
+
+    def recent_time(self, data, start, end, most=5):
+        """The log time the span data[start:end] (whole lines) ends at, that one line cannot move:
+        the second newest of its last most lines' times (an older line last is usual: Apache
+        logs a long request at its end, with its start time); None with fewer than two."""
+        times, at = [], end - 1
+        while at > start and len(times) < most:
+            line_start = data.rfind(b"\n", start, at) + 1 or start
+            times.append(self._line_time(data, start, line_start, end))
+            at = line_start - 1
+        times = sorted(t for t in times if t is not None)
+        return times[-2] if len(times) >= 2 else None
+
+    def _line_time(self, data, start, at, end):
+        """The time of the line of data[start:end] that holds offset at; None for a cut one."""
+        line_start = data.rfind(b"\n", start, at) + 1 if at > start else start
+        line_end = data.find(b"\n", line_start, end)
+        line_end = end if line_end == -1 else line_end
+        if line_end - line_start >= self.max_line_bytes:
+            return None
+        return self._fields_time(line_fields(data, line_start, line_end))
 
     # -- one line
     def request(self, data, start, end):
@@ -1487,6 +1507,7 @@ class Detector:
         self.episodes, self.history = collections.OrderedDict(), collections.OrderedDict()
         self.ends = []  # heap of (log second an episode may end, client): checked, not scanned
         self.episodes_forgotten = 0  # episodes let go past most_episodes (an alert flood), no ENDED line
+        self.line_clock = 0  # the newest log time of the spans read (see feed): episodes end by it
 
     @classmethod
     def from_settings(cls, settings):
@@ -1512,20 +1533,29 @@ class Detector:
         any, at default_time (live: the clock) without moving the window's
         clock, or, with default_time None (replay), not at all. An episode
         ends by the log time of any line (a quiet client on a busy site ends
-        at once), as far as newest_allowed (the same bound as a request's).
+        at once): the time the span ends at (LineParser.recent_time), which one
+        line cannot move, or live, of a span of one line, that line's; never past
+        newest_allowed (the same bound as a request's) nor default_time (the
+        clock: no line can claim a time that has not come).
         """
-        found = self.count(self.parser.scan(data, default_time, start, end, newest_allowed), default_time)
-        now, seen = self.window.newest_log_time, self.parser.last_line_time
-        if seen is not None and newest_allowed is not None:
-            seen = min(seen, newest_allowed)
-        if seen is not None and (now is None or seen > now):
-            now = seen
-        if self.ends and now is not None and self.ends[0][0] <= now:  # an episode may have ended
+        parser = self.parser
+        found = self.count(parser.scan(data, default_time, start, end, newest_allowed), default_time)
+        seen = parser.recent_time(data, start, len(data) if end is None else end)  # one line cannot move it
+        if seen is None and default_time is not None:  # live, a line or two: as far as the clock
+            seen = parser.last_line_time
+        for bound in (newest_allowed, default_time):
+            if seen is not None and bound is not None:
+                seen = min(seen, int(bound))
+        if seen is not None and seen > self.line_clock:
+            self.line_clock = seen
+        now = max(self.window.newest_log_time or 0, self.line_clock)
+        if self.ends and self.ends[0][0] <= now:  # an episode may have ended
             found += self.ended(now)
         return found
 
     def count(self, found, default_time):
-        """Count the parser's (client, second, status, note, n) runs of equal requests; the Alerts.
+        """Count the parser's (client, second, status, note, n) runs of equal requests; the Alerts,
+        and the Ended episode of a client whose request came a whole window after its last.
 
         A run counts as its n requests one by one would; the ones that cannot
         alert are counted in bulk (SlidingWindow.add_repeats). With
@@ -1552,6 +1582,9 @@ class Detector:
             if totals_add:
                 totals_add(second, status, n)
             episode = episodes.get(client) if episodes else None
+            if episode is not None and second >= episode[1] + window.window:  # it ended before this
+                alerts.append(Ended(client, *episodes.pop(client)))
+                episode = None
             after = n  # requests of the run that belong to an episode: all, or those after its alert
             while n:
                 if second >= next_cleanup:
@@ -1578,7 +1611,7 @@ class Detector:
                 entry = clients.get(client)
                 if entry.__class__ is Hits and entry.recent > episode[3]:
                     episode[3] = entry.recent
-        self.alerts += len(alerts)
+        self.alerts += sum(1 for alert in alerts if alert.__class__ is Alert)
         return alerts
 
     def _evidence(self, alert):

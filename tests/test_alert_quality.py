@@ -262,6 +262,56 @@ class EvidenceAndEpisodesTest(TempDirTest):
         d.wait_for("ENDED: IP 203.0.113.9 accessed today_download 4 times", "out")
         self.assertEqual(d.stop(), 0)
 
+    def test_episodes_are_the_same_however_the_log_is_cut_into_reads(self):
+        # before (the second hostile review): in one read (1 MiB in a replay) a client's bursts two
+        # hours apart were one episode, and in a bigger file two
+        bursts = "".join(line("203.0.113.9", T0 + h * 7200 + i, "/today_download", 200) for h in (0, 1) for i in range(12))
+        expected = [
+            "ENDED: IP 203.0.113.9 accessed today_download 12 times from %s to %s (peak 12 in 10 minutes)"
+            % (log_monitor.iso_time(T0 + h * 7200, True), log_monitor.iso_time(T0 + h * 7200 + 11, True))
+            for h in (0, 1)
+        ]
+        filler = "".join(line("192.0.2.1", T0 + 7200 + 700, "/", 200) for _ in range(40))  # the log goes on
+        for size in ("small", "big"):
+            with self.subTest(size=size):
+                path = os.path.join(self.dir, size + ".log")
+                between = line("192.0.2.1", T0 + 3600, "/", 200) * (1 if size == "small" else 30000)
+                append(path, bursts[: len(bursts) // 2] + between + bursts[len(bursts) // 2 :] + filler)
+                alerts, out = replay(path, "--utc")
+                self.assertEqual([x for x in out.splitlines() if x.startswith("ENDED")], expected)
+
+    def test_one_line_ahead_or_behind_at_the_end_of_a_read_neither_ends_nor_holds_an_episode(self):
+        # before: one line a day ahead at the end of a file ended every episode mid-attack (a
+        # skewed server in a merged log), and one older line last (Apache logs a long request at
+        # its end, with its start time) kept an episode open however long the log went on
+        attack = "".join(line("203.0.113.9", T0 + 10 * i, "/today_download", 200) for i in range(90))
+        ahead = line("192.0.2.1", T0 + 6 * 3600, "/index.html", 200)
+        first, second = os.path.join(self.dir, "a.log"), os.path.join(self.dir, "b.log")
+        append(first, attack + ahead)
+        append(second, "".join(line("203.0.113.9", T0 + 900 + 10 * i, "/today_download", 200) for i in range(90)))
+        alerts, out = replay(first, second, "--utc")
+        self.assertNotIn("ENDED", out)  # the attack never paused
+        behind = os.path.join(self.dir, "behind.log")
+        others = "".join(line("192.0.2.%d" % m, T0 + 120 * m, "/index.html", 200) for m in range(1, 40))
+        append(behind, attack[: len(attack) // 6] + others + line("192.0.2.99", T0 + 60, "/big.iso", 200))
+        alerts, out = replay(behind, "--utc")
+        self.assertIn("ENDED: IP 203.0.113.9 accessed today_download 15 times", out)
+
+    def test_live_a_time_a_client_wrote_past_the_line_s_cut_ends_no_episode(self):
+        # before: in AWS's layout an X-Forwarded-For longer than MAX_LINE_BYTES holding a time a
+        # minute ahead was the line's time, and ended other clients' episodes before their time
+        log, d = follow(self, "access.log", "--window", "30", "--threshold", "3")
+        now = int(time.time())
+        stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now + 59))
+        fake = "[%s] %s, 198.51.100.66 198.51.100.66" % (stamp, ", ".join(["192.0.2.1"] * 6000))  # 66 KB
+        append(log, "".join(line("- 203.0.113.9", now + i, "/today_download", 200) for i in range(3)))
+        d.wait_for("SUSPICIOUS ACTIVITY: IP 203.0.113.9", "out")
+        for i in range(3):
+            append(log, line(fake, now + 3, "/index.html", 200))
+        d.wait_read(6)
+        self.assertEqual(d.stop(), 0)
+        self.assertNotIn("ENDED", "\n".join(d.out))
+
     def test_an_alert_flood_keeps_the_due_times_of_episodes_bounded(self):
         # before (the hostile review): the heap of due times kept an entry for every episode let
         # go past most_episodes: 300,000 alerts in a window, 300,000 entries and 48 MiB
@@ -273,7 +323,8 @@ class EvidenceAndEpisodesTest(TempDirTest):
             self.assertLessEqual(len(detector.ends), 2 * detector.most_episodes + 1)
         self.assertEqual(detector.alerts, 3000)
         self.assertEqual((len(detector.episodes), detector.episodes_forgotten), (100, 2900))
-        ended = detector.feed(line("192.0.2.1", T0 + 3000, "/", 200).encode(), None)  # much later
+        later = "".join(line("192.0.2.1", T0 + 3000, "/", 200) for _ in range(3))  # much later
+        ended = detector.feed(later.encode(), None)
         self.assertEqual(len(ended), 100)  # each episode kept ends once
 
     def test_a_central_syslog_file_names_the_web_servers_that_carried_the_requests(self):
