@@ -1660,6 +1660,24 @@ class Detector:
             episode[3], episode[5] = max(episode[3], alert.count), episode[5] + 1
         return alert
 
+    def memory(self, most=2000, times=16):
+        """What a restart keeps (the state file): the newest most open episodes, [client, *episode],
+        and the last times alerts of the most clients that alerted last, [client, *seconds]."""
+        newest = lambda table: list(itertools.islice(reversed(table.items()), most))[::-1]  # noqa: E731
+        return {
+            "episodes": [[client, *episode] for client, episode in newest(self.episodes)],
+            "alerts": [[client, *seconds[-times:]] for client, seconds in newest(self.history)],
+        }
+
+    def recall(self, memory):
+        """Take up memory (see memory()): the episodes go on, and end with their ENDED lines."""
+        for client, *episode in memory.get("episodes", ()):
+            self.episodes[client] = episode
+        for client, *seconds in memory.get("alerts", ()):
+            self.history[client] = seconds
+        self.ends = [(episode[1] + self.window.window, client) for client, episode in self.episodes.items()]
+        heapq.heapify(self.ends)
+
     def ended(self, now, force=False):
         """[Ended] of the episodes whose last request is a whole window before log second now (all,
         with force). Only the episodes due are looked at (a heap of when each may end, pushed
@@ -2291,8 +2309,9 @@ class StateFile:
         self.saved = None
         self.reporter = Reporter()
 
-    def save(self, files, log_time):
-        """Save the offsets of files (LogFiles) and log_time, if they changed since the last save."""
+    def save(self, files, log_time, memory=None):
+        """Save the offsets of files (LogFiles), log_time and memory (Detector.memory()), if they
+        changed since the last save."""
         try:
             entries = [
                 {
@@ -2306,6 +2325,7 @@ class StateFile:
             ]
             state = {"version": STATE_VERSION, "follow": self.follow_spec, "log_time": log_time}
             state["files"] = entries
+            state.update(memory or {})
             if state == self.saved:
                 return
             self._write(json.dumps(state).encode("utf-8"))
@@ -2335,7 +2355,8 @@ class StateFile:
             raise
 
     def resume(self):
-        """Open the saved files at their offsets: (LogFiles, log time), or None to start afresh."""
+        """Open the saved files at their offsets: (LogFiles, log time, memory), or None to start
+        afresh."""
         try:
             state = read_state(self.path)
         except FileNotFoundError:
@@ -2367,7 +2388,8 @@ class StateFile:
                 log_file.handle.close()
                 continue
             opened.append(log_file)
-        return opened, state.get("log_time")
+        memory = {k: state[k] for k in ("episodes", "alerts") if k in state}
+        return opened, state.get("log_time"), memory
 
 
 def read_state(path):
@@ -2401,6 +2423,16 @@ def read_state(path):
         isinstance(state["log_time"], int) and abs(state["log_time"]) < 1 << 40
     ):
         raise ValueError("not a log_monitor state file")
+    for key, size in (("episodes", 7), ("alerts", None)):  # [client, numbers...] each
+        rows = state.get(key, [])
+        if not isinstance(rows, list) or not all(
+            isinstance(row, list)
+            and len(row) == (size or len(row)) > 1
+            and isinstance(row[0], str)
+            and all(number(n) for n in row[1:])
+            for row in rows
+        ):
+            raise ValueError("not a log_monitor state file")
     if state.get("version") not in (1, STATE_VERSION):  # 1: no fingerprints yet, read as it is
         raise ValueError(
             "a state file of version %r, which this log_monitor cannot read" % state.get("version")
@@ -2475,18 +2507,15 @@ def read_before(log_file, since_log_time):
 def rebuild_window(settings, detector, log_file, log_time, stopped):
     """Count the last two windows of log before log_file's offset again into detector's window,
     with their alerts dropped and outside the live statistics: a burst split by a restart still
-    alerts, and an alert sent before the stop is not sent again. The episodes and the alerts of
-    the day those two windows hold are the detector's again: an episode open at the stop ends
-    with its ENDED line, and a repeat counts the alerts before it."""
+    alerts, and an alert sent before the stop is not sent again. The episodes and the day's
+    alerts are the state file's (Detector.recall), not what this finds: it may find alerts
+    that were never sent (lines before the first start), and episodes that ended."""
     window = detector.window
     rebuild = Detector(Detector.from_settings(settings).parser, window)
-    rebuild.episodes, rebuild.history, rebuild.ends = detector.episodes, detector.history, detector.ends
     for buf, start, end in read_before(log_file, log_time - window.horizon_seconds):
         rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
         if stopped():  # SIGTERM during a long rebuild
             break
-    detector.episodes, detector.history, detector.ends = rebuild.episodes, rebuild.history, rebuild.ends
-    detector.episodes_forgotten += rebuild.episodes_forgotten
 
 
 # ---------------------------------------------------------------- sending alerts
@@ -3143,7 +3172,7 @@ class LiveLog:
 
     def save(self):
         """Save the read position (see StateFile)."""
-        self.state.save(self.follower.files(), self.detector.window.newest_log_time)
+        self.state.save(self.follower.files(), self.detector.window.newest_log_time, self.detector.memory())
 
     def resume(self, now, stopped=lambda: False):
         """Continue from the state file: re-open files at their offsets, rebuild the windows
@@ -3151,7 +3180,7 @@ class LiveLog:
         resumed = self.state.resume()
         if resumed is None:
             return False
-        files, log_time = resumed
+        files, log_time, memory = resumed
         self.follower.starting = False  # a file not in the state appeared while we were down
         window = self.detector.window
         late = window.late, window.late_counted
@@ -3161,6 +3190,7 @@ class LiveLog:
             self.follower.adopt(log_file, now)
             log.info("Resuming %s at offset %d", log_file.path, log_file.offset)
         window.late, window.late_counted = late
+        self.detector.recall(memory)
         return True
 
     def close(self):

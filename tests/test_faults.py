@@ -136,7 +136,7 @@ class LosingLinesTest(TempDirTest):
             f.truncate(0)
         append(path, burst("10.0.0.9", 9))
         with self.assertLogs("log_monitor", "WARNING") as logs:
-            opened, log_time = state.resume()
+            opened, log_time, _ = state.resume()
         self.addCleanup(lambda: [f.handle.close() for f in opened])
         self.assertEqual(log_time, T0 + 20)
         self.assertEqual([(f.path, f.offset) for f in opened], [(other, os.path.getsize(other)), (path, 0)])

@@ -236,6 +236,41 @@ class ResumeTest(TempDirTest):
         second.poll_once(T0 + 170)
         self.assertEqual([a.repeat for a in alerts if a.__class__ is log_monitor.Alert], [1, 2])
 
+    def restart(self, first, s, alerts, now):
+        first.log.save()
+        first.follower.close()
+        second = log_monitor.Monitor(s, alerts.append)
+        self.addCleanup(second.follower.close)
+        self.assertTrue(second.resume(now))
+        return second
+
+    def test_a_restart_makes_no_episode_of_an_alert_never_sent_and_ends_none_twice(self):
+        # before (the second hostile review of issue 22): the rebuild's episodes were taken up: it
+        # re-reads lines the stopped run never counted (here, before its start at the log's end),
+        # so a phantom ENDED line and "repeat": 2 on the first real alert; and an episode that
+        # had ended before the stop took up a later request, and ended a second time
+        log, state = os.path.join(self.dir, "access.log"), os.path.join(self.dir, "state.json")
+        append(log, burst("10.0.0.1", 2))  # before the start: never counted by the first run
+        s = log_monitor.parse_args(["--log-file", log, "--state-file", state, "--window", "60", "--threshold", "3"])
+        alerts = []
+        first = log_monitor.Monitor(s, alerts.append)
+        first.poll_once(T0)
+        append(log, burst("10.0.0.1", 1, T0 + 2) + burst("10.0.0.2", 3, T0 + 2))  # 10.0.0.2 alerts
+        first.poll_once(T0 + 3)
+        append(log, "".join(clf("192.0.2.9", T0 + 70 + i, "/index.html") for i in range(3)))
+        first.poll_once(T0 + 73)  # 10.0.0.2's episode ends
+        append(log, burst("10.0.0.2", 1, T0 + 80))  # one more request: no alert, no episode
+        first.poll_once(T0 + 81)
+        second = self.restart(first, s, alerts, T0 + 82)
+        self.assertEqual(dict(second.detector.episodes), {})
+        append(log, "".join(clf("192.0.2.9", T0 + 150 + i, "/index.html") for i in range(3)))
+        second.poll_once(T0 + 153)
+        append(log, burst("10.0.0.1", 3, T0 + 160))
+        second.poll_once(T0 + 163)
+        told = [(a.__class__.__name__, a.client) for a in alerts]
+        self.assertEqual(told, [("Alert", "10.0.0.2"), ("Ended", "10.0.0.2"), ("Alert", "10.0.0.1")])
+        self.assertEqual([a.repeat for a in alerts if a.__class__ is log_monitor.Alert], [1, 1])
+
 
 class FloodTest(TempDirTest):
     def test_client_flood_keeps_the_tables_bounded_and_finds_the_offender(self):
