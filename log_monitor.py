@@ -685,7 +685,8 @@ class LineParser:
         self.ranges_window, self.ranges = ranges_window, {}  # --ranges-once: (client, hash of target) -> mark
         self.hosts, self.host_names, self._codes = {}, [""], {}  # see _host_id
         self.ignore, self.trusted = address_ranges(ignore), address_ranges(trusted)
-        self.trusted_keys, self.private_keys = set(), set()  # keys seen that are such addresses
+        self.trusted_keys = set()  # keys seen that are trusted proxies
+        self.private_hosts = {}  # address token -> the private or loopback address it is
         self.layouts = {}  # host id (0: no syslog header) -> LAYOUT_ bits its lines showed
         self.skipped_why, self.examples, self._quiet = collections.Counter(), {}, False
         self.private_hits = collections.Counter()
@@ -872,8 +873,8 @@ class LineParser:
             return None
         if self.ranges_window and self._range_seen(key, request, t, status == b"206"):  # n is 1
             return False
-        if key in self.private_keys:
-            self._count_private(key, n)
+        if host in self.private_hosts:
+            self._count_private(host, n)
         self.matches += n
         status = status or None  # findall gives b"" for no status
         known = self._statuses.get(status)  # one object per status, and its part of the note
@@ -957,7 +958,7 @@ class LineParser:
             return self._forwarded(quoted[-1], host)
         if not key:
             return self._skip("ignored address", host)
-        self._count_private(key, 1)
+        self._count_private(host, 1)
         return key
 
     def _host_fields(self, text, host_id):
@@ -1019,14 +1020,15 @@ class LineParser:
                 break
             if key not in self.trusted_keys:
                 if key:
-                    self._count_private(key, 1)  # a private client behind an untrusted proxy too
+                    self._count_private(entry.strip(), 1)  # a private client behind an untrusted proxy too
                 return key or self._skip("ignored address", entry.strip())
         return self._skip("proxied", example)
 
-    def _count_private(self, key, n):
+    def _count_private(self, token, n):
         # checked each time: with an IPv6 /N prefix, a private address can make a key private
-        if key in self.private_keys and (key in self.private_hits or len(self.private_hits) < 1000):
-            self.private_hits[key] += n
+        address = self.private_hosts.get(token)
+        if address is not None and (address in self.private_hits or len(self.private_hits) < 1000):
+            self.private_hits[address] += n
 
     def _key(self, token):
         """client_key(token), once per distinct token (a cache of the last few thousand)."""
@@ -1059,29 +1061,34 @@ class LineParser:
         if parsed is None:
             return None
         key, packed = parsed
+        address = key
         if self.ignore and in_ranges(packed, self.ignore):
             return ""
         if self.trusted and in_ranges(packed, self.trusted):
-            self._note(self.trusted_keys, key)  # its own address, never a /N shared with clients
+            self._note(self.trusted_keys, key, None)  # its own address, never a /N shared with clients
             return key
         full = prefix = 8 * len(packed)
         if self.prefixing:
             prefix = self.ipv6_prefix if full == 128 else self.ipv4_prefix
             if prefix < full:
                 key = str(ipaddress.ip_network((packed, prefix), strict=False))
-        # a prefix is private when it lies within a private block: 172.0.0.0/8 holds public addresses
-        if packed[0] in MAYBE_PRIVATE and 0 < private_block(packed) <= prefix:
-            self._note(self.private_keys, key)
+        # the proxy hint judges the address, whatever prefix counts it: ::1 counted in ::/64 is
+        # loopback, and 172.16.0.1 in 172.0.0.0/8 is private where the /8 is not
+        if packed[0] in MAYBE_PRIVATE and private_block(packed):
+            self._note(self.private_hosts, token, address)
         return key
 
-    def _note(self, keys, key):
-        """Add key to trusted_keys or private_keys. Past max_noted keys every cache of client keys
-        starts afresh: a flood of private or proxy addresses cannot grow memory, and a key is
-        looked up again, and noted again, before it is next used."""
-        if len(keys) >= self.max_noted:
-            for cache in (self.trusted_keys, self.private_keys, self._keys, self._plain):
+    def _note(self, table, key, value):
+        """Add key to trusted_keys, or key: value to private_hosts. Past max_noted entries every
+        cache of client keys starts afresh: a flood of private or proxy addresses cannot grow
+        memory, and a token is looked up again, and noted again, before it is next used."""
+        if len(table) >= self.max_noted:
+            for cache in (self.trusted_keys, self.private_hosts, self._keys, self._plain):
                 cache.clear()
-        keys.add(key)
+        if value is None:
+            table.add(key)
+        else:
+            table[key] = value
 
     # -- what an alert tells of a request
     def _status_code(self, status):

@@ -5,7 +5,7 @@ import io
 import random
 import unittest
 
-from helpers import T0, clf, log_monitor
+from helpers import T0, clf, clf_time, log_monitor
 
 
 def Detector(
@@ -308,23 +308,29 @@ class EvidenceBoundsTest(unittest.TestCase):
                 self.assertEqual(block if packed[0] in log_monitor.MAYBE_PRIVATE else 0, block, packed.hex())
         self.assertEqual(log_monitor.private_block(bytes(15) + b"\1"), 128)  # ::1
 
-    def test_a_prefix_is_private_only_when_all_of_it_is(self):
+    def test_the_proxy_hint_judges_the_address_whatever_prefix_counts_it(self):
         # before (the hostile review of issue 22): with --ipv4-prefix 8, one request from
-        # 172.16.0.1 made 172.0.0.0/8 private, and the report advised trusting it as a proxy
+        # 172.16.0.1 made 172.0.0.0/8 private, and the report advised trusting it as a proxy;
+        # then (the second review) ::1 in ::/64 was not private, and a proxy on ::1 got no hint
         for v4, v6, address, key, private in (
-            (8, 128, b"172.16.0.1", "172.0.0.0/8", False),
-            (12, 128, b"172.16.0.1", "172.16.0.0/12", True),
-            (8, 128, b"10.1.2.3", "10.0.0.0/8", True),
-            (16, 128, b"100.64.0.1", "100.64.0.0/16", True),
-            (9, 128, b"100.64.0.1", "100.0.0.0/9", False),
-            (32, 64, b"fd00::1", "fd00::/64", True),
-            (32, 64, b"::1", "::/64", False),
-            (32, 128, b"::1", "::1", True),
+            (8, 128, b"172.16.0.1", "172.0.0.0/8", "172.16.0.1"),
+            (8, 128, b"172.32.0.1", "172.0.0.0/8", None),
+            (8, 128, b"10.1.2.3", "10.0.0.0/8", "10.1.2.3"),
+            (9, 128, b"100.64.0.1", "100.0.0.0/9", "100.64.0.1"),
+            (32, 64, b"fd00::1", "fd00::/64", "fd00::1"),
+            (32, 64, b"::1", "::/64", "::1"),
+            (32, 64, b"2001:db8::1", "2001:db8::/64", None),
+            (32, 128, b"::1", "::1", "::1"),
         ):
             with self.subTest(address=address, v4=v4, v6=v6):
                 parser = log_monitor.LineParser("today_download", v6, ipv4_prefix=v4)
                 self.assertEqual(parser.client_key(address), key)
-                self.assertEqual(key in parser.private_keys, private)
+                self.assertEqual(parser.private_hosts.get(address), private)
+        parser = log_monitor.LineParser("today_download", 64)
+        stamp = clf_time(T0)
+        parser.scan(b"".join(b'::1 - - [%s] "GET /today_download" 200 1\n' % stamp.encode() for _ in range(60)), None)
+        self.assertIn("come from ::1, a private or loopback address", parser.proxied_hint())
+        self.assertIn("Use --trusted-proxy ::1,", parser.proxied_hint())
 
 
 class HostileLineTest(unittest.TestCase):

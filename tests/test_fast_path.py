@@ -84,12 +84,12 @@ class ScannerPathsTest(unittest.TestCase):
                     getattr(scanner, path)(data, 0, len(data), requests)
                     self.assertEqual((requests, counters(scanner)), expected)
 
-    def test_a_prefix_is_private_by_itself_not_by_the_addresses_seen_in_it(self):
-        # ::2 (public) and ::1 (loopback) share ::/64, which holds public addresses: not private,
-        # whichever comes first; fd00::2 and fd00::1 share fd00::/64, private from the first
+    def test_the_requests_of_a_private_address_are_its_own_whatever_prefix_counts_it(self):
+        # ::2 and ::1 (loopback) share ::/64: only ::1's requests are a private address's,
+        # whichever comes first; fd00::2 and fd00::1 share fd00::/64, each its own
         for clients, private in (
-            (["::2"] * 30 + ["::1"] * 30 + ["::2"] * 40, {}),
-            (["fd00::2"] * 30 + ["fd00::1"] * 30 + ["fd00::2"] * 40, {"fd00::/64": 100}),
+            (["::2"] * 30 + ["::1"] * 30 + ["::2"] * 40, {"::1": 30}),
+            (["fd00::2"] * 30 + ["fd00::1"] * 30 + ["fd00::2"] * 40, {"fd00::2": 70, "fd00::1": 30}),
         ):
             data = "".join(common(client, T0 + k) for k, client in enumerate(clients)).encode()
             expected = self.reference(data, "--ipv6-prefix", "64")

@@ -359,7 +359,7 @@ class MemoryTest(unittest.TestCase):
         )
         runs = parser.scan(lines, None)
         self.assertEqual(sum(run[4] for run in runs), 3000)
-        self.assertLessEqual(len(parser.private_keys), 500)
+        self.assertLessEqual(len(parser.private_hosts), 500)
         self.assertLessEqual(len(parser.trusted_keys), 500)
         self.assertLessEqual(len(parser.private_hits), 1000)
 
