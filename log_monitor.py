@@ -887,30 +887,31 @@ class LineParser:
     def _range_seen(self, key, request, t, partial):
         """--ranges-once: True, and the line skipped, when it belongs to a download already counted:
         client key's request for the same target (the request line's second word) counted less
-        than a window from second t, and this one is a 206 (partial), or the counted one was: a
-        download manager's 200 and fifteen 206s are one download, in whatever order they are
-        logged. A 200 after a counted 200 counts (a client fetching the album again). At most
-        ranges_per_download lines make one download: a client that asks each whole download as a
-        range (Range: bytes=0-) counts again after that many. Else this one counts, and is
+        than a window from second t, and this one is a 206 (partial), or the counted one was and
+        this is the first 200 after it: a download manager's 200 and fifteen 206s are one
+        download, in whatever order they are logged (aria2c logs its first, cut-short 200
+        last). Any other 200 counts (a client fetching the album again). At most
+        ranges_per_download lines make one download: a client that asks each whole download as
+        a range (Range: bytes=0-) counts again after that many. Else this one counts, and is
         noted. At most max_ranges pairs are held: past them, the oldest quarter goes."""
         words = request.split(b" ", 2)
         # the target's hash (salted per process), not the target: a 64 KB target costs no more
         mark = (key, hash(bytes(words[1] if len(words) > 1 else request)))  # the long way: a bytearray
         ranges = self.ranges
-        last = ranges.pop(mark, None)  # (second, whether it was a 206, lines folded into it)
+        last = ranges.pop(mark, None)  # (second, whether it was a 206, lines folded, a 200 folded)
         if (
             last is not None
             and abs(t - last[0]) < self.ranges_window
-            and (partial or last[1])
+            and (partial or last[1] and not last[3])
             and last[2] < self.ranges_per_download
         ):
-            ranges[mark] = (last[0], last[1], last[2] + 1)
+            ranges[mark] = (last[0], last[1], last[2] + 1, last[3] or not partial)
             self._skip("range already counted (--ranges-once)", request)
             return True
         if len(ranges) >= self.max_ranges:
             for old in list(itertools.islice(ranges, len(ranges) // 4)):
                 del ranges[old]
-        ranges[mark] = (t, partial, 1)
+        ranges[mark] = (t, partial, 1, False)
         return False
 
     # -- the client
@@ -5156,7 +5157,8 @@ def add_client_flags(p):
         "--ranges-once",
         action="store_true",
         help="a request answered 206 (a byte range: a download manager's segment) does not count when the "
-        "client's request for the same target counted within a window; 200s count each "
+        "client's request for the same target counted within a window, nor does the first 200 after a "
+        "counted 206 (the manager's first connection, logged last); other 200s count each "
         + default("RANGES_ONCE"),
     )
     p.add_argument(
