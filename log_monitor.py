@@ -22,9 +22,10 @@ SIGUSR1 prints one status line on stderr. From the script's first line on, none
 of them is fatal: one that comes during start-up is acted on once it is ready.
 
 Exit status: 0 after a stop by signal, the end of standard input, or a
-finished replay; 1 when a replay file cannot be read to its end (or --html
-cannot be written); 2 for bad configuration (one line on stderr); 130 when a
-replay is interrupted (Ctrl-C).
+finished replay; 1 when a replay file cannot be read to its end, or its --html
+page cannot be written at the end (a full disk); 2 for bad configuration (one
+line on stderr; an --html path that cannot be written is refused at start);
+130 when a replay is interrupted (Ctrl-C).
 
 Only the standard library is used; Python 3.9 or newer.
 
@@ -132,8 +133,9 @@ WATCH_FAILURES = 2                  # failed requests in a row that make a URL d
 DEFAULT_SYSLOG_SOCKET = "/dev/log"
 EXIT_STATUSES = (
     "Exit status: 0 after a stop by signal, the end of standard input, or a finished replay; 1 when a "
-    "replay file cannot be read to its end (or --html cannot be written); 2 for bad configuration (one "
-    "line on stderr); 130 when a replay is interrupted (Ctrl-C)."
+    "replay file cannot be read to its end, or its --html page cannot be written at the end (a full "
+    "disk); 2 for bad configuration (one line on stderr; an --html path that cannot be written is "
+    "refused at start); 130 when a replay is interrupted (Ctrl-C)."
 )
 EXAMPLES = """examples:
   follow today's dated log, alerts to syslog:
@@ -2277,7 +2279,7 @@ def follower_for(settings):
     """(what follows the log of settings: a Follower or a StreamReader, the text that names it
     in the state file: the path, or the dated series as DIR/PREFIX<DATE_FORMAT>)."""
     if settings.log_file == "-":
-        return StreamReader(sys.stdin.fileno()), os.path.abspath("-")
+        return StreamReader(sys.stdin.fileno()), "standard input"
     if settings.log_file:
         spec = os.path.abspath(settings.log_file)
         path_for = lambda now: spec  # noqa: E731
@@ -5174,7 +5176,8 @@ def add_client_flags(p):
         action="append",
         metavar="'COMMAND ARGS'",
         help="after each alert run COMMAND (split like a shell splits it, never run by a shell) with "
-        "{ip} {count} {target} {window} {time} {message} replaced in ARGS; repeatable " + default("ON_ALERT"),
+        "{ip} {count} {target} {window} {time} {message} {distinct} {first} {repeat} replaced in ARGS "
+        "(see the README's Alerts); repeatable " + default("ON_ALERT"),
     )
     p.add_argument(
         "--trusted-proxy",
@@ -5192,8 +5195,9 @@ def add_output_flags(p):
     p.add_argument(
         "--json",
         action="store_true",
-        help="alerts on stdout as JSON lines (time, client, target, count, window, file); with "
-        "--replay the report too, as one JSON object at the end",
+        help="alerts on stdout as JSON lines (time, client, target, count, window, file, message, "
+        "distinct_requests, first_time, statuses, repeat, hosts), and ENDED lines as objects with "
+        '"event": "ended"; with --replay the report too, as one JSON object on the last line',
     )
     p.add_argument(
         "--html",
