@@ -987,7 +987,8 @@ class LineParser:
             self._learn_layout(host_id, LAYOUT_FIRST)
             return tokens[:1]
         elif last:  # "address - ... address -": both readings stand
-            layout = self.layouts.get(host_id, 0)
+            # a header of a web server never seen: in a log whose lines have none, a client wrote it
+            layout = self.layouts.get(host_id) or self.layouts.get(0, 0)
             if layout & LAYOUT_AFTER:
                 return right[:last]
             if not layout:
