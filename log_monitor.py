@@ -2696,7 +2696,8 @@ class SyslogSender:
             self.reporter.report(
                 "socket",
                 "missing",
-                "Syslog socket %s does not exist: alerts reach stdout only until it is back" % target,
+                "Syslog socket %s does not exist: alerts are on stdout, and wait for it (the status "
+                "line counts them)" % target,
                 logging.ERROR,
             )
             return False
