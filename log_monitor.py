@@ -694,6 +694,7 @@ class LineParser:
         self.private_hits = collections.Counter()
         self.lines_read = self.matches = self.ahead = self.ahead_seconds = 0
         self.last_line_time = None  # log time of the last line read, matching or not
+        self.span_last_time = None  # of the last line of the last span scanned, if it has one
         self.undated_example = b""
         self._keys, self._plain = {}, {}  # token -> key; plain first field -> key or False
         self.times, self._statuses = {}, {}  # timestamp -> epoch seconds; status -> (itself, its note)
@@ -714,7 +715,10 @@ class LineParser:
         last = line_fields(data, last_start, last_end)
         if last_end - last_start >= self.max_line_bytes:  # cut: its time may be a client's (span_time)
             last = last._replace(clf=b"", iso=b"")
-        self.learn_layout(data, last_start, last_end, last.time_at)
+        if PLAIN_LINE.match(data, last_start, last_end):  # as the fast path would: %h first
+            self._learn_layout(0, LAYOUT_FIRST)
+        else:
+            self.learn_layout(data, last_start, last_end, last.time_at)
         requests = []
         if mostly_matching(data, start, min(end, start + 16384), self._plain_target):  # a flood?
             self.scan_rows(data, start, end, requests)
@@ -726,7 +730,8 @@ class LineParser:
             reference = newest_allowed if default_time is None else int(default_time)
             self.ahead_seconds = max(self.ahead_seconds, max(ahead) - reference)
             requests = [(r[0], None, r[2], r[3]) if (r[1] or 0) > newest_allowed else r for r in requests]
-        self.last_line_time = self._fields_time(last) or self.last_line_time
+        self.span_last_time = self._fields_time(last)  # None: cut, or no time (see recent_time)
+        self.last_line_time = self.span_last_time or self.last_line_time
         return [(*request, len(list(same))) for request, same in itertools.groupby(requests)]
 
     def scan_lines(self, data, start, end, requests):
@@ -793,11 +798,13 @@ class LineParser:
         times = sorted(t for t in times if t is not None)
         return times[1] if len(times) == 3 else None
 
-    def recent_time(self, data, start, end, most=5):
+    def recent_time(self, data, start, end, most=3):
         """The log time the span data[start:end] (whole lines) ends at, that one line cannot move:
         the second newest of its last most lines' times (an older line last is usual: Apache
         logs a long request at its end, with its start time); None with fewer than two."""
-        times, at = [], end - 1
+        times, at = [self.span_last_time], end - 1  # the last line: scan() read it
+        at = data.rfind(b"\n", start, at) + 1 or start
+        at -= 1
         while at > start and len(times) < most:
             line_start = data.rfind(b"\n", start, at) + 1 or start
             times.append(self._line_time(data, start, line_start, end))
@@ -1551,7 +1558,9 @@ class Detector:
         """
         parser = self.parser
         found = self.count(parser.scan(data, default_time, start, end, newest_allowed), default_time)
-        seen = parser.recent_time(data, start, len(data) if end is None else end)  # one line cannot move it
+        seen = None
+        if self.ends:  # an episode to end: the time the span ends at, which one line cannot move
+            seen = parser.recent_time(data, start, len(data) if end is None else end)
         if seen is None and default_time is not None:  # live, a line or two: as far as the clock
             seen = parser.last_line_time
         for bound in (newest_allowed, default_time):
