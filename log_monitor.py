@@ -602,11 +602,17 @@ def last_quoted_fields(data, start, end, most):
 NOTE_KNOWN = 1 << 36
 
 
+def is_host(token):
+    """True when token can be %h: an address, or a list whose last entry is one (a list logged in
+    place of %h, its entries joined with no space: "203.0.113.9,10.0.0.5")."""
+    return parse_address(token[token.rfind(b",") + 1 :]) is not None
+
+
 def has_host(text):
     """True when the fields text (a line up to its time) hold "address -", where %h %l stand."""
     text = bytes(text)
     for tokens in (text.split(b" ", 64), text.rsplit(b" ", 64)):  # never a line's every space
-        if any(tokens[j] == b"-" and parse_address(tokens[j - 1]) for j in range(1, len(tokens))):
+        if any(tokens[j] == b"-" and is_host(tokens[j - 1]) for j in range(1, len(tokens))):
             return True
     return False
 
@@ -950,9 +956,9 @@ class LineParser:
         forwarded = None  # an X-Forwarded-For list (or a server name) logged before %h
         if len(before) == 1:
             host = before[0]
-            if host.endswith(b","):
+            if b"," in host:  # a list with no spaces, logged in place of %h: no address holds a comma
                 return self._forwarded(host, host)
-        elif before[-2].endswith(b","):  # a list logged in place of %h, a client's spaces and all
+        elif before[-2].endswith(b",") or b"," in before[-1]:  # a list logged in place of %h, a client's spaces and all
             return self._forwarded(b" ".join(before), b" ".join(before))
         else:  # "%v %h", "X-Forwarded-For %h"
             forwarded, host = b" ".join(before[:-1]), before[-1]
@@ -985,7 +991,7 @@ class LineParser:
         if len(tokens) < 2:
             return tokens
         right = text.rsplit(b" ", 64) if len(tokens) > 64 else tokens  # %h %l stand in both
-        last = next((j for j in range(len(right) - 1, 0, -1) if right[j] == b"-" and parse_address(right[j - 1])), 0)
+        last = next((j for j in range(len(right) - 1, 0, -1) if right[j] == b"-" and is_host(right[j - 1])), 0)
         if tokens[1] != b"-":  # a field before %h: a server name, or X-Forwarded-For
             if last:
                 self._learn_layout(host_id, LAYOUT_AFTER)

@@ -212,15 +212,16 @@ class FramingTest(TempDirTest):
         path = os.path.join(self.dir, "aws.log")
         append(path, ordinary)  # another client's requests, as in any log
         for n, xff in enumerate(written, 1):
-            for layout in ("%s, %s 10.0.0.5 - -", "%s, %s - -"):  # AWS's; X-Forwarded-For as %h
-                client = "198.51.100.%d" % (2 * n + len(layout) % 2)
+            # AWS's; X-Forwarded-For as %h, joined by the balancer with a space or without
+            for k, layout in enumerate(("%s, %s 10.0.0.5 - -", "%s, %s - -", "%s,%s - -")):
+                client = "198.51.100.%d" % (3 * n + k)
                 append(path, "".join(line % (layout % (xff, client), clf_time(T0 + i)) for i in range(10)))
         append(path, ordinary)
         status, out, err = replay("--replay", path, "--trusted-proxy", "10.0.0.0/8")
         self.assertEqual(status, 0, err)
         alerts = sorted(line.split(" IP ")[1].split()[0] for line in out.splitlines() if "SUSPICIOUS" in line)
-        self.assertEqual(alerts, sorted("198.51.100.%d" % (2 * n + k) for n in range(1, len(written) + 1) for k in (0, 1)))
-        self.assertIn("matching requests  %d" % (4 + 10 * 2 * len(written)), out)
+        self.assertEqual(alerts, sorted("198.51.100.%d" % (3 * n + k) for n in range(1, len(written) + 1) for k in (0, 1, 2)))
+        self.assertIn("matching requests  %d" % (4 + 10 * 3 * len(written)), out)
         # and a client that reaches the server directly, its own address as %h (no balancer)
         path = os.path.join(self.dir, "direct.log")
         append(path, line % ("- 192.0.2.1 - -", clf_time(T0)))
