@@ -958,7 +958,9 @@ class LineParser:
             host = before[0]
             if b"," in host:  # a list with no spaces, logged in place of %h: no address holds a comma
                 return self._forwarded(host, host)
-        elif before[-2].endswith(b",") or b"," in before[-1]:  # a list logged in place of %h, a client's spaces and all
+        elif (
+            before[-2].endswith(b",") or b"," in before[-1]
+        ):  # a list logged in place of %h, a client's spaces and all
             return self._forwarded(b" ".join(before), b" ".join(before))
         else:  # "%v %h", "X-Forwarded-For %h"
             forwarded, host = b" ".join(before[:-1]), before[-1]
@@ -991,7 +993,9 @@ class LineParser:
         if len(tokens) < 2:
             return tokens
         right = text.rsplit(b" ", 64) if len(tokens) > 64 else tokens  # %h %l stand in both
-        last = next((j for j in range(len(right) - 1, 0, -1) if right[j] == b"-" and is_host(right[j - 1])), 0)
+        last = next(
+            (j for j in range(len(right) - 1, 0, -1) if right[j] == b"-" and is_host(right[j - 1])), 0
+        )
         if tokens[1] != b"-":  # a field before %h: a server name, or X-Forwarded-For
             if last:
                 self._learn_layout(host_id, LAYOUT_AFTER)

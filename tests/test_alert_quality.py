@@ -71,7 +71,9 @@ class RangesOnceTest(TempDirTest):
         text += "".join(line("198.51.100.23", T0 + i, path, 200) for i in range(10))  # a re-download loop
         # before (the second hostile review of issue 22): after one counted 206, every 200 of the
         # window was folded into it: one tiny range, then 29 whole downloads, counted once
-        text += line("198.51.100.27", T0, path, 206) + "".join(line("198.51.100.27", T0 + i, path, 200) for i in range(1, 12))
+        text += line("198.51.100.27", T0, path, 206) + "".join(
+            line("198.51.100.27", T0 + i, path, 200) for i in range(1, 12)
+        )
         alerts, _ = replay(self.log(text), "--ranges-once", "--window", "60")
         self.assertEqual(
             alerts,
@@ -272,7 +274,9 @@ class EvidenceAndEpisodesTest(TempDirTest):
     def test_episodes_are_the_same_however_the_log_is_cut_into_reads(self):
         # before (the second hostile review): in one read (1 MiB in a replay) a client's bursts two
         # hours apart were one episode, and in a bigger file two
-        bursts = "".join(line("203.0.113.9", T0 + h * 7200 + i, "/today_download", 200) for h in (0, 1) for i in range(12))
+        bursts = "".join(
+            line("203.0.113.9", T0 + h * 7200 + i, "/today_download", 200) for h in (0, 1) for i in range(12)
+        )
         expected = [
             "ENDED: IP 203.0.113.9 accessed today_download 12 times from %s to %s (peak 12 in 10 minutes)"
             % (log_monitor.iso_time(T0 + h * 7200, True), log_monitor.iso_time(T0 + h * 7200 + 11, True))
@@ -295,7 +299,9 @@ class EvidenceAndEpisodesTest(TempDirTest):
         ahead = line("192.0.2.1", T0 + 6 * 3600, "/index.html", 200)
         first, second = os.path.join(self.dir, "a.log"), os.path.join(self.dir, "b.log")
         append(first, attack + ahead)
-        append(second, "".join(line("203.0.113.9", T0 + 900 + 10 * i, "/today_download", 200) for i in range(90)))
+        append(
+            second, "".join(line("203.0.113.9", T0 + 900 + 10 * i, "/today_download", 200) for i in range(90))
+        )
         alerts, out = replay(first, second, "--utc")
         self.assertNotIn("ENDED", out)  # the attack never paused
         behind = os.path.join(self.dir, "behind.log")
@@ -313,7 +319,7 @@ class EvidenceAndEpisodesTest(TempDirTest):
         fake = "[%s] %s, 198.51.100.66 198.51.100.66" % (stamp, ", ".join(["192.0.2.1"] * 6000))  # 66 KB
         append(log, "".join(line("- 203.0.113.9", now + i, "/today_download", 200) for i in range(3)))
         d.wait_for("SUSPICIOUS ACTIVITY: IP 203.0.113.9", "out")
-        for i in range(3):
+        for _ in range(3):
             append(log, line(fake, now + 3, "/index.html", 200))
         d.wait_read(6)
         self.assertEqual(d.stop(), 0)

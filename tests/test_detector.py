@@ -328,7 +328,9 @@ class EvidenceBoundsTest(unittest.TestCase):
                 self.assertEqual(parser.private_hosts.get(address), private)
         parser = log_monitor.LineParser("today_download", 64)
         stamp = clf_time(T0)
-        parser.scan(b"".join(b'::1 - - [%s] "GET /today_download" 200 1\n' % stamp.encode() for _ in range(60)), None)
+        parser.scan(
+            b"".join(b'::1 - - [%s] "GET /today_download" 200 1\n' % stamp.encode() for _ in range(60)), None
+        )
         self.assertIn("come from ::1, a private or loopback address", parser.proxied_hint())
         self.assertIn("Use --trusted-proxy ::1,", parser.proxied_hint())
 

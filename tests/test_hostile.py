@@ -220,12 +220,17 @@ class FramingTest(TempDirTest):
         status, out, err = replay("--replay", path, "--trusted-proxy", "10.0.0.0/8")
         self.assertEqual(status, 0, err)
         alerts = sorted(line.split(" IP ")[1].split()[0] for line in out.splitlines() if "SUSPICIOUS" in line)
-        self.assertEqual(alerts, sorted("198.51.100.%d" % (3 * n + k) for n in range(1, len(written) + 1) for k in (0, 1, 2)))
+        self.assertEqual(
+            alerts,
+            sorted("198.51.100.%d" % (3 * n + k) for n in range(1, len(written) + 1) for k in (0, 1, 2)),
+        )
         self.assertIn("matching requests  %d" % (4 + 10 * 3 * len(written)), out)
         # and a client that reaches the server directly, its own address as %h (no balancer)
         path = os.path.join(self.dir, "direct.log")
         append(path, line % ("- 192.0.2.1 - -", clf_time(T0)))
-        append(path, "".join(line % ("203.0.113.99 - x 198.51.100.8 - -", clf_time(T0 + i)) for i in range(10)))
+        append(
+            path, "".join(line % ("203.0.113.99 - x 198.51.100.8 - -", clf_time(T0 + i)) for i in range(10))
+        )
         status, out, err = replay("--replay", path)
         self.assertEqual(status, 0, err)
         self.assertIn(EXPECTED % ("198.51.100.8", 10), out)
@@ -234,11 +239,11 @@ class FramingTest(TempDirTest):
     def test_a_line_both_layouts_can_write_counts_as_its_server_s_other_lines_say(self):
         parser = log_monitor.LineParser("today_download")
         stamp = " [%s] " % clf_time(T0)
-        line = b'198.51.100.7 - x 203.0.113.66 - y' + stamp.encode() + b'"GET /today_download HTTP/1.1" 200 1'
+        line = b"198.51.100.7 - x 203.0.113.66 - y" + stamp.encode() + b'"GET /today_download HTTP/1.1" 200 1'
         # alone it is a %u (nginx's $remote_user) or an X-Forwarded-For: neither address counts
         self.assertIsNone(parser.request(line, 0, len(line)))
         self.assertEqual(dict(parser.skipped_why), {"client unclear (layout not known yet)": 1})
-        plain = b'192.0.2.1 - -' + stamp.encode() + b'"GET /" 200 1\n'
+        plain = b"192.0.2.1 - -" + stamp.encode() + b'"GET /" 200 1\n'
         parser.scan(plain, None)  # a plain line (the last of a span): %h is the first field
         self.assertEqual(parser.request(line, 0, len(line))[0], "198.51.100.7")
         # in a central file each web server has its own layout
@@ -262,7 +267,9 @@ class FramingTest(TempDirTest):
         ]
         for head, why, example in cases:
             with self.subTest(line=head):
-                parser = log_monitor.LineParser("today_download", ignore=["192.0.2.0/24"], trusted=["10.0.0.5"])
+                parser = log_monitor.LineParser(
+                    "today_download", ignore=["192.0.2.0/24"], trusted=["10.0.0.5"]
+                )
                 line = (head + request).encode()
                 self.assertIsNone(parser.request(line, 0, len(line)))
                 self.assertEqual(dict(parser.skipped_why), {why: 1})

@@ -251,7 +251,9 @@ class ResumeTest(TempDirTest):
         # had ended before the stop took up a later request, and ended a second time
         log, state = os.path.join(self.dir, "access.log"), os.path.join(self.dir, "state.json")
         append(log, burst("10.0.0.1", 2))  # before the start: never counted by the first run
-        s = log_monitor.parse_args(["--log-file", log, "--state-file", state, "--window", "60", "--threshold", "3"])
+        s = log_monitor.parse_args(
+            ["--log-file", log, "--state-file", state, "--window", "60", "--threshold", "3"]
+        )
         alerts = []
         first = log_monitor.Monitor(s, alerts.append)
         first.poll_once(T0)
