@@ -362,6 +362,7 @@ ISO_START = re.compile(rb"\d{4}-\d\d-\d\dT\d\d:")
 CLF_TIME = re.compile(rb"\[(\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4})\]")
 ISO_TIME = re.compile(rb"\[?(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?)")
 PERCENT = re.compile(rb"%([0-9A-Fa-f]{2})")
+HOST_CHARS = re.compile(rb"[0-9A-Fa-f.:]{2,45}\Z")  # all an address can be made of: a cheap "no" first
 
 # A syslog header before the message (a central rsyslog's merged file):
 # "Nov 23 06:59:06 web1 apache: ", "2026-11-23T06:59:06.1+00:00 web1 apache: ",
@@ -605,16 +606,23 @@ NOTE_KNOWN = 1 << 36
 def is_host(token):
     """True when token can be %h: an address, or a list whose last entry is one (a list logged in
     place of %h, its entries joined with no space: "203.0.113.9,10.0.0.5")."""
-    return parse_address(token[token.rfind(b",") + 1 :]) is not None
+    tail = token[token.rfind(b",") + 1 :]
+    return HOST_CHARS.match(tail) is not None and parse_address(tail) is not None
 
 
-def has_host(text):
-    """True when the fields text (a line up to its time) hold "address -", where %h %l stand."""
-    text = bytes(text)
-    for tokens in (text.split(b" ", 64), text.rsplit(b" ", 64)):  # never a line's every space
-        if any(tokens[j] == b"-" and is_host(tokens[j - 1]) for j in range(1, len(tokens))):
-            return True
-    return False
+def host_pair(tokens, is_host=is_host, step=-1, most=8):
+    """The index of the "-" of the first "address -" (is_host) in tokens from the right (step -1)
+    or the left (step 1), or 0; only the first most "-" tokens are looked at: a line of
+    "1.2.3.999 -" cannot make us parse each of its fields."""
+    dashes = 0
+    for j in range(len(tokens) - 1, 0, -1) if step < 0 else range(1, len(tokens)):
+        if tokens[j] == b"-":
+            if is_host(tokens[j - 1]):
+                return j
+            dashes += 1
+            if dashes == most:
+                break
+    return 0
 
 
 def syslog_header(data, start, end):
@@ -703,6 +711,7 @@ class LineParser:
         self.span_last_time = None  # of the last line of the last span scanned, if it has one
         self.undated_example = b""
         self._keys, self._plain = {}, {}  # token -> key; plain first field -> key or False
+        self._hosts = {}  # token -> whether it can be %h (see is_host)
         self.times, self._statuses = {}, {}  # timestamp -> epoch seconds; status -> (itself, its note)
         self._plain_target = plain_target_rows(self.needle)
 
@@ -846,7 +855,7 @@ class LineParser:
             if b"%" not in request or self.needle not in PERCENT.sub(_percent_byte, request):
                 return None
         host = 0 if header is None else self._host_id(syslog_host(header.group()))
-        paired = header is None or has_host(data[body : fields.time_at])
+        paired = header is None or self._has_host(bytes(data[body : fields.time_at]))
         self._quiet = not paired  # a reason to skip is said only for the line as read last
         try:
             key = self._client(data, body, fields.time_at, end, host)
@@ -855,9 +864,10 @@ class LineParser:
         if key is None and not paired:
             # what a client wrote at the start of a line (X-Forwarded-For) may look like a syslog
             # header, and take in the "address -" after it: then the line as it stands is read
-            whole = line_fields(data, start, end)
-            if whole.request == fields.request:  # the "header" held no quote: its time is the line's
-                fields = whole
+            if not (fields.clf or fields.iso):  # the "header" took in the time too
+                whole = line_fields(data, start, end)
+                if whole.request == fields.request:  # it held no quote: its time is the line's
+                    fields = whole
             header = host = 0
             key = self._client(data, start, fields.time_at, end)
         t = self._fields_time(fields)
@@ -993,9 +1003,7 @@ class LineParser:
         if len(tokens) < 2:
             return tokens
         right = text.rsplit(b" ", 64) if len(tokens) > 64 else tokens  # %h %l stand in both
-        last = next(
-            (j for j in range(len(right) - 1, 0, -1) if right[j] == b"-" and is_host(right[j - 1])), 0
-        )
+        last = host_pair(right, self._is_host)
         if tokens[1] != b"-":  # a field before %h: a server name, or X-Forwarded-For
             if last:
                 self._learn_layout(host_id, LAYOUT_AFTER)
@@ -1014,6 +1022,21 @@ class LineParser:
         # no "address -": %l is the first "-" after the first field (with none, a layout of its
         # own: its first field is the client); the skip reason names what stands as %h
         return tokens[: tokens.index(b"-", 1)] if b"-" in tokens[1:] else tokens[:1]
+
+    def _has_host(self, text):
+        """True when the fields text (a line up to its time) hold "address -", where %h %l stand."""
+        tokens = text.split(b" ", 64)  # never a line's every space: its first and last 64 fields
+        right = text.rsplit(b" ", 64) if len(tokens) > 64 else tokens
+        return bool(host_pair(tokens, self._is_host, 1) or host_pair(right, self._is_host))
+
+    def _is_host(self, token):
+        """is_host(token), once per distinct token (a cache of the last few thousand)."""
+        known = self._hosts.get(token)
+        if known is None:
+            if len(self._hosts) > 8192:
+                self._hosts.clear()
+            known = self._hosts[token] = is_host(token)
+        return known
 
     def _learn_layout(self, host_id, layout):
         """Note that host_id's lines show layout: LAYOUT_FIRST (%h the first field, "-" the

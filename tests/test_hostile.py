@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import unittest
+import unittest.mock
 
 from helpers import (
     unstamped,
@@ -332,6 +333,27 @@ class StallTest(TempDirTest):
         self.assertEqual(len(hostile), 65536)
         hostile_cpu, ordinary_cpu = self.cpu(parser, hostile), self.cpu(parser, ordinary)
         self.assertLess(hostile_cpu, max(0.01, 20 * ordinary_cpu), (hostile_cpu, ordinary_cpu))
+
+    def test_a_line_of_address_dash_pairs_costs_a_few_address_checks_not_one_per_field(self):
+        # the client is found by "address -" pairs (issue 22's second review); a line a client
+        # fills with fake ones, behind a syslog header it wrote too, must not be parsed field by field
+        stamp = clf_time(T0).encode()
+        for head in (b"", b"Jul  9 05:00:00 web1 apache: "):
+            for fake in (b"1.2.3.%d - ", b"fd00::%x:zz - "):
+                line = (
+                    head
+                    + b"".join(fake % i for i in range(200))
+                    + b'[%s] "GET /today_download" 200 1' % stamp
+                )
+                parser = log_monitor.LineParser("today_download")
+                calls = []
+                real = log_monitor.parse_address
+                with unittest.mock.patch.object(
+                    log_monitor, "parse_address", lambda token: calls.append(token) or real(token)
+                ):
+                    parser.request(line, 0, len(line))
+                with self.subTest(head=head, fake=fake):
+                    self.assertLessEqual(len(calls), 40)
 
     def test_a_burst_behind_150_such_lines_alerts_within_two_seconds_and_sigterm_takes_under_one(self):
         # before: 300 such lines made the alert more than 12 s late, and SIGTERM more than 10 s; 150
