@@ -273,6 +273,19 @@ class ResumeTest(TempDirTest):
         self.assertEqual(told, [("Alert", "10.0.0.2"), ("Ended", "10.0.0.2"), ("Alert", "10.0.0.1")])
         self.assertEqual([a.repeat for a in alerts if a.__class__ is log_monitor.Alert], [1, 1])
 
+    def test_what_a_restart_keeps_of_an_alert_flood_fits_a_state_file(self):
+        detector = log_monitor.Detector.from_settings(log_monitor.Settings())
+        for i in range(12000):  # the longest keys, and a day of alerts each
+            client = "2001:db8:%x:%x:%x:%x:%x:%x" % (i, i, i, i, i, i)
+            detector.episodes[client] = [T0, T0 + 100, 10, 10, 0, 3]
+            detector.history[client] = [T0 + k * 600 for k in range(144)]
+        memory = detector.memory()
+        self.assertEqual((len(memory["episodes"]), len(memory["alerts"])), (2000, 2000))
+        self.assertLess(len(json.dumps(memory)), log_monitor.STATE_MAX_BYTES * 2 // 3)
+        again = log_monitor.Detector.from_settings(log_monitor.Settings())
+        again.recall(json.loads(json.dumps(memory)))
+        self.assertEqual(len(again.ends), 2000)
+
 
 class FloodTest(TempDirTest):
     def test_client_flood_keeps_the_tables_bounded_and_finds_the_offender(self):
