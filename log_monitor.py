@@ -1047,6 +1047,19 @@ class LineParser:
             self.layouts[host_id] = self.layouts.get(host_id, 0) | layout
         return True
 
+    def learn_span(self, data, start, end):
+        """Learn the layout from every line of the span data[start:end] (whole lines; read before
+        a start at the end of a log: see learn_before)."""
+        while start < end:
+            line_end = data.find(b"\n", start, end)
+            line_end = end if line_end == -1 else line_end
+            cut = min(line_end, start + self.max_line_bytes)
+            if PLAIN_LINE.match(data, start, cut):
+                self._learn_layout(0, LAYOUT_FIRST)
+            else:
+                self.learn_layout(data, start, cut, line_fields(data, start, cut).time_at)
+            start = line_end + 1
+
     def learn_layout(self, data, start, end, time_at):
         """Learn the layout from the line data[start:end] (not a matching one: the last of a
         span), its time at time_at."""
@@ -2557,6 +2570,20 @@ def read_before(log_file, since_log_time):
     handle.seek(end)
 
 
+def learn_before(parser, log_file, most=65536):
+    """Let parser learn the log's layout (LineParser.learn_span) from the lines of log_file in the
+    most bytes before its offset, which a start at the end does not read: a client alone in the
+    first lines read cannot go uncounted (client unclear) for want of them. The file position is
+    left where it was. Touches disk."""
+    handle, end = log_file.handle, log_file.offset
+    start = max(0, end - most)
+    handle.seek(start)
+    data = handle.read(end - start)
+    handle.seek(end)
+    first = data.find(b"\n") + 1 if start else 0  # a whole line first
+    parser.learn_span(data, first, data.rfind(b"\n") + 1)
+
+
 def rebuild_window(settings, detector, log_file, log_time, stopped):
     """Count the last two windows of log before log_file's offset again into detector's window,
     with their alerts dropped and outside the live statistics: a burst split by a restart still
@@ -2565,6 +2592,7 @@ def rebuild_window(settings, detector, log_file, log_time, stopped):
     that were never sent (lines before the first start), and episodes that ended."""
     window = detector.window
     rebuild = Detector(Detector.from_settings(settings).parser, window)
+    rebuild.parser.layouts = detector.parser.layouts  # what these lines show of the layout is kept
     for buf, start, end in read_before(log_file, log_time - window.horizon_seconds):
         rebuild.feed(buf, log_time, start, end)  # alerts already sent: dropped
         if stopped():  # SIGTERM during a long rebuild
@@ -3190,6 +3218,7 @@ class LiveLog:
         self.behind = False
         self.last_cleanup = self.last_save = None
         self.last_line_at = None  # clock time of the last pass that read a line (or of the first)
+        self.learnt = False  # whether the layout was learnt from the lines before the start
 
     def read(self, now, deadline):
         """Yield the Alerts of the lines written since the last read, until time.monotonic() passes
@@ -3199,6 +3228,11 @@ class LiveLog:
         self.behind = False
         if self.last_line_at is None:  # the first pass: idle since the start
             self.last_line_at = now
+        if not self.learnt and self.follower.files():  # the files the first pass opened
+            self.learnt = True
+            for log_file in self.follower.files():
+                if log_file.offset:
+                    learn_before(self.detector.parser, log_file)
         for buf, start, end in self.follower.poll(now):
             self.last_line_at = now
             for alert in self.detector.feed(buf, now, start, end, newest_allowed):

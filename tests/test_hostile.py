@@ -256,6 +256,23 @@ class FramingTest(TempDirTest):
                 central = b"Jul  9 05:00:00 " + host + b" apache: " + line
                 self.assertEqual(parser.request(central, 0, len(central))[0], client)
 
+    def test_live_the_lines_before_a_start_at_the_end_show_the_layout(self):
+        # a start at the end of AWS's layout: the first lines read, all a client's with "address -"
+        # in its X-Forwarded-For, count for it, not for nobody (client unclear)
+        path = os.path.join(self.dir, "access.log")
+        line = '%s [%s] "GET %s HTTP/1.1" 200 1 "-" "x"\n'
+        append(path, "".join(line % ("192.0.2.%d 10.0.0.5 - -" % i, clf_time(T0), "/") for i in range(50)))
+        s = log_monitor.parse_args(["--log-file", path, "--trusted-proxy", "10.0.0.0/8", "--threshold", "3"])
+        alerts = []
+        monitor = log_monitor.Monitor(s, alerts.append)
+        self.addCleanup(monitor.follower.close)
+        monitor.poll_once(T0)
+        hostile = "203.0.113.99 - x, 198.51.100.8 10.0.0.5 - -"
+        append(path, "".join(line % (hostile, clf_time(T0 + i), "/today_download") for i in range(3)))
+        monitor.poll_once(T0 + 3)
+        self.assertEqual([a.client for a in alerts], ["198.51.100.8"])
+        self.assertEqual(dict(monitor.detector.parser.skipped_why), {})
+
     def test_a_second_reading_of_a_header_line_is_only_for_a_header_that_took_in_h(self):
         # before: every 5424 line whose client did not count was read again from its start, where
         # its header's "-" fields looked like %l: ignored and proxied lines became "no client
