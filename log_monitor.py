@@ -706,7 +706,7 @@ class LineParser:
         self.layouts = {}  # host id (0: no syslog header) -> LAYOUT_ bits its lines showed
         self.skipped_why, self.examples, self._quiet = collections.Counter(), {}, False
         self.private_hits = collections.Counter()
-        self.lines_read = self.matches = self.ahead = self.ahead_seconds = 0
+        self.lines_read = self.matches = self.ahead = self.ahead_seconds = self.lines_cut = 0
         self.last_line_time = None  # log time of the last line read, matching or not
         self.span_last_time = None  # of the last line of the last span scanned, if it has one
         self.undated_example = b""
@@ -730,6 +730,8 @@ class LineParser:
         last = line_fields(data, last_start, last_end)
         if last_end - last_start >= self.max_line_bytes:  # cut: its time may be a client's (span_time)
             last = last._replace(clf=b"", iso=b"")
+            if end - 1 - last_start == self.max_line_bytes:  # as LineReader cuts: the last line of a span
+                self.lines_cut += 1
         if PLAIN_LINE.match(data, last_start, last_end):  # as the fast path would: %h first
             self._learn_layout(0, LAYOUT_FIRST)
         else:
@@ -842,12 +844,13 @@ class LineParser:
         data[start:end] (no newline), or None (a reason counted when it matched). Only the
         line's first max_line_bytes are read: client, time and request stand there, however
         long a client made the rest."""
-        cut = end - start > self.max_line_bytes
-        end = min(end, start + self.max_line_bytes)
+        line_end, end = end, min(end, start + self.max_line_bytes)
         header, body = syslog_header(data, start, end)
         fields = line_fields(data, body, end)
-        if fields.request is None and cut:  # no request where one stands: what the rest says is unread
-            if data.find(self.needle, start, end) != -1:
+        if fields.request is None and line_end > end:  # no request where one stands: the rest is unread
+            if (
+                data.find(self.needle, start, line_end) != -1
+            ):  # (AWS's layout: a client's long X-Forwarded-For)
                 self._skip("over-long", data[start : start + 60])
             return None
         request = data[body:end] if fields.request is None else fields.request  # no request: the line
@@ -3117,6 +3120,8 @@ def report_news(reporter, detector, utc=False):
     hint = parser.proxied_hint()
     if hint:
         reporter.report("proxied", True, hint)
+    if parser.lines_cut:
+        reporter.report("cut", True, cut_hint(parser))
     if detector.range_alerts and not parser.ranges_window:
         reporter.report(
             "ranges",
@@ -3124,6 +3129,18 @@ def report_news(reporter, detector, utc=False):
             "An alert came mostly from 206 answers (byte ranges) for at most 3 distinct requests: a "
             "download manager's segments, it seems. --ranges-once would count each download once",
         )
+
+
+def cut_hint(parser):
+    """What lines longer than MAX_LINE_BYTES mean (LineParser.lines_cut), or None."""
+    if not parser.lines_cut:
+        return None
+    return (
+        "%s cut at MAX_LINE_BYTES (%d) as read, the rest never read. Where the client writes the "
+        "start of a line (X-Forwarded-For first, AWS's layout), a request may lie in that rest, "
+        "uncounted: raise MAX_LINE_BYTES above your server's header limit"
+        % (_plural(parser.lines_cut, "line"), parser.max_line_bytes)
+    )
 
 
 def unread_bytes(files):
@@ -4163,6 +4180,7 @@ def replay(settings, on_alert):
         _episode_row(e, True) for e in detector.ended(0, force=True)
     ]  # ended, open
     report["episodes_unlisted"] = unlisted[0] + detector.episodes_forgotten
+    report["cut_hint"] = cut_hint(detector.parser)
     report["ranges_hint"] = None
     if detector.range_alerts and not settings.ranges_once:
         report["ranges_hint"] = (
@@ -4522,7 +4540,7 @@ def _summary_lines(report, limit):
         lines += _wrapped("  files              ", ", ".join(printable_text(f) for f in files), limit)
     if report.get("order_note"):
         lines += _wrapped("                     ", report["order_note"], limit)
-    for key in ("proxied_hint", "ranges_hint"):
+    for key in ("proxied_hint", "ranges_hint", "cut_hint"):
         if report.get(key):
             lines += [""] + _wrapped("Note: ", report[key], limit)
     return lines
@@ -4710,7 +4728,7 @@ def report_html(report):
     ]
     if len(files) > 3:
         parts.append("<p>Files, in the order replayed: %s</p>" % _h(", ".join(files)))
-    for key in ("order_note", "proxied_hint", "ranges_hint"):
+    for key in ("order_note", "proxied_hint", "ranges_hint", "cut_hint"):
         if report.get(key):
             parts.append('<p class="note">%s</p>' % _h(report[key]))
     parts += _html_summary(report)

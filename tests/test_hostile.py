@@ -273,6 +273,25 @@ class FramingTest(TempDirTest):
         self.assertEqual([a.client for a in alerts], ["198.51.100.8"])
         self.assertEqual(dict(monitor.detector.parser.skipped_why), {})
 
+    def test_an_x_forwarded_for_longer_than_max_line_bytes_hides_no_request_silently(self):
+        # before (the second review of issue 22): in AWS's layout a client's X-Forwarded-For of
+        # 66 KB pushed its request past the part read: not counted, and not reported either
+        xff = ", ".join(["192.0.2.1"] * 6000)
+        line = '%s, 198.51.100.8 10.0.0.5 - - [%s] "GET /today_download HTTP/1.1" 200 1 "-" "x"\n'
+        path = os.path.join(self.dir, "long.log")
+        append(path, "".join(line % (xff, clf_time(T0 + i)) for i in range(12)))
+        status, out, err = replay("--replay", path, "--trusted-proxy", "10.0.0.0/8")
+        self.assertEqual(status, 0, err)
+        self.assertRegex(out, r"over-long +12 ")
+        # a line the reader cuts (its rest never read) is said as such
+        reader = log_monitor.LineReader(chunk_bytes=1024, max_line_bytes=512)
+        parser = log_monitor.LineParser("today_download", max_line_bytes=512)
+        with open(path, "rb") as f:
+            for buf, start, end in reader.spans(f):
+                parser.scan(buf, None, start, end)
+        self.assertEqual(parser.lines_cut, 12)
+        self.assertIn("12 lines cut at MAX_LINE_BYTES (512) as read", log_monitor.cut_hint(parser))
+
     def test_a_second_reading_of_a_header_line_is_only_for_a_header_that_took_in_h(self):
         # before: every 5424 line whose client did not count was read again from its start, where
         # its header's "-" fields looked like %l: ignored and proxied lines became "no client
