@@ -552,8 +552,9 @@ def private_block(packed):
 
 
 def equal_rows(data, start, end, piece=1 << 16):
-    """(fields, n) for the lines of data[start:end] (whole lines): fields as PLAIN_ROWS.findall
-    gives them, n how many equal lines in a row they stand for. Where lines repeat (one client
+    """(rows, lines): rows, (fields, n) for the lines of data[start:end] (whole lines): fields
+    as PLAIN_ROWS.findall gives them, n how many equal lines in a row they stand for; lines,
+    how many lines there are when it counted them (the equal lines' way), else None. Where lines repeat (one client
     hammering: many equal lines a second), the lines are split at their newlines and each run
     is parsed once; else every line is parsed, in C, a piece of about piece bytes at a time
     (the rows of a whole read chunk at once raised a flood's peak memory by 3 MB), and n is 1."""
@@ -563,11 +564,12 @@ def equal_rows(data, start, end, piece=1 << 16):
         while cuts[-1] < end:  # after a newline each: PLAIN_ROWS's ^ matches there
             cuts.append(data.find(b"\n", min(cuts[-1] + piece, end) - 1, end) + 1 or end)
         pieces = map(PLAIN_ROWS.findall, itertools.repeat(data), cuts, cuts[1:])
-        return zip(itertools.chain.from_iterable(pieces), itertools.repeat(1))
+        return zip(itertools.chain.from_iterable(pieces), itertools.repeat(1)), None
     lines = bytes(data[start:end]).split(b"\n")
     lines.pop()  # what follows the last newline: no whole line
     match = PLAIN_ROWS.match
-    return ((match(line + b"\n").groups(b""), len(list(same))) for line, same in itertools.groupby(lines))
+    rows = ((match(line + b"\n").groups(b""), len(list(same))) for line, same in itertools.groupby(lines))
+    return rows, len(lines)
 
 
 def mostly_matching(data, start, end, plain_target):
@@ -723,7 +725,6 @@ class LineParser:
         from a skewed clock must not move the window's clock hours ahead. status: three digits,
         or None. note: what an alert tells of the request (see request_note)."""
         end = len(data) if end is None else end
-        self.lines_read += data.count(b"\n", start, end)
         # the last line: how far behind the log we are, and what layout the log has
         last_start = data.rfind(b"\n", start, end - 1) + 1 or start
         last_end = min(end - 1, last_start + self.max_line_bytes)
@@ -737,10 +738,12 @@ class LineParser:
         else:
             self.learn_layout(data, last_start, last_end, last.time_at)
         requests = []
+        lines = None
         if mostly_matching(data, start, min(end, start + 16384), self._plain_target):  # a flood?
-            self.scan_rows(data, start, end, requests)
+            lines = self.scan_rows(data, start, end, requests)
         else:
             self.scan_lines(data, start, end, requests)
+        self.lines_read += data.count(b"\n", start, end) if lines is None else lines
         ahead = () if newest_allowed is None else [r[1] for r in requests if (r[1] or 0) > newest_allowed]
         if ahead:  # counted as undated: the window's clock stays
             self.ahead += len(ahead)
@@ -780,8 +783,10 @@ class LineParser:
     def scan_rows(self, data, start, end, requests):
         """scan_lines for a span where most lines match: PLAIN_ROWS splits every line in C,
         equal lines are taken together, and only lines that are not plain, or that cannot be
-        counted at once, go the long way."""
-        needle, limit, rows, first = self.needle, self.max_line_bytes, equal_rows(data, start, end), False
+        counted at once, go the long way. Returns how many lines the span holds, if it counted
+        them (see equal_rows), else None."""
+        needle, limit, first = self.needle, self.max_line_bytes, False
+        rows, lines = equal_rows(data, start, end)
         if self.ranges_window:  # --ranges-once: each line is one of a download's 32, checked alone
             rows = ((fields, 1) for fields, n in rows for _ in range(n))
         for fields, n in rows:
@@ -800,6 +805,7 @@ class LineParser:
                     request = self.request(line, 0, len(line))  # the long way
                     if request is not None:
                         requests.append(request)
+        return lines
 
     def span_time(self, data, start, end):
         """The log time of the span data[start:end] (whole lines) that one line cannot move: the

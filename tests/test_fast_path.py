@@ -104,15 +104,16 @@ class ScannerPathsTest(unittest.TestCase):
         for plain_lines, repeating in ((1, False), (5, True)):
             data = bytearray(mixed_span(plain_lines))  # as read: a buffer
             with self.subTest(plain_lines=plain_lines):
-                rows = log_monitor.equal_rows(data, 0, len(data))
+                rows, lines = log_monitor.equal_rows(data, 0, len(data))
                 self.assertEqual(not isinstance(rows, zip), repeating, "the way taken")
+                self.assertEqual(lines, data.count(b"\n") if repeating else None, "the lines counted")
                 found = list(rows)
                 expected = log_monitor.PLAIN_ROWS.findall(data)
                 self.assertEqual([fields for fields, n in found for _ in range(n)], expected)
                 self.assertEqual(len(found) < len(expected), repeating, "equal lines taken together")
                 # parsed a piece at a time: pieces cut at every line, and in the middle of lines
                 for piece in (1, 100, 1000):
-                    rows = log_monitor.equal_rows(data, 0, len(data), piece)
+                    rows, _ = log_monitor.equal_rows(data, 0, len(data), piece)
                     self.assertEqual([fields for fields, n in rows for _ in range(n)], expected)
 
     def test_a_few_lines_full_of_the_target_do_not_make_a_span_a_flood(self):
