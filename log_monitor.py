@@ -568,7 +568,8 @@ def equal_rows(data, start, end, piece=1 << 16):
     lines = bytes(data[start:end]).split(b"\n")
     lines.pop()  # what follows the last newline: no whole line
     match = PLAIN_ROWS.match
-    rows = ((match(line + b"\n").groups(b""), len(list(same))) for line, same in itertools.groupby(lines))
+    runs = itertools.groupby(lines)
+    rows = ((match(line + b"\n").groups(b""), len(list(same))) for line, same in runs)
     return rows, len(lines)
 
 
