@@ -556,8 +556,9 @@ def equal_rows(data, start, end, piece=1 << 16):
     as PLAIN_ROWS.findall gives them, n how many equal lines in a row they stand for; lines,
     how many lines there are when it counted them (the equal lines' way), else None. Where
     lines repeat (one client hammering: many equal lines a second), the lines are split at
-    their newlines and each run is parsed once; else every line is parsed, in C, a piece of about piece bytes at a time
-    (the rows of a whole read chunk at once raised a flood's peak memory by 3 MB), and n is 1."""
+    their newlines and each run is parsed once; else every line is parsed, in C, a piece of
+    about piece bytes at a time (the rows of a whole read chunk at once raised a flood's peak
+    memory by 3 MB), and n is 1."""
     sample = bytes(data[start : min(end, start + 16384)]).split(b"\n")
     if len(set(sample)) * 2 > len(sample):
         cuts = [start]
