@@ -909,7 +909,7 @@ class LineParser:
             return None
         if self.ranges_window and self._range_seen(key, request, t, status == b"206"):  # n is 1
             return False
-        if host in self.private_hosts:
+        if self.private_hosts and host in self.private_hosts:  # (a bytes token: hashed anew)
             self._count_private(host, n)
         self.matches += n
         status = status or None  # findall gives b"" for no status
