@@ -1041,12 +1041,16 @@ class LineParser:
         return bool(host_pair(tokens, self._is_host, 1) or host_pair(right, self._is_host))
 
     def _is_host(self, token):
-        """is_host(token), once per distinct token (a cache of the last few thousand)."""
-        known = self._hosts.get(token)
+        """is_host(token), once per distinct address-sized tail (a cache of the last few thousand,
+        of 45 bytes at most each: a client's long user name is never kept)."""
+        tail = token[token.rfind(b",") + 1 :]
+        if len(tail) > 45:
+            return False
+        known = self._hosts.get(tail)
         if known is None:
             if len(self._hosts) > 8192:
                 self._hosts.clear()
-            known = self._hosts[token] = is_host(token)
+            known = self._hosts[tail] = is_host(tail)
         return known
 
     def _learn_layout(self, host_id, layout):
@@ -1100,6 +1104,8 @@ class LineParser:
 
     def _key(self, token):
         """client_key(token), once per distinct token (a cache of the last few thousand)."""
+        if len(token) > 45:  # no address: never kept (a client's long user name)
+            return None
         keys = self._keys
         key = keys.get(token, False)
         if key is False:
@@ -1114,6 +1120,8 @@ class LineParser:
         reports it). Cached, the answer "no" too."""
         key = self._plain.get(first)
         if key is None:
+            if len(first) > 45:  # no address: never kept (where a client writes the first field)
+                return None
             key = self.client_key(first)
             if not key or key in self.trusted_keys:
                 key = False
@@ -1582,7 +1590,6 @@ class Detector:
         self.episodes, self.history = collections.OrderedDict(), collections.OrderedDict()
         self.ends = []  # heap of (log second an episode may end, client): checked, not scanned
         self.episodes_forgotten = 0  # episodes let go past most_episodes (an alert flood), no ENDED line
-        self.line_clock = 0  # the newest log time of the spans read (see feed): episodes end by it
 
     @classmethod
     def from_settings(cls, settings):
@@ -1623,9 +1630,9 @@ class Detector:
         for bound in (newest_allowed, default_time):
             if seen is not None and bound is not None:
                 seen = min(seen, int(bound))
-        if seen is not None and seen > self.line_clock:
-            self.line_clock = seen
-        now = max(self.window.newest_log_time or 0, self.line_clock)
+        # this read's own time, not the newest ever seen: lines ahead at one read's end (a clock
+        # step, a badly merged file) must not end the episodes of every later read
+        now = max(self.window.newest_log_time or 0, seen or 0)
         if self.ends and self.ends[0][0] <= now:  # an episode may have ended
             found += self.ended(now)
         return found

@@ -310,6 +310,19 @@ class EvidenceAndEpisodesTest(TempDirTest):
         alerts, out = replay(behind, "--utc")
         self.assertIn("ENDED: IP 203.0.113.9 accessed today_download 15 times", out)
 
+    def test_two_lines_ahead_at_the_end_of_one_read_cut_no_later_episode(self):
+        # before (the third review): the newest end-of-read time ever seen was kept, so two lines a
+        # day ahead at one file's end ended every later episode at the first read end after it
+        first, second = os.path.join(self.dir, "a.log"), os.path.join(self.dir, "b.log")
+        open_one = "".join(line("203.0.113.77", T0 + 10 * i, "/today_download", 200) for i in range(12))
+        append(first, open_one + line("192.0.2.1", T0 + 20 * 3600, "/", 200) * 2)
+        for i in range(360):  # an hour later, a client for an hour; filler between its requests
+            append(second, line("203.0.113.9", T0 + 3600 + 10 * i, "/today_download", 200))
+            append(second, line("192.0.2.2", T0 + 3600 + 10 * i, "/x" * 3000, 200))  # 6 KB: reads end often
+        alerts, out = replay(first, second, "--utc")
+        ended = [x for x in out.splitlines() if x.startswith("ENDED: IP 203.0.113.9")]
+        self.assertEqual(len(ended), 0, ended)  # still going at the end: open, never cut
+
     def test_live_a_time_a_client_wrote_past_the_line_s_cut_ends_no_episode(self):
         # before: in AWS's layout an X-Forwarded-For longer than MAX_LINE_BYTES holding a time a
         # minute ahead was the line's time, and ended other clients' episodes before their time

@@ -418,6 +418,22 @@ class StallTest(TempDirTest):
 
 # ---------------------------------------------------------------- 6. memory, whatever the clients
 class MemoryTest(unittest.TestCase):
+    def test_the_caches_of_tokens_keep_no_long_token(self):
+        # before (the third review): is_host's cache kept whole tokens, a client's 60 KB user name
+        # before a "-" each: 8192 of them, 505 MB; and the fast path's cache kept long first fields
+        parser = log_monitor.LineParser("today_download")
+        stamp = clf_time(T0).encode()
+        for i in range(50):
+            long = b"U%d" % i + b"a" * 20000
+            lines = (
+                b'198.51.100.1 - %s - x [%s] "GET /today_download" 200 1\n' % (long, stamp)
+                + b'%s - - [%s] "GET /today_download" 200 1\n' % (long, stamp)
+                + b'%s, 198.51.100.2 10.0.0.5 - - [%s] "GET /today_download" 200 1\n' % (long, stamp)
+            )
+            parser.scan(lines, None)
+        for cache in (parser._hosts, parser._keys, parser._plain):
+            self.assertLessEqual(max(map(len, cache), default=0), 45)
+
     def test_private_and_proxy_keys_are_bounded(self):
         # before: the set of private keys grew with every distinct private client (221 MB at 1.5 M)
         parser = log_monitor.LineParser("today_download", trusted=["10.0.0.0/8"])
