@@ -735,10 +735,10 @@ class LineParser:
             last = last._replace(clf=b"", iso=b"")
             if end - 1 - last_start == self.max_line_bytes:  # as LineReader cuts: the last line of a span
                 self.lines_cut += 1
-        if PLAIN_LINE.match(data, last_start, last_end):  # as the fast path would: %h first
-            self._learn_layout(0, LAYOUT_FIRST)
-        else:
-            self.learn_layout(data, last_start, last_end, last.time_at)
+        for at in (start, (start + end) // 2) if end - start > 4096 else ():  # a few lines more
+            line_start = data.rfind(b"\n", start, at) + 1 if at > start else start
+            self.learn_span(data, line_start, data.find(b"\n", line_start, end) + 1)
+        self.learn_span(data, last_start, end)
         requests = []
         lines = None
         if mostly_matching(data, start, min(end, start + 16384), self._plain_target):  # a flood?
@@ -1058,21 +1058,25 @@ class LineParser:
         second) or LAYOUT_AFTER (a field before %h). In a log whose first field is %h, a client
         cannot write a line whose second field is not "-"; in one with a field before %h, it
         cannot write a line with "address -" only at its start (the real %h %l follow)."""
+        if host_id and self.layouts.get(0):  # a header in a log whose lines have none: a client's
+            host_id = 0
         if len(self.layouts) < 1024 or host_id in self.layouts:
             self.layouts[host_id] = self.layouts.get(host_id, 0) | layout
         return True
 
     def learn_span(self, data, start, end):
-        """Learn the layout from every line of the span data[start:end] (whole lines; read before
-        a start at the end of a log: see learn_before)."""
+        """Learn the layout from every line of the span data[start:end] (whole lines: a few of each
+        span scanned, and those before a start at the end of a log, see learn_before); never
+        from a line longer than max_line_bytes."""
         while start < end:
             line_end = data.find(b"\n", start, end)
             line_end = end if line_end == -1 else line_end
-            cut = min(line_end, start + self.max_line_bytes)
-            if PLAIN_LINE.match(data, start, cut):
+            if line_end - start >= self.max_line_bytes:  # cut: what it shows may lie past the cut
+                pass
+            elif PLAIN_LINE.match(data, start, line_end):  # as the fast path would: %h first
                 self._learn_layout(0, LAYOUT_FIRST)
             else:
-                self.learn_layout(data, start, cut, line_fields(data, start, cut).time_at)
+                self.learn_layout(data, start, line_end, line_fields(data, start, line_end).time_at)
             start = line_end + 1
 
     def learn_layout(self, data, start, end, time_at):
@@ -1751,10 +1755,14 @@ class Detector:
         return {
             "episodes": [[client, *episode] for client, episode in newest(self.episodes)],
             "alerts": [[client, *seconds[-times:]] for client, seconds in newest(self.history)],
+            "about": [self.parser.needle.decode("utf-8"), self.window.window],  # what they count
         }
 
     def recall(self, memory):
-        """Take up memory (see memory()): the episodes go on, and end with their ENDED lines."""
+        """Take up memory (see memory()): the episodes go on, and end with their ENDED lines; not
+        when they counted another target, or in another window."""
+        if memory.get("about") != [self.parser.needle.decode("utf-8"), self.window.window]:
+            return
         for client, *episode in memory.get("episodes", ()):
             self.episodes[client] = episode
         for client, *seconds in memory.get("alerts", ()):
@@ -2472,7 +2480,7 @@ class StateFile:
                 log_file.handle.close()
                 continue
             opened.append(log_file)
-        memory = {k: state[k] for k in ("episodes", "alerts") if k in state}
+        memory = {k: state[k] for k in ("episodes", "alerts", "about") if k in state}
         return opened, state.get("log_time"), memory
 
 
@@ -2507,13 +2515,24 @@ def read_state(path):
         isinstance(state["log_time"], int) and abs(state["log_time"]) < 1 << 40
     ):
         raise ValueError("not a log_monitor state file")
-    for key, size in (("episodes", 7), ("alerts", None)):  # [client, numbers...] each
+
+    def client(value):  # an address or a prefix, as client_key() writes them
+        try:
+            return isinstance(value, str) and str(ipaddress.ip_network(value)) in (
+                value,
+                value + "/32",
+                value + "/128",
+            )
+        except ValueError:
+            return False
+
+    for key, size in (("episodes", 7), ("alerts", None)):  # [client, log seconds...] each
         rows = state.get(key, [])
         if not isinstance(rows, list) or not all(
             isinstance(row, list)
             and len(row) == (size or len(row)) > 1
-            and isinstance(row[0], str)
-            and all(number(n) for n in row[1:])
+            and client(row[0])
+            and all(number(n) and n < 1 << 40 for n in row[1:])
             for row in rows
         ):
             raise ValueError("not a log_monitor state file")

@@ -247,14 +247,19 @@ class FramingTest(TempDirTest):
         plain = b"192.0.2.1 - -" + stamp.encode() + b'"GET /" 200 1\n'
         parser.scan(plain, None)  # a plain line (the last of a span): %h is the first field
         self.assertEqual(parser.request(line, 0, len(line))[0], "198.51.100.7")
-        # in a central file each web server has its own layout
-        parser.scan(b"Jul  9 05:00:00 web1 apache: " + plain, None)
+        # in a central file (every line with a header) each web server has its own layout
+        central_parser = log_monitor.LineParser("today_download")
+        central_parser.scan(b"Jul  9 05:00:00 web1 apache: " + plain, None)
         aws = b"Jul  9 05:00:00 web2 apache: 192.0.2.1 10.0.0.5 - -" + stamp.encode() + b'"GET /" 200 1\n'
-        parser.scan(aws, None)
+        central_parser.scan(aws, None)
         for host, client in ((b"web1", "198.51.100.7"), (b"web2", "203.0.113.66")):
             with self.subTest(host=host):
                 central = b"Jul  9 05:00:00 " + host + b" apache: " + line
-                self.assertEqual(parser.request(central, 0, len(central))[0], client)
+                self.assertEqual(central_parser.request(central, 0, len(central))[0], client)
+        # where the lines have no header, a header is a client's (AWS's layout starts with its
+        # X-Forwarded-For): what its lines show is the log's, and no new web server's
+        parser.scan(aws, None)
+        self.assertNotIn(parser._host_id(b"web2"), parser.layouts)
 
     def test_live_the_lines_before_a_start_at_the_end_show_the_layout(self):
         # a start at the end of AWS's layout: the first lines read, all a client's with "address -"
@@ -291,6 +296,23 @@ class FramingTest(TempDirTest):
                 parser.scan(buf, None, start, end)
         self.assertEqual(parser.lines_cut, 12)
         self.assertIn("12 lines cut at MAX_LINE_BYTES (512) as read", log_monitor.cut_hint(parser))
+
+    def test_a_cut_line_teaches_no_layout_and_a_read_shows_it_by_more_than_its_last_line(self):
+        # before (the third review): a line cut at MAX_LINE_BYTES at a read's end, a header a client
+        # wrote then "203.0.113.99 - " and padding, made that "web server" read %h first for good;
+        # and in an AWS log whose last line was an attack line, every attack line was unclear
+        stamp = clf_time(T0).encode()
+        ordinary = b'192.0.2.1 10.0.0.5 - - [%s] "GET / HTTP/1.1" 200 1\n' % stamp
+        parser = log_monitor.LineParser("today_download", max_line_bytes=512, trusted=["10.0.0.5"])
+        cut = b"Jul  9 05:00:00 evil apache: 203.0.113.99 - " + b"a" * 600
+        parser.scan(ordinary * 100 + cut[:512] + b"\n", None)  # as LineReader hands a cut line
+        self.assertEqual(parser.layouts, {0: log_monitor.LAYOUT_AFTER})
+        attack = b'%s, 198.51.100.8 10.0.0.5 - - [%s] "GET /today_download HTTP/1.1" 200 1\n'
+        for written in (b"Jul  9 05:00:00 evil apache: 203.0.113.99 - x", b"203.0.113.99 - x"):
+            with self.subTest(written=written):
+                parser = log_monitor.LineParser("today_download", trusted=["10.0.0.5"])
+                runs = parser.scan(ordinary * 100 + attack % (written, stamp) * 12, None)
+                self.assertEqual([(run[0], run[4]) for run in runs], [("198.51.100.8", 12)])
 
     def test_a_second_reading_of_a_header_line_is_only_for_a_header_that_took_in_h(self):
         # before: every 5424 line whose client did not count was read again from its start, where

@@ -275,16 +275,42 @@ class ResumeTest(TempDirTest):
 
     def test_what_a_restart_keeps_of_an_alert_flood_fits_a_state_file(self):
         detector = log_monitor.Detector.from_settings(log_monitor.Settings())
-        for i in range(12000):  # the longest keys, and a day of alerts each
+        for i in range(2100):  # more than are kept, the longest keys, more alerts each than are kept
             client = "2001:db8:%x:%x:%x:%x:%x:%x" % (i, i, i, i, i, i)
             detector.episodes[client] = [T0, T0 + 100, 10, 10, 0, 3]
-            detector.history[client] = [T0 + k * 600 for k in range(144)]
+            detector.history[client] = [T0 + k * 600 for k in range(20)]
         memory = detector.memory()
         self.assertEqual((len(memory["episodes"]), len(memory["alerts"])), (2000, 2000))
         self.assertLess(len(json.dumps(memory)), log_monitor.STATE_MAX_BYTES * 2 // 3)
         again = log_monitor.Detector.from_settings(log_monitor.Settings())
         again.recall(json.loads(json.dumps(memory)))
         self.assertEqual(len(again.ends), 2000)
+
+    def test_what_a_restart_keeps_is_for_its_target_and_window_and_a_bad_row_is_refused(self):
+        # before (the third review): a restart with another --target ended the old target's
+        # episode as the new one's, and gave its first alert repeat 2
+        detector = log_monitor.Detector.from_settings(log_monitor.Settings())
+        detector.episodes["203.0.113.9"] = [T0, T0 + 10, 10, 10, 0, 1]
+        detector.history["203.0.113.9"] = [T0 + 10]
+        memory = json.loads(json.dumps(detector.memory()))
+        for argv, kept in (([], 1), (["--target", "secret_page"], 0), (["--window", "60"], 0)):
+            with self.subTest(argv=argv):
+                again = log_monitor.Detector.from_settings(log_monitor.parse_args(argv))
+                again.recall(memory)
+                self.assertEqual((len(again.episodes), len(again.history)), (kept, kept))
+        # a row whose client is no address (a state file written by hand) refuses the file
+        path = os.path.join(self.dir, "state.json")
+        for client in ("1.2.3.4\nSUSPICIOUS ACTIVITY: IP 6.6.6.6", "", "203.0.113.0/24", "2001:db8::/64"):
+            with open(path, "w") as f:
+                json.dump(
+                    {"version": 2, "files": [], "log_time": T0, "episodes": [[client, T0, T0, 1, 1, 0, 1]]}, f
+                )
+            with self.subTest(client=client):
+                if "/" in client:
+                    self.assertEqual(log_monitor.read_state(path)["episodes"][0][0], client)
+                else:
+                    with self.assertRaises(ValueError):
+                        log_monitor.read_state(path)
 
 
 class FloodTest(TempDirTest):
