@@ -639,6 +639,14 @@ def syslog_header(data, start, end):
     return header, body + 1 if data[body : body + 1] == b" " else body
 
 
+def header_tail(data, header):
+    """Where the last part of a SYSLOG_HEADER match starts: an RFC 5424 header's structured
+    data, another's tag."""
+    if data[header.start() : header.start() + 1] == b"<":
+        return header.start() + len(b" ".join(header.group().split(b" ", 6)[:6])) + 1
+    return data.rfind(b" ", header.start(), header.end() - 1) + 1
+
+
 def syslog_host(header):
     """The host name in a syslog header (see SYSLOG_HEADER): 'Jul  9 14:30:25 web1 apache:',
     '2025-07-09T14:30:25+09:00 web1 apache:', '<190>1 2025-07-09T14:30:25Z web1 apache - - -'."""
@@ -874,13 +882,18 @@ class LineParser:
             self._quiet = False
         if key is None and not paired:
             # what a client wrote at the start of a line (X-Forwarded-For) may look like a syslog
-            # header, and take in the "address -" after it: then the line as it stands is read
+            # header, and take in the "address -" after it: then the line is read again, as it
+            # stands where the log's lines have no header (the header is a client's), else from
+            # the header's tag (where such a header ends with %h) or structured data (where its
+            # "[" runs on to the time's "]"): never from a central file's host and the "-" after
+            # it (rsyslog names a host by address, and writes "-" for what it lacks)
             if not (fields.clf or fields.iso):  # the "header" took in the time too
                 whole = line_fields(data, start, end)
                 if whole.request == fields.request:  # it held no quote: its time is the line's
                     fields = whole
+            again = start if self.layouts.get(0) else header_tail(data, header)
             header = host = 0
-            key = self._client(data, start, fields.time_at, end)
+            key = self._client(data, again, fields.time_at, end, -1)
         t = self._fields_time(fields)
         if not key:
             return None
@@ -1058,6 +1071,8 @@ class LineParser:
         second) or LAYOUT_AFTER (a field before %h). In a log whose first field is %h, a client
         cannot write a line whose second field is not "-"; in one with a field before %h, it
         cannot write a line with "address -" only at its start (the real %h %l follow)."""
+        if host_id < 0:  # a line read again past a header a client wrote (see request): no lesson
+            return True
         if host_id and self.layouts.get(0):  # a header in a log whose lines have none: a client's
             host_id = 0
         if len(self.layouts) < 1024 or host_id in self.layouts:
