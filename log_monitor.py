@@ -616,15 +616,15 @@ def is_host(token):
 
 def host_pair(tokens, is_host=is_host, step=-1, most=8):
     """The index of the "-" of the first "address -" (is_host) in tokens from the right (step -1)
-    or the left (step 1), or 0; only the first most "-" tokens are looked at: a line of
+    or the left (step 1), or 0; only the first most "word -" are looked at: a line of
     "1.2.3.999 -" cannot make us parse each of its fields."""
-    dashes = 0
+    tried = 0
     for j in range(len(tokens) - 1, 0, -1) if step < 0 else range(1, len(tokens)):
-        if tokens[j] == b"-":
+        if tokens[j] == b"-" and tokens[j - 1] != b"-":  # (a run of "-" costs nothing)
             if is_host(tokens[j - 1]):
                 return j
-            dashes += 1
-            if dashes == most:
+            tried += 1
+            if tried == most:
                 break
     return 0
 

@@ -313,6 +313,10 @@ class FramingTest(TempDirTest):
                 parser = log_monitor.LineParser("today_download", trusted=["10.0.0.5"])
                 runs = parser.scan(ordinary * 100 + attack % (written, stamp) * 12, None)
                 self.assertEqual([(run[0], run[4]) for run in runs], [("198.51.100.8", 12)])
+        # a user field of many "-" (Apache logs the user a client sent on a 401) hides no pair
+        dashes = attack.replace(b"10.0.0.5 - -", b"10.0.0.5 -" + b" -" * 9)
+        runs = parser.scan(dashes % (b"203.0.113.99 - x", stamp) * 12, None)
+        self.assertEqual([(run[0], run[4]) for run in runs], [("198.51.100.8", 12)])
 
     def test_a_second_reading_of_a_header_line_is_only_for_a_header_that_took_in_h(self):
         # before: every 5424 line whose client did not count was read again from its start, where
