@@ -397,6 +397,8 @@ def line_fields(data, start=0, end=None):
     it, the status the number right after it. Linear in the line's length."""
     end = len(data) if end is None else end
     opening = TO_RAW_QUOTE.match(data, start, end)
+    if opening is not None and data[opening.end() : opening.end() + 3] == b'" [':  # Apache's empty %u
+        opening = TO_RAW_QUOTE.match(data, opening.end() + 1, end)
     request = status = None
     request_at = end
     if opening is not None:

@@ -318,6 +318,15 @@ class FramingTest(TempDirTest):
         runs = parser.scan(dashes % (b"203.0.113.99 - x", stamp) * 12, None)
         self.assertEqual([(run[0], run[4]) for run in runs], [("198.51.100.8", 12)])
 
+    def test_apache_s_empty_user_name_is_a_field_not_the_request(self):
+        # before (the third review): Apache writes an empty user (Authorization: Basic Ong=) as "",
+        # raw quotes: taken as the request, the line was silently not one
+        parser = log_monitor.LineParser("today_download")
+        for head in (b'198.51.100.7 - ""', b'www.example.com:443 198.51.100.7 - ""'):
+            line = head + b' [%s] "GET /today_download HTTP/1.1" 200 5 "-" "x"' % clf_time(T0).encode()
+            with self.subTest(head=head):
+                self.assertEqual(parser.request(line, 0, len(line))[:3], ("198.51.100.7", T0, b"200"))
+
     def test_a_second_reading_of_a_header_line_is_only_for_a_header_that_took_in_h(self):
         # before: every 5424 line whose client did not count was read again from its start, where
         # its header's "-" fields looked like %l: ignored and proxied lines became "no client
