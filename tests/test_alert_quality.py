@@ -286,7 +286,7 @@ class EvidenceAndEpisodesTest(TempDirTest):
         for size in ("small", "big"):
             with self.subTest(size=size):
                 path = os.path.join(self.dir, size + ".log")
-                between = line("192.0.2.1", T0 + 3600, "/", 200) * (1 if size == "small" else 30000)
+                between = line("192.0.2.1", T0 + 3600, "/", 200) * (1 if size == "small" else 12000)
                 append(path, bursts[: len(bursts) // 2] + between + bursts[len(bursts) // 2 :] + filler)
                 alerts, out = replay(path, "--utc")
                 self.assertEqual([x for x in out.splitlines() if x.startswith("ENDED")], expected)

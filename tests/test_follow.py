@@ -275,7 +275,9 @@ class MonitorPassTest(TempDirTest):
             "; behind %d bytes unread, log time 34s behind" % len(unread), monitor.status_line(T0 + 135)
         )
         append(path, clf("10.0.0.9", T0 + 130).rstrip("\n") + "x" * log_monitor.MAX_LINE_BYTES)  # never ends
-        monitor.poll_once(T0 + 131)
+        with self.assertLogs(log_monitor.log, "WARNING") as said:
+            monitor.poll_once(T0 + 131)
+        self.assertIn("1 line cut at MAX_LINE_BYTES (65536) as read", said.output[0])  # said once
         self.assertIn("lines read 6, matching 3", monitor.status_line(T0 + 131))  # its head counts
         self.assertIn("skipped 0", monitor.status_line(T0 + 131))
 
