@@ -4095,13 +4095,22 @@ def open_replay(path):
 
 
 def first_log_time(handle):
-    """The log time of the first timed line near the start of an open replay input, or None.
-    Reads nothing away: it peeks."""
+    """The log time an open replay input starts at, or None: the median of its first three timed
+    lines (one line cannot move it: in a central file a client can write a time into an sshd
+    line). Reads nothing away: it peeks."""
     try:
         head = handle.peek(65536)
     except (OSError, EOFError, zlib.error):
         return None
-    return first_time_in(head[: head.rfind(b"\n") + 1] or head)
+    head, times, start = head[: head.rfind(b"\n") + 1] or head, [], 0
+    while start < len(head) and len(times) < 3:
+        end = head.find(b"\n", start)
+        end = len(head) if end == -1 else end
+        t = first_time_in(head[start:end])
+        if t is not None:
+            times.append(t)
+        start = end + 1
+    return sorted(times)[len(times) // 2] if times else None
 
 
 def in_time_order(paths):

@@ -318,6 +318,24 @@ class FramingTest(TempDirTest):
         runs = parser.scan(dashes % (b"203.0.113.99 - x", stamp) * 12, None)
         self.assertEqual([(run[0], run[4]) for run in runs], [("198.51.100.8", 12)])
 
+    def test_one_line_with_a_time_a_client_wrote_does_not_reorder_a_replay(self):
+        # before (the third review): a central file's first line, an sshd line with a time a
+        # client wrote in it, put the file first: an earlier day's burst then went "late"
+        paths = []
+        for day, first in (
+            (8, b""),
+            (9, b"Jul  9 05:00:00 web1 sshd[1]: Invalid user [01/Jan/2020:00:00:00 +0000]\n"),
+        ):
+            path = os.path.join(self.dir, "day%d.log" % day)
+            with open(path, "wb") as f:
+                f.write(first + clf("192.0.2.1", T0 + (day - 9) * 86400).encode() * 3)
+            paths.append(path)
+        sources, note, _ = log_monitor.in_time_order(paths[::-1])
+        for _, handle in sources:
+            if handle is not None:
+                handle.close()
+        self.assertEqual([path for path, _ in sources], paths)
+
     def test_apache_s_empty_user_name_is_a_field_not_the_request(self):
         # before (the third review): Apache writes an empty user (Authorization: Basic Ong=) as "",
         # raw quotes: taken as the request, the line was silently not one
