@@ -2550,6 +2550,7 @@ def read_state(path):
             and len(row) == (size or len(row)) > 1
             and client(row[0])
             and all(number(n) and n < 1 << 40 for n in row[1:])
+            and (size is None or row[1] <= row[2])  # an episode starts before it ends
             for row in rows
         ):
             raise ValueError("not a log_monitor state file")
