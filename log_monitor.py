@@ -725,7 +725,7 @@ class LineParser:
         self.span_last_time = None  # of the last line of the last span scanned, if it has one
         self.undated_example = b""
         self._keys, self._plain = {}, {}  # token -> key; plain first field -> key or False
-        self._hosts = {}  # token -> whether it can be %h (see is_host)
+        self._hosts = {}  # a token's last comma entry (45 bytes at most) -> whether it can be %h
         self.times, self._statuses = {}, {}  # timestamp -> epoch seconds; status -> (itself, its note)
         self._plain_target = plain_target_rows(self.needle)
 
