@@ -2241,6 +2241,8 @@ class Follower:
         """Yield (buffer, start, end) runs of new complete lines of each file, retiring ones first."""
         path = self.path_for(now)
         reopen = self.reopen_requested  # cleared once acted upon: a pass may stop early
+        if reopen:
+            log.info("SIGHUP: checking the log's name and opening it again")
         missed, self.last_name = (
             self.last_name if self.last_name != path and self.current is None else None,
             path,

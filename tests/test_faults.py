@@ -101,6 +101,7 @@ class LosingLinesTest(TempDirTest):
         append(path, "")
         d.proc.send_signal(signal.SIGHUP)
         d.wait_passes(1)  # a whole pass after the SIGHUP: the re-open is done
+        d.wait_for("SIGHUP: checking the log's name and opening it again")  # said, for a postrotate's log
         append(path + ".1", burst("10.0.0.1", 5, RECENT + 30))  # Apache's old children
         d.wait_for(EXPECTED % ("10.0.0.1", 10), where="out")
         self.assertEqual(d.stop(), 0)
